@@ -1,0 +1,186 @@
+"""Pixels <-> metric poses for the simulated top-down camera.
+
+Frames (all right-handed):
+
+- ``camera_optical_frame`` (REP 103 optical convention): x = image right (pixel x),
+  y = image down (pixel y), z = viewing direction, straight down onto the table.
+- ``world``: z up, x = image right, y = image up; the camera's optical centre is at
+  (0, 0, camera_height) above the world origin, which lies under the image centre.
+
+A pixel (x, y) (pixel centres at integers) is the table point
+``((x - cx) * pixel_size, (y - cy) * pixel_size, camera_height)`` in the optical frame, with
+``cx = cy = (128 - 1) / 2``. That is a pinhole camera of focal length
+``camera_height / pixel_size`` pixels, exact on the table plane.
+
+A grasp pose is the gripper frame on the table: origin at the grasp centre, x axis along the
+closing direction (cos angle, sin angle) of the image, z axis along the approach direction
+(into the table, = optical z), so its orientation is a rotation by ``angle`` about optical z.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+import yaml
+
+from fga_ros.resources import share_path
+from fga_ros.sim.workspace import IMAGE_SIZE
+
+DEFAULT_CAMERA_FRAME = 'camera_optical_frame'
+DEFAULT_WORLD_FRAME = 'world'
+
+
+def _read_sim_yaml(name: str) -> dict:
+    path = share_path('sim', name)
+    with open(path, encoding='utf-8') as stream:
+        data = yaml.safe_load(stream)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path} must hold a mapping')
+    return data
+
+
+def default_pixel_size() -> float:
+    """Table-plane size of one pixel, m/px, from ``sim/camera.yaml`` (``pixel_size_m``)."""
+    return float(_read_sim_yaml('camera.yaml')['pixel_size_m'])
+
+
+def default_camera_height() -> float:
+    """Optical centre above the table, m, from ``sim/camera.yaml`` (``camera_height_m``)."""
+    return float(_read_sim_yaml('camera.yaml')['camera_height_m'])
+
+
+def default_opening_px() -> float:
+    """Inner distance between the open claws, px, from ``sim/gripper.yaml`` (``aperture``)."""
+    return float(_read_sim_yaml('gripper.yaml')['aperture'])
+
+
+def default_claw_width_px() -> float:
+    """Extent of the claws across the closing direction, px, from ``sim/gripper.yaml``."""
+    return float(_read_sim_yaml('gripper.yaml')['claw_width'])
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Top-down camera over the table plane.
+
+    Attributes:
+        pixel_size: table-plane size of one pixel, m/px (> 0).
+        camera_height: optical centre above the table, m (> 0).
+        width, height: image size, px.
+        frame_id: the optical frame the poses are expressed in.
+    """
+
+    pixel_size: float
+    camera_height: float
+    width: int = IMAGE_SIZE
+    height: int = IMAGE_SIZE
+    frame_id: str = DEFAULT_CAMERA_FRAME
+
+    def __post_init__(self):
+        for name in ('pixel_size', 'camera_height'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f'{name} must be a positive number, got {value}')
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f'image size must be positive, got {self.width} x {self.height}')
+
+    @property
+    def cx(self) -> float:
+        """Principal point column, px."""
+        return (self.width - 1) / 2.0
+
+    @property
+    def cy(self) -> float:
+        """Principal point row, px."""
+        return (self.height - 1) / 2.0
+
+    @property
+    def focal_length(self) -> float:
+        """Focal length, px."""
+        return self.camera_height / self.pixel_size
+
+    def pixels_to_points(self, xy) -> np.ndarray:
+        """Table points (n, 3) in m in the optical frame for pixel coordinates ``xy`` (n, 2)."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        points = np.empty((len(xy), 3))
+        points[:, 0] = (xy[:, 0] - self.cx) * self.pixel_size
+        points[:, 1] = (xy[:, 1] - self.cy) * self.pixel_size
+        points[:, 2] = self.camera_height
+        return points
+
+    def points_to_pixels(self, points) -> np.ndarray:
+        """Pixel coordinates (n, 2) of optical-frame points (n, 3) in m (pinhole projection)."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        if np.any(points[:, 2] <= 0):
+            raise ValueError('points must lie in front of the camera (z > 0)')
+        return np.stack([
+            self.focal_length * points[:, 0] / points[:, 2] + self.cx,
+            self.focal_length * points[:, 1] / points[:, 2] + self.cy,
+        ], axis=1)
+
+    def camera_info_fields(self, header: dict) -> dict:
+        """``sensor_msgs/CameraInfo`` fields: ideal pinhole, no distortion."""
+        f, cx, cy = self.focal_length, self.cx, self.cy
+        return {
+            'header': header,
+            'height': self.height,
+            'width': self.width,
+            'distortion_model': 'plumb_bob',
+            'd': [0.0] * 5,
+            'k': [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0],
+            'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            'p': [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+        }
+
+    def world_transform_fields(self, header: dict) -> dict:
+        """``geometry_msgs/TransformStamped`` fields of the static transform world -> camera.
+
+        ``header.frame_id`` must be the world frame. The optical frame is the world frame
+        rotated by pi about x (x kept, y and z flipped), raised by ``camera_height``.
+        """
+        return {
+            'header': header,
+            'child_frame_id': self.frame_id,
+            'transform': {
+                'translation': {'x': 0.0, 'y': 0.0, 'z': self.camera_height},
+                'rotation': {'x': 1.0, 'y': 0.0, 'z': 0.0, 'w': 0.0},
+            },
+        }
+
+    def action_poses(self, actions) -> tuple:
+        """Grasp poses of planar actions (n, 3) (x px, y px, angle rad).
+
+        Returns (positions (n, 3) in m, quaternions (n, 4) as x, y, z, w) in the optical frame.
+        """
+        actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
+        positions = self.pixels_to_points(actions[:, :2])
+        return positions, yaw_quaternions(actions[:, 2])
+
+    def pose_fields(self, actions) -> list:
+        """``geometry_msgs/Pose`` fields, one per action (n, 3)."""
+        positions, quaternions = self.action_poses(actions)
+        return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
+
+
+def yaw_quaternions(angles) -> np.ndarray:
+    """Quaternions (n, 4) as x, y, z, w of rotations by ``angles`` (n,) rad about z."""
+    half = 0.5 * np.asarray(angles, dtype=np.float64).reshape(-1)
+    zeros = np.zeros_like(half)
+    return np.stack([zeros, zeros, np.sin(half), np.cos(half)], axis=1)
+
+
+def pose_dict(position, quaternion) -> dict:
+    """``geometry_msgs/Pose`` fields from a position (3,) and a quaternion (4,) x, y, z, w."""
+    x, y, z = (float(v) for v in position)
+    qx, qy, qz, qw = (float(v) for v in quaternion)
+    return {
+        'position': {'x': x, 'y': y, 'z': z},
+        'orientation': {'x': qx, 'y': qy, 'z': qz, 'w': qw},
+    }
+
+
+def header_dict(frame_id: str, stamp=None) -> dict:
+    """``std_msgs/Header`` fields; ``stamp`` is a Time message (or its fields) or None (zero)."""
+    if stamp is None:
+        stamp = {'sec': 0, 'nanosec': 0}
+    return {'stamp': stamp, 'frame_id': frame_id}

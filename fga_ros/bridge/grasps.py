@@ -1,0 +1,65 @@
+"""ProposeGrasps responses (``fga_ros/Grasp`` field dicts) from a core ``Proposal``."""
+
+import numpy as np
+
+from fga_ros.bridge.geometry import CameraModel, pose_dict
+
+PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'mode_ids', 'ranks')
+
+
+def proposal_arrays(proposal) -> dict:
+    """The per-grasp arrays of ``proposal``, checked for matching lengths and sorted by rank.
+
+    ``proposal`` has numpy fields actions (n, 3) px/rad, scores (n,), log_density (n,),
+    mode_ids (n,), ranks (n,).
+    """
+    arrays = {name: np.asarray(getattr(proposal, name)) for name in PROPOSAL_FIELDS}
+    actions = arrays['actions'].reshape(-1, 3) if arrays['actions'].size else np.zeros((0, 3))
+    arrays['actions'] = actions
+    n = len(actions)
+    for name in PROPOSAL_FIELDS[1:]:
+        arrays[name] = arrays[name].reshape(-1)
+        if len(arrays[name]) != n:
+            raise ValueError(f'proposal.{name} has {len(arrays[name])} entries, expected {n}')
+    order = np.argsort(arrays['ranks'], kind='stable')
+    return {name: value[order] for name, value in arrays.items()}
+
+
+def grasp_fields(arrays: dict, camera: CameraModel, header: dict, opening_px: float) -> list:
+    """``fga_ros/Grasp`` dicts, one per proposal row of :func:`proposal_arrays`."""
+    positions, quaternions = camera.action_poses(arrays['actions'])
+    opening = float(opening_px * camera.pixel_size)
+    grasps = []
+    for i, (x, y, angle) in enumerate(arrays['actions']):
+        grasps.append({
+            'pose': {'header': header, 'pose': pose_dict(positions[i], quaternions[i])},
+            'x': float(x),
+            'y': float(y),
+            'angle': float(angle),
+            'opening_width': opening,
+            'score': float(arrays['scores'][i]),
+            'log_density': float(arrays['log_density'][i]),
+            'mode_id': int(arrays['mode_ids'][i]),
+            'rank': int(arrays['ranks'][i]),
+        })
+    return grasps
+
+
+def proposal_response_fields(proposal, camera: CameraModel, header: dict,
+                             opening_px: float) -> dict:
+    """ProposeGrasps response fields for a successful proposal."""
+    arrays = proposal_arrays(proposal)
+    return {
+        'success': True,
+        'message': '',
+        'header': header,
+        'grasps': grasp_fields(arrays, camera, header, opening_px),
+        'num_sampled': int(proposal.num_sampled),
+        'num_rejected': int(proposal.num_rejected),
+        'inference_time': float(proposal.inference_ms) / 1000.0,
+    }
+
+
+def failure_response_fields(message: str) -> dict:
+    """ProposeGrasps response fields for a refused or failed request."""
+    return {'success': False, 'message': message}

@@ -1,0 +1,143 @@
+"""Validation of service requests; every error message names the offending field.
+
+"Use the node's default" is spelled per field, as documented in the ``.srv`` files:
+``num_grasps == 0``, ``reject_fraction < 0``, ``ranking == ''``, ``seed < 0``, ``shape == ''``,
+``distortion == ''`` (a request field of 0 would be ambiguous for reject_fraction, where 0
+means "reject nothing").
+"""
+
+from dataclasses import dataclass
+import math
+from typing import Optional
+
+import numpy as np
+
+RANKING_MODES = ('score', 'diverse')
+"""Values of ProposeGrasps.ranking (the .srv constants RANKING_SCORE, RANKING_DIVERSE)."""
+
+MAX_GRASPS = 4096
+"""Upper bound on num_grasps a node accepts (its max_grasps parameter may lower it)."""
+
+MAX_DEMO_STATES = 256
+MAX_DEMO_PER_STATE = 1024
+DEFAULT_IMITATION_FRACTION = 0.5
+
+
+class RequestError(ValueError):
+    """A service request the node refuses; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class ProposalSettings:
+    """Resolved ProposeGrasps request (or the node's defaults).
+
+    Attributes:
+        num_grasps: grasps to return, >= 1.
+        reject_fraction: share of the sampled actions dropped as lowest KDE density, [0, 1).
+        ranking: one of RANKING_MODES.
+    """
+
+    num_grasps: int = 16
+    reject_fraction: float = 0.1
+    ranking: str = 'score'
+
+    def __post_init__(self):
+        check_num_grasps(self.num_grasps)
+        check_reject_fraction(self.reject_fraction)
+        check_ranking(self.ranking)
+
+
+def check_num_grasps(value, limit: int = MAX_GRASPS) -> int:
+    """Return ``value`` as an int in [1, limit] or raise RequestError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise RequestError(f'num_grasps must be an integer, got {value!r}')
+    if not 1 <= value <= limit:
+        raise RequestError(f'num_grasps must be in [1, {limit}], got {value}')
+    return int(value)
+
+
+def check_reject_fraction(value) -> float:
+    """Return ``value`` as a float in [0, 1) or raise RequestError."""
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise RequestError(f'reject_fraction must be in [0, 1), got {value}')
+    return value
+
+
+def check_ranking(value) -> str:
+    """Return ``value`` if it is a ranking mode, else raise RequestError."""
+    if value not in RANKING_MODES:
+        raise RequestError(
+            f'ranking must be one of {", ".join(RANKING_MODES)} (or empty for the default), '
+            f'got {value!r}')
+    return value
+
+
+def resolve_proposal_request(request, defaults: ProposalSettings,
+                             max_grasps: int = MAX_GRASPS) -> ProposalSettings:
+    """Merge a ProposeGrasps request (fields num_grasps, reject_fraction, ranking) with defaults.
+
+    ``num_grasps == 0`` -> default; negative is an error. ``reject_fraction < 0`` (the srv
+    default -1.0) -> default; NaN or >= 1 is an error. ``ranking == ''`` -> default.
+    """
+    num = request.num_grasps
+    num = defaults.num_grasps if num == 0 else check_num_grasps(num, max_grasps)
+    fraction = float(request.reject_fraction)
+    if math.isnan(fraction):
+        raise RequestError('reject_fraction must be a number, got nan')
+    fraction = defaults.reject_fraction if fraction < 0 else check_reject_fraction(fraction)
+    ranking = request.ranking or defaults.ranking
+    return ProposalSettings(min(num, max_grasps), fraction, check_ranking(ranking))
+
+
+def resolve_execute_request(request) -> tuple:
+    """ExecuteGrasp request -> (action (3,) float64 as given, scene_id or None for current).
+
+    Only checks that x, y, angle are finite; workspace bounds and angle wrapping are the
+    simulator's ``validate_actions``.
+    """
+    action = np.array([request.x, request.y, request.angle], dtype=np.float64)
+    for name, value in zip(('x', 'y', 'angle'), action):
+        if not math.isfinite(value):
+            raise RequestError(f'{name} must be finite, got {value}')
+    scene_id = int(request.scene_id)
+    if scene_id < 0:
+        raise RequestError(f'scene_id must be >= 0 (0 = current scene), got {scene_id}')
+    return action, (scene_id or None)
+
+
+def resolve_new_scene_request(request, shapes, distortions) -> tuple:
+    """NewScene request -> (shape or None, seed or None, distortion or None).
+
+    ``shapes`` are the node's shapes; ``distortions`` all distortion names.
+    """
+    shape = request.shape or None
+    if shape is not None and shape not in shapes:
+        raise RequestError(f'shape must be one of {", ".join(shapes)}, got {shape!r}')
+    distortion = request.distortion or None
+    if distortion is not None and distortion not in distortions:
+        raise RequestError(
+            f'distortion must be one of {", ".join(distortions)}, got {distortion!r}')
+    seed = int(request.seed)
+    return shape, (seed if seed >= 0 else None), distortion
+
+
+def resolve_demonstrations_request(request) -> tuple:
+    """GetDemonstrations request -> (num_states, per_state, seed or None, imitation_fraction)."""
+    num_states, per_state = int(request.num_states), int(request.per_state)
+    if not 1 <= num_states <= MAX_DEMO_STATES:
+        raise RequestError(f'num_states must be in [1, {MAX_DEMO_STATES}], got {num_states}')
+    if not 1 <= per_state <= MAX_DEMO_PER_STATE:
+        raise RequestError(f'per_state must be in [1, {MAX_DEMO_PER_STATE}], got {per_state}')
+    seed = int(request.seed)
+    fraction = float(request.imitation_fraction)
+    if fraction < 0:
+        fraction = DEFAULT_IMITATION_FRACTION
+    elif not fraction <= 1.0:  # also NaN
+        raise RequestError(f'imitation_fraction must be in [0, 1], got {fraction}')
+    return num_states, per_state, (seed if seed >= 0 else None), fraction
+
+
+def optional_seed(seed: Optional[int], rng: np.random.Generator) -> int:
+    """``seed`` if given, else a fresh non-negative seed drawn from ``rng``."""
+    return int(seed) if seed is not None else int(rng.integers(0, 2**31 - 1))

@@ -1,0 +1,1 @@
+"""Learning core (torch, no ROS): networks, density and divergence estimators, training."""

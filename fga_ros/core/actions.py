@@ -1,0 +1,121 @@
+"""Conversions between simulator grasps and the networks' action space.
+
+Simulator (pixel) space, shape (..., 3): ``(x, y, alpha)``, x and y in image pixels inside
+the workspace ``[WORKSPACE_LO, WORKSPACE_HI)``, alpha in radians in ``[0, pi)``.
+
+Network space:
+
+- x_n = (x - c) / h, y_n = (y - c) / h with c the workspace centre and h its half-width,
+  so the workspace maps to [-1, 1];
+- the gripper is symmetric (alpha ~ alpha + pi), so the angle is represented by the
+  DOUBLED angle phi = 2 alpha, which makes the representation continuous across
+  alpha = 0 / pi;
+- the actor outputs ``[x_n, y_n, r sin(phi), r cos(phi)]`` (r > 0 is free, appendix B);
+- the critic takes the unit-norm ``[x_n, y_n, sin(phi), cos(phi)]``.
+
+Every function accepts numpy arrays or torch tensors and returns the same kind
+(torch results keep gradients where the operation is differentiable).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
+
+CENTRE = 0.5 * (WORKSPACE_LO + WORKSPACE_HI)
+"""Workspace centre in pixels (64 for the 128-pixel image)."""
+HALF_WIDTH = 0.5 * (WORKSPACE_HI - WORKSPACE_LO)
+"""Workspace half-width in pixels (39): one network unit."""
+MAX_COORD = float(np.nextafter(np.float32(WORKSPACE_HI), np.float32(WORKSPACE_LO)))
+"""Largest pixel coordinate decoded actions take, inside the half-open workspace even in
+float32."""
+MIN_RADIUS = 1e-6
+"""Radius below which an actor output's angle is undefined; normalisation clamps to it."""
+
+
+def _lib(a):
+    return torch if isinstance(a, torch.Tensor) else np
+
+
+def _check_last(name, a, size):
+    if a.ndim < 1 or a.shape[-1] != size:
+        raise ValueError(f'{name} must have shape (..., {size}), got {tuple(a.shape)}')
+
+
+def _as_array(a):
+    return a if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
+
+
+def _stack(lib, parts):
+    return lib.stack(parts, -1) if lib is torch else np.stack(parts, axis=-1)
+
+
+def encode_actions(px):
+    """Pixel actions (..., 3) -> unit-norm critic input ``[x_n, y_n, sin 2a, cos 2a]`` (..., 4)."""
+    px = _as_array(px)
+    _check_last('actions', px, 3)
+    lib = _lib(px)
+    phi = 2.0 * px[..., 2]
+    return _stack(lib, [(px[..., 0] - CENTRE) / HALF_WIDTH, (px[..., 1] - CENTRE) / HALF_WIDTH,
+                        lib.sin(phi), lib.cos(phi)])
+
+
+def radius(out):
+    """Radius r of actor outputs (..., 4): the norm of the last two components, (...)."""
+    out = _as_array(out)
+    _check_last('actor outputs', out, 4)
+    return _lib(out).sqrt(out[..., 2] ** 2 + out[..., 3] ** 2)
+
+
+def normalise_actor_output(out):
+    """Actor outputs (..., 4) -> critic input (..., 4): the angle part scaled to unit norm.
+
+    The radius is clamped to ``MIN_RADIUS`` so that r = 0 gives a finite (arbitrary) angle.
+    """
+    out = _as_array(out)
+    r = radius(out)
+    r = r.clamp_min(MIN_RADIUS) if isinstance(r, torch.Tensor) else np.maximum(r, MIN_RADIUS)
+    return _stack(_lib(out), [out[..., 0], out[..., 1], out[..., 2] / r, out[..., 3] / r])
+
+
+def decode_actor(out):
+    """Actor outputs or critic inputs (..., 4) -> pixel actions (..., 3).
+
+    alpha = atan2(a_3, a_4) / 2 wrapped into [0, pi); x and y are clipped into the
+    workspace ``[WORKSPACE_LO, MAX_COORD]``.
+    """
+    out = _as_array(out)
+    _check_last('actor outputs', out, 4)
+    lib = _lib(out)
+    if lib is torch:
+        x = (CENTRE + HALF_WIDTH * out[..., 0]).clamp(WORKSPACE_LO, MAX_COORD)
+        y = (CENTRE + HALF_WIDTH * out[..., 1]).clamp(WORKSPACE_LO, MAX_COORD)
+    else:
+        x = np.clip(CENTRE + HALF_WIDTH * out[..., 0], WORKSPACE_LO, MAX_COORD)
+        y = np.clip(CENTRE + HALF_WIDTH * out[..., 1], WORKSPACE_LO, MAX_COORD)
+    return _stack(lib, [x, y, wrap_angle(0.5 * lib.atan2(out[..., 2], out[..., 3]))])
+
+
+def wrap_angle(alpha):
+    """Wrap gripper angles (radians, any shape) into [0, pi), exactly excluding pi."""
+    alpha = _as_array(alpha)
+    lib = _lib(alpha)
+    wrapped = lib.remainder(alpha, math.pi)
+    # remainder can round a tiny negative angle up to exactly pi.
+    return lib.where(wrapped >= math.pi, wrapped - math.pi, wrapped)
+
+
+def uniform_actions(n, rng):
+    """``n`` pixel actions (n, 3) uniform over the workspace and [0, pi), float64.
+
+    Args:
+        n: number of actions.
+        rng: ``numpy.random.Generator``.
+    """
+    low = np.array([WORKSPACE_LO, WORKSPACE_LO, 0.0])
+    high = np.array([WORKSPACE_HI, WORKSPACE_HI, math.pi])
+    # Generator.uniform may round up to ``high``: keep the half-open intervals.
+    top = np.array([MAX_COORD, MAX_COORD, np.nextafter(math.pi, 0.0)])
+    return np.minimum(rng.uniform(low, high, size=(n, 3)), top)

@@ -1,0 +1,138 @@
+"""Benchmark of grasp proposal: actor + density rejection versus critic + CEM (batch size 1).
+
+Latency is wall-clock time of whole calls (image in, ranked grasps out) after a warm-up,
+as percentiles over ``repeats`` calls; accuracy is the simulator success rate of the
+proposed grasps (all of them, and the top-ranked one, which is what Yan et al. execute) on
+evaluation scenes of every shape. Latency does not depend on training, so a freshly
+initialised ``cpu``-preset network is used when no model file exists (the report says so);
+its accuracy figures are then meaningless.
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from fga_ros.core.cem import cem_propose
+from fga_ros.core.config import load_config
+from fga_ros.core.device import configure_threads
+from fga_ros.core.evaluation import evaluation_scenes
+from fga_ros.core.nets import ActorCritic
+from fga_ros.core.proposal import BUNDLED_MODEL, REJECT_FRACTION, Proposer
+from fga_ros.sim import grasp_success, heldout_shapes, render, train_shapes
+
+BENCH_GRASPS = (64, 1024)
+"""Proposal sizes timed."""
+
+CEM_GRASPS = 64
+"""Grasps CEM returns (its last population, Yan et al.'s population size)."""
+
+WARMUP = 10
+"""Untimed calls before each measurement."""
+
+
+def _timed(call, repeats):
+    for _ in range(WARMUP):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(1e3 * (time.perf_counter() - start))
+    p50, p90, p99 = np.percentile(times, [50, 90, 99])
+    return {'p50': float(p50), 'p90': float(p90), 'p99': float(p99), 'calls': repeats}
+
+
+def _load(checkpoint, device):
+    """(Proposer, description, note)."""
+    try:
+        proposer = Proposer.from_checkpoint(checkpoint, device=device, seed=0)
+        name = checkpoint or '/'.join(BUNDLED_MODEL)
+        return proposer, f'{name} (step {proposer.snapshot().meta.get("step", "?")})', ''
+    except FileNotFoundError:
+        if checkpoint is not None:
+            raise
+    torch.manual_seed(0)
+    config = load_config('cpu')
+    note = (f'no bundled model ({"/".join(BUNDLED_MODEL)}): timing a freshly initialised '
+            f"'cpu'-preset network; latency is independent of training, accuracy is not")
+    return Proposer(ActorCritic(config), config, device=device, seed=0), 'untrained cpu', note
+
+
+def _accuracy(proposer, shapes, scenes, seed):
+    model = proposer.snapshot().model
+    hits = {'propose': [], 'cem': []}
+    top = {'propose': [], 'cem': []}
+    for shape in shapes:
+        for scene in evaluation_scenes(shape, scenes, seed):
+            image = render(scene)
+            results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
+                       'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
+            for name, proposal in results.items():
+                success = grasp_success(scene, proposal.actions)
+                hits[name].append(success.mean())
+                top[name].append(float(success[0]))
+    return {name: {'mean': float(np.mean(hits[name])), 'top1': float(np.mean(top[name]))}
+            for name in hits}
+
+
+def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=None,
+                      accuracy_scenes=4, seed=0):
+    """Time proposals of 64 and 1024 grasps and CEM with 64, and compare their accuracy.
+
+    Args:
+        checkpoint: model file; None: the bundled model, or an untrained ``cpu`` network
+            when there is none.
+        repeats: timed calls per measurement (after ``WARMUP`` untimed ones).
+        device: torch device string.
+        num_threads: torch CPU threads to set first (None: leave as is).
+        accuracy_scenes: evaluation scenes per shape for the accuracy comparison.
+
+    Returns:
+        dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
+        'propose_1024', 'cem_64'} -> {'p50', 'p90', 'p99', 'calls'}), 'speedup' (CEM p50 /
+        propose_64 p50), 'accuracy' ({'propose', 'cem'} -> {'mean', 'top1'}), 'shapes',
+        'accuracy_scenes'.
+    """
+    if num_threads is not None:
+        configure_threads(num_threads)
+    proposer, name, note = _load(checkpoint, device)
+    image = render(evaluation_scenes('H', 1, seed)[0])
+    model = proposer.snapshot().model
+    latency = {}
+    for n in BENCH_GRASPS:
+        latency[f'propose_{n}'] = _timed(
+            lambda n=n: proposer.propose(image, n, REJECT_FRACTION), repeats)
+    latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
+                                          repeats)
+    shapes = tuple(train_shapes()) + tuple(heldout_shapes())
+    base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
+    return {
+        'model': name, 'note': note, 'device': str(proposer.device),
+        'threads': torch.get_num_threads(), 'latency_ms': latency,
+        'speedup': latency[f'cem_{CEM_GRASPS}']['p50'] / base if base > 0 else math.nan,
+        'accuracy': _accuracy(proposer, shapes, accuracy_scenes, seed),
+        'shapes': shapes, 'accuracy_scenes': accuracy_scenes,
+    }
+
+
+def print_propose_bench(results):
+    """Print ``run_propose_bench`` results as a small report."""
+    print(f'model: {results["model"]}  device: {results["device"]}  '
+          f'torch threads: {results["threads"]}')
+    if results['note']:
+        print(f'NOTE: {results["note"]}')
+    print(f'{"latency [ms], batch 1":<32}{"p50":>8}{"p90":>8}{"p99":>8}')
+    labels = {f'propose_{n}': f'actor, {n} ranked grasps (*)' for n in BENCH_GRASPS}
+    labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
+    for key, stats in results['latency_ms'].items():
+        print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
+    print(f'speed-up of the actor over CEM (p50, {BENCH_GRASPS[0]} grasps): '
+          f'{results["speedup"]:.2f}x')
+    acc = results['accuracy']
+    print(f'accuracy on {results["accuracy_scenes"]} scenes x {len(results["shapes"])} shapes '
+          f'({", ".join(results["shapes"])}), {CEM_GRASPS} grasps each:')
+    for name, label in (('propose', 'actor (*)'), ('cem', 'critic + CEM')):
+        print(f'  {label:<14} all grasps {100 * acc[name]["mean"]:5.1f}%   '
+              f'top-ranked grasp {100 * acc[name]["top1"]:5.1f}%')

@@ -1,0 +1,373 @@
+"""Training configuration: one frozen dataclass, the single source of truth for defaults.
+
+The defaults are the paper's setting (Table 4, 128x128 observations, 10^6 steps); the
+YAML presets under ``config/presets/`` override some of them (``cpu``, ``tiny``).
+Sizes and widths the paper does not state (channel widths, latent size, learning rates)
+are our choices and say so in their docstrings.
+"""
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+import functools
+import inspect
+import math
+from pathlib import Path
+import typing
+
+import yaml
+
+from fga_ros.core.divergences import DIVERGENCES
+from fga_ros.core.kde import KDE_BANDWIDTH, PROPOSAL_BANDWIDTH
+from fga_ros.resources import share_path
+from fga_ros.sim import DISTORTIONS, train_shapes
+from fga_ros.sim import shapes as sim_shapes
+
+ARCHITECTURE_FIELDS = (
+    'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels',
+    'pixel_mlp_channels', 'latent_dim', 'actor_hidden', 'critic_hidden',
+)
+"""Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of networks, estimators, replay memory and the training schedule."""
+
+    # Networks (appendix B, figure 5). Widths are not given in the paper: ours.
+    image_size: int = 128
+    """network input side in pixels; 128-pixel observations are resized (area) to it"""
+    embed_channels: int = 64
+    """channels of the 5x5, stride-3 embedding convolution and of the residual trunk"""
+    num_blocks: int = 7
+    """residual bottleneck blocks after the embedding (paper: 7)"""
+    bottleneck_channels: int = 32
+    """inner channels of each bottleneck block (1x1 -> 3x3 -> 1x1)"""
+    pixel_mlp_channels: tuple = (64, 32, 8)
+    """output channels of the 3 pixel-wise shared MLP layers (1x1 convs); the last one
+    times the trunk's spatial size is the image feature length"""
+    latent_dim: int = 4
+    """d, dimension of the actor's latent input z ~ Uniform([-1, 1]^d)"""
+    actor_hidden: tuple = (256, 256, 256)
+    """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
+    critic_hidden: tuple = (256, 256)
+    """widths of the critic's hidden FC layers; a 1-unit logit layer follows (3 FC layers)"""
+
+    # Objective and estimators (sections 3-4, Table 4).
+    divergence: str = 'js'
+    """actor objective: 'js', 'fkl', 'rkl' (f-divergences), 'gan' or 'me' (baselines)"""
+    num_supports: int = 128
+    """N, actor samples per state, the KDE supports"""
+    resample_per_support: int = 2
+    """m, proposal samples drawn around each support (M = m * N)"""
+    uncertainty_proposals: int = 64
+    """U, actor proposals per interaction; the one the critic is least sure of is tried"""
+    actor_batch: int = 16
+    """K, states per actor step"""
+    critic_batch: int = 32
+    """L, experiences per critic step, half positive and half negative"""
+    kde_bandwidth: tuple = KDE_BANDWIDTH
+    """sigma, KDE standard deviations of [x, y, r sin(2 alpha), r cos(2 alpha)] in network
+    units (x, y: workspace half-width = 1)"""
+    proposal_bandwidth: tuple = PROPOSAL_BANDWIDTH
+    """sigma', standard deviations of the resampling (proposal) KDE, same units"""
+
+    # Replay memory (section 4.1).
+    replay_positive: int = 160_000
+    """capacity of the positive (successful grasp) memory, experiences"""
+    replay_negative: int = 160_000
+    """capacity of the negative (failed grasp) memory, experiences"""
+    prefill_examples: int = 80_000
+    """imitation + random experiences stored before training (Algorithm 1, line 1)"""
+    prefill_scenes: int = 2_000
+    """distinct scenes the prefill examples are spread over"""
+    prefill_imitation_fraction: float = 0.5
+    """share of prefill examples drawn from the ground-truth feasible set (rest: random)"""
+
+    # Schedule and optimisation (Algorithm 1). Learning rates are not given: ours (Adam).
+    steps: int = 1_000_000
+    """training steps (outer iterations of Algorithm 1)"""
+    interaction_steps: int = 1
+    """environment interactions per training step"""
+    critic_steps: int = 2
+    """critic updates per training step"""
+    actor_steps: int = 1
+    """actor updates per training step"""
+    lr_actor: float = 1e-4
+    """Adam learning rate of the actor head"""
+    lr_critic: float = 1e-4
+    """Adam learning rate of the critic head and the shared feature extractor"""
+
+    # World.
+    shapes: tuple = field(default_factory=train_shapes)
+    """simulator shape families used for training (default: the simulator's training split,
+    H, 8, Spoon, T; Box is held out for testing)"""
+    distortion: str = 'none'
+    """camera distortion of the simulator (appendix D)"""
+
+    # Bookkeeping.
+    eval_every: int = 10_000
+    """steps between evaluations (0: never)"""
+    eval_states: int = 64
+    """scenes per shape in each evaluation"""
+    eval_actions: int = 1024
+    """actor samples per evaluation scene (paper: 1024)"""
+    checkpoint_every: int = 5_000
+    """steps between checkpoints (0: only at the end)"""
+    log_every: int = 100
+    """steps between logged scalars"""
+    seed: int = 0
+    """seed of every random generator (numpy, torch, simulator)"""
+    device: str = 'auto'
+    """torch device: 'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
+    num_threads: int = 0
+    """torch intra-op CPU threads (0: torch's default)"""
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check types and ranges; raise ``ValueError`` naming the first bad field."""
+        hints = typing.get_type_hints(TrainConfig)
+        for name in field_names():
+            _check_type(name, getattr(self, name), hints[name])
+        for name in field_names():
+            value = getattr(self, name)
+            numbers = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise ValueError(f'{name} must be finite, got {value!r}')
+        positive = (
+            'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels', 'latent_dim',
+            'num_supports', 'resample_per_support', 'uncertainty_proposals', 'actor_batch',
+            'critic_batch', 'replay_positive', 'replay_negative', 'prefill_scenes', 'steps',
+            'interaction_steps', 'eval_states', 'eval_actions', 'log_every',
+            'lr_actor', 'lr_critic',
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
+        for name in ('prefill_examples', 'critic_steps', 'actor_steps', 'eval_every',
+                     'checkpoint_every', 'seed', 'num_threads'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
+        for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
+                             ('proposal_bandwidth', 4)):
+            value = getattr(self, name)
+            if len(value) != length or not all(v > 0 for v in value):
+                raise ValueError(f'{name} must hold {length} values > 0, got {value!r}')
+        for name in ('actor_hidden', 'critic_hidden'):
+            value = getattr(self, name)
+            if not value or not all(v > 0 for v in value):
+                raise ValueError(f'{name} must hold at least one width > 0, got {value!r}')
+        if not 0.0 <= self.prefill_imitation_fraction <= 1.0:
+            raise ValueError('prefill_imitation_fraction must be in [0, 1], got '
+                             f'{self.prefill_imitation_fraction!r}')
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
+        if not self.shapes:
+            raise ValueError('shapes must name at least one shape')
+        known = sim_shapes()
+        unknown = [s for s in self.shapes if s not in known]
+        if unknown:
+            raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
+                             f'{", ".join(known)}')
+        if self.distortion not in DISTORTIONS:
+            raise ValueError(f'distortion must be one of {DISTORTIONS}, got '
+                             f'{self.distortion!r}')
+        if self.critic_batch < 2:
+            raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
+                             f'got {self.critic_batch}')
+        if not self.device:
+            raise ValueError('device must be a non-empty string')
+
+
+_ELEMENT_TYPES = {
+    'pixel_mlp_channels': int, 'actor_hidden': int, 'critic_hidden': int,
+    'kde_bandwidth': float, 'proposal_bandwidth': float, 'shapes': str,
+}
+
+
+_TYPE_NAMES = {int: ('an integer', 'integers'), float: ('a number', 'numbers'),
+               str: ('a string', 'strings')}
+
+
+def _is_kind(value, kind):
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check_type(name, value, kind):
+    if kind is tuple:
+        element = _ELEMENT_TYPES[name]
+        if not isinstance(value, tuple) or not all(_is_kind(v, element) for v in value):
+            raise ValueError(f'{name} must be a list of {_TYPE_NAMES[element][1]}, '
+                             f'got {value!r}')
+    elif not _is_kind(value, kind):
+        raise ValueError(f'{name} must be {_TYPE_NAMES[kind][0]}, got {value!r}')
+
+
+def _parse_float(name, text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f'{name} must be a number, got {text!r}') from None
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {text!r}')
+    return value
+
+
+def _coerce(name, value, kind):
+    """Convert a YAML/JSON value to the field's type (lists -> tuples, ints -> floats).
+
+    Strings are accepted for float fields when they spell a finite number, because YAML 1.1
+    (PyYAML) reads ``1e-4`` (no dot) as a string; integers are accepted as shape names
+    (YAML reads an unquoted ``8`` as a number).
+    """
+    if kind is float and isinstance(value, str):
+        value = _parse_float(name, value)
+    if kind is tuple and isinstance(value, list):
+        value = tuple(value)
+    if name == 'shapes' and isinstance(value, tuple):
+        value = tuple(str(v) if _is_kind(v, int) else v for v in value)
+    if kind is tuple and isinstance(value, tuple) and _ELEMENT_TYPES[name] is float:
+        value = tuple(float(v) if _is_kind(v, float) else v for v in value)
+    if kind is float and _is_kind(value, float):
+        value = float(value)
+    _check_type(name, value, kind)
+    return value
+
+
+def field_names():
+    """Names of all ``TrainConfig`` fields, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+@functools.lru_cache(maxsize=None)
+def field_descriptions():
+    """``{field name: its docstring}`` (one line), e.g. for ROS parameter descriptors."""
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) \
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            docs[node.target.id] = ' '.join(after.value.value.split())
+    return docs
+
+
+def config_to_dict(config):
+    """Return ``config`` as a plain dict (tuples become lists) for YAML and checkpoints."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(config).items()}
+
+
+def config_from_dict(values, base=None, source='config'):
+    """Build a ``TrainConfig`` from ``base`` (default: the defaults) updated with ``values``.
+
+    Args:
+        values: mapping of field name -> value (lists accepted for tuple fields).
+        base: config whose fields are kept where ``values`` is silent.
+        source: what ``values`` came from, used in error messages.
+
+    Raises:
+        ValueError: unknown key (the message lists the valid ones), wrong type or range.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f'{source} must be a mapping of option: value, '
+                         f'got {type(values).__name__}')
+    names = field_names()
+    unknown = sorted(str(k) for k in values if k not in names)
+    if unknown:
+        raise ValueError(f'{source}: unknown option(s) {", ".join(unknown)}; valid options: '
+                         f'{", ".join(names)}')
+    hints = typing.get_type_hints(TrainConfig)
+    coerced = {}
+    for key, value in values.items():
+        try:
+            coerced[key] = _coerce(key, value, hints[key])
+        except ValueError as error:
+            raise ValueError(f'{source}: {error}') from None
+    try:
+        return dataclasses.replace(base if base is not None else TrainConfig(), **coerced)
+    except ValueError as error:
+        raise ValueError(f'{source}: {error}') from None
+
+
+def preset_names():
+    """Names of the presets shipped in ``config/presets``."""
+    return tuple(sorted(p.stem for p in share_path('config', 'presets').glob('*.yaml')))
+
+
+def resolve_config_path(preset_or_path):
+    """Return the YAML file for a preset name or a path to a YAML file.
+
+    Raises:
+        FileNotFoundError: neither a preset nor an existing file (lists the presets).
+    """
+    text = str(preset_or_path)
+    preset = share_path('config', 'presets', text + '.yaml')
+    if '/' not in text and '\\' not in text and preset.is_file():
+        return preset
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    raise FileNotFoundError(f'no preset or YAML file named {text!r}; presets: '
+                            f'{", ".join(preset_names())}')
+
+
+def read_yaml(path):
+    """Load a YAML mapping from ``path``; an empty file gives ``{}``.
+
+    Raises:
+        ValueError: malformed YAML or not a mapping, naming the file.
+    """
+    try:
+        with open(path, encoding='utf-8') as stream:
+            values = yaml.safe_load(stream)
+    except yaml.YAMLError as error:
+        raise ValueError(f'{path}: malformed YAML: {error}') from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f'{path}: expected a mapping of option: value, '
+                         f'got {type(values).__name__}')
+    return values
+
+
+def load_config(preset_or_path, overrides=None):
+    """Load a preset (``'paper'``, ``'cpu'``, ``'tiny'``) or YAML file, then apply overrides.
+
+    Args:
+        preset_or_path: preset name (``config/presets/<name>.yaml``) or a YAML file path.
+        overrides: optional mapping of field name -> value applied last.
+
+    Raises:
+        FileNotFoundError: unknown preset / missing file.
+        ValueError: malformed YAML, unknown option, wrong type or range (names the source).
+    """
+    path = resolve_config_path(preset_or_path)
+    config = config_from_dict(read_yaml(path), source=str(path))
+    if overrides:
+        config = config_from_dict(dict(overrides), base=config, source='overrides')
+    return config
+
+
+def parse_overrides(items):
+    """Parse ``['steps=1000', 'shapes=[H, T]']`` (YAML values) into an overrides dict.
+
+    Raises:
+        ValueError: an item without ``=`` or with a malformed value.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition('=')
+        if not sep or not key.strip():
+            raise ValueError(f'override {item!r} must look like key=value')
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f'override {item!r}: malformed value: {error}') from None
+    return overrides

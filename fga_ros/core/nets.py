@@ -1,0 +1,228 @@
+"""Networks of appendix B (figure 5): shared residual feature extractor, actor and critic.
+
+Image (S, 3, H, W) -> + 2 positional channels (x, y in [-1, 1]) -> 5x5 stride-3 conv
+embedding -> residual bottleneck blocks -> 3 pixel-wise shared MLP layers (1x1 convs)
+-> flatten: the image feature vector (S, F).
+
+The heads are MLPs on ``concat(features, extra)`` where ``extra`` is the latent z (actor)
+or the action (critic). Their first layer is split into an image part, computed once per
+image, and an extra part computed per action: for n actions per image the cost is one
+small MLP per action, not a pass over the F-long feature vector.
+
+Design decision (shared extractor): the extractor belongs to the critic. It is trained
+by the critic's classification loss only; the actor reads *detached* features, so actor
+losses never move it. The critic's supervised signal is dense and stable, while the
+actor's divergence gradient is a noisy score-function estimate that would otherwise
+drag the shared representation around. Optimisers: ``critic_parameters()`` (extractor +
+critic head) and ``actor_parameters()`` (actor head).
+"""
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+ACTION_DIM = 4
+"""Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
+IMAGE_CHANNELS = 3
+POSITION_CHANNELS = 2
+
+
+def resize_images(images, size):
+    """Resize uint8 images (..., H, W, 3) to (..., size, size, 3) with area interpolation.
+
+    Returns the input unchanged when it already has the size.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim < 3 or images.shape[-1] != IMAGE_CHANNELS:
+        raise ValueError(f'images must be uint8 with shape (..., H, W, 3), got '
+                         f'{images.dtype} {images.shape}')
+    if images.shape[-3:-1] == (size, size):
+        return images
+    flat = images.reshape((-1,) + images.shape[-3:])
+    out = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in flat])
+    return out.reshape(images.shape[:-3] + (size, size, IMAGE_CHANNELS))
+
+
+def images_to_tensor(images, image_size, device=None):
+    """uint8 images (H, W, 3) or (S, H, W, 3) -> uint8 tensor (S, 3, size, size) on device.
+
+    Images of another size are resized (area interpolation) to ``image_size``.
+    """
+    images = resize_images(images, image_size)
+    if images.ndim == 3:
+        images = images[None]
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return tensor.permute(0, 3, 1, 2).contiguous()
+
+
+def sample_latent(num_states, n, latent_dim, generator=None, device=None):
+    """Latent inputs z ~ Uniform([-1, 1]^d), shape (num_states, n, latent_dim), float32."""
+    u = torch.rand((num_states, n, latent_dim), generator=generator, device=device)
+    return 2.0 * u - 1.0
+
+
+class BottleneckBlock(nn.Module):
+    """Residual block: relu(x + conv1x1(relu(conv3x3(relu(conv1x1(x))))))."""
+
+    def __init__(self, channels, bottleneck):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, bottleneck, 1)
+        self.spatial = nn.Conv2d(bottleneck, bottleneck, 3, padding=1)
+        self.expand = nn.Conv2d(bottleneck, channels, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.reduce(x))
+        h = torch.relu(self.spatial(h))
+        return torch.relu(x + self.expand(h))
+
+
+class FeatureExtractor(nn.Module):
+    """Image (S, 3, H, W) -> features (S, F); see the module docstring.
+
+    uint8 input is scaled from [0, 255], floating-point input is taken to be in [0, 1];
+    both are mapped to [-1, 1] before the positional channels are appended.
+    """
+
+    def __init__(self, image_size, embed_channels, num_blocks, bottleneck_channels,
+                 pixel_mlp_channels):
+        super().__init__()
+        self.image_size = image_size
+        side = torch.linspace(-1.0, 1.0, image_size)
+        ys, xs = torch.meshgrid(side, side, indexing='ij')
+        self.register_buffer('positions', torch.stack([xs, ys])[None], persistent=False)
+        self.embed = nn.Conv2d(IMAGE_CHANNELS + POSITION_CHANNELS, embed_channels, 5,
+                               stride=3, padding=2)
+        self.blocks = nn.Sequential(*[BottleneckBlock(embed_channels, bottleneck_channels)
+                                      for _ in range(num_blocks)])
+        layers = []
+        width = embed_channels
+        for out in pixel_mlp_channels:
+            layers += [nn.Conv2d(width, out, 1), nn.ReLU()]
+            width = out
+        self.pixel_mlp = nn.Sequential(*layers)
+        self.grid = (image_size - 1) // 3 + 1
+        """Side of the feature map after the stride-3 embedding."""
+        self.feature_dim = width * self.grid * self.grid
+        """F, length of the image feature vector."""
+
+    def forward(self, images):
+        if images.ndim != 4 or images.shape[1:] != (IMAGE_CHANNELS, self.image_size,
+                                                     self.image_size):
+            raise ValueError(f'images must have shape (S, 3, {self.image_size}, '
+                             f'{self.image_size}), got {tuple(images.shape)}')
+        if images.dtype == torch.uint8:
+            x = images.float() * (2.0 / 255.0) - 1.0
+        elif images.is_floating_point():
+            x = images.float() * 2.0 - 1.0
+        else:
+            raise ValueError(f'images must be uint8 or floating point, got {images.dtype}')
+        x = torch.cat([x, self.positions.expand(x.shape[0], -1, -1, -1)], dim=1)
+        x = torch.relu(self.embed(x))
+        x = self.pixel_mlp(self.blocks(x))
+        return x.flatten(1)
+
+
+class SplitHead(nn.Module):
+    """MLP on concat(features (S, F), extra (S, n, k)) -> (S, n, out), first layer split.
+
+    ``Linear(F + k, h)`` on the concatenation equals ``image_in(features) + extra_in(extra)``;
+    the image part is computed once per image and broadcast over the n extras.
+    """
+
+    def __init__(self, feature_dim, extra_dim, hidden, out_dim):
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.extra_dim = extra_dim
+        self.image_in = nn.Linear(feature_dim, hidden[0])
+        self.extra_in = nn.Linear(extra_dim, hidden[0], bias=False)
+        layers = []
+        for width_in, width_out in zip(hidden[:-1], hidden[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(hidden[-1], out_dim))
+        self.tail = nn.Sequential(*layers)
+
+    def forward(self, features, extra):
+        if features.ndim != 2 or features.shape[1] != self.feature_dim:
+            raise ValueError(f'features must have shape (S, {self.feature_dim}), got '
+                             f'{tuple(features.shape)}')
+        if extra.ndim != 3 or extra.shape[0] != features.shape[0] \
+                or extra.shape[2] != self.extra_dim:
+            raise ValueError(f'second input must have shape ({features.shape[0]}, n, '
+                             f'{self.extra_dim}), got {tuple(extra.shape)}')
+        h = self.image_in(features).unsqueeze(1) + self.extra_in(extra)
+        return self.tail(torch.relu(h))
+
+
+class Actor(nn.Module):
+    """Generative actor pi(s, z): features (S, F), z (S, n, d) -> actions (S, n, 4).
+
+    Output ``[x_n, y_n, r sin 2alpha, r cos 2alpha]``, every component through tanh, so
+    x_n, y_n stay in the workspace [-1, 1] and r <= sqrt(2) (appendix B).
+    """
+
+    def __init__(self, feature_dim, latent_dim, hidden):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.head = SplitHead(feature_dim, latent_dim, hidden, ACTION_DIM)
+
+    def forward(self, features, z):
+        return torch.tanh(self.head(features, z))
+
+
+class Critic(nn.Module):
+    """Feasibility critic xi(s, a): features (S, F), critic inputs (S, n, 4) -> logits (S, n).
+
+    The actions are the unit-norm ``[x_n, y_n, sin 2alpha, cos 2alpha]``
+    (``actions.encode_actions`` / ``actions.normalise_actor_output``); sigmoid(logit) is
+    the predicted success probability.
+    """
+
+    def __init__(self, feature_dim, hidden):
+        super().__init__()
+        self.head = SplitHead(feature_dim, ACTION_DIM, hidden, 1)
+
+    def forward(self, features, actions):
+        return self.head(features, actions).squeeze(-1)
+
+
+class ActorCritic(nn.Module):
+    """One shared feature extractor (trained by the critic), the actor and the critic."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.image_size = config.image_size
+        self.latent_dim = config.latent_dim
+        self.extractor = FeatureExtractor(
+            config.image_size, config.embed_channels, config.num_blocks,
+            config.bottleneck_channels, config.pixel_mlp_channels)
+        self.actor = Actor(self.extractor.feature_dim, config.latent_dim, config.actor_hidden)
+        self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
+
+    def features(self, images):
+        """Image features (S, F) of images (S, 3, H, W) (uint8 or float in [0, 1])."""
+        return self.extractor(images)
+
+    def act(self, features, z):
+        """Actor outputs (S, n, 4) for features (S, F) and latents (S, n, d).
+
+        The features are detached: actor losses do not reach the extractor.
+        """
+        return self.actor(features.detach(), z)
+
+    def sample(self, features, n, generator=None):
+        """Sample n actor outputs (S, n, 4) per state with fresh latents."""
+        z = sample_latent(features.shape[0], n, self.latent_dim, generator, features.device)
+        return self.act(features, z)
+
+    def score(self, features, actions):
+        """Critic logits (S, n) of critic inputs (S, n, 4)."""
+        return self.critic(features, actions)
+
+    def actor_parameters(self):
+        """Parameters the actor optimiser owns (the actor head)."""
+        return list(self.actor.parameters())
+
+    def critic_parameters(self):
+        """Parameters the critic optimiser owns (shared extractor + critic head)."""
+        return list(self.extractor.parameters()) + list(self.critic.parameters())

@@ -1,0 +1,136 @@
+"""One gradient step's worth of the training algorithm (Algorithm 1), as pure functions.
+
+Each function takes the model, a batch and the config, and returns a loss tensor (and
+numbers worth logging); the trainer owns optimisers, replay memory and the environment.
+Shapes: K states per actor step, N actor samples per state, M = m N resampled points,
+L experiences per critic step, U proposals per interaction.
+"""
+
+import torch
+
+from fga_ros.core.actions import decode_actor, encode_actions, normalise_actor_output
+from fga_ros.core.divergences import (
+    F_DIVERGENCES,
+    critic_loss,
+    f_divergence_surrogate,
+    gan_actor_loss,
+    me_actor_loss,
+    radius_weight,
+    target_log_density,
+)
+from fga_ros.core.kde import kde_log_density, resample
+
+
+def in_workspace(actions4):
+    """1.0 where the actor output's x_n, y_n lie in the workspace [-1, 1], else 0.0; (...)."""
+    inside = (actions4[..., :2].abs() <= 1.0).all(-1)
+    return inside.to(actions4.dtype)
+
+
+def feasibility(model, features, actions4):
+    """Target weight g-hat = xi * radius weight * workspace indicator, (S, n), detached.
+
+    Args:
+        features: (S, F) image features.
+        actions4: (S, n, 4) actor-space actions (the radius is meaningful).
+    """
+    with torch.no_grad():
+        xi = torch.sigmoid(model.score(features, normalise_actor_output(actions4)))
+        return xi * radius_weight(actions4) * in_workspace(actions4)
+
+
+def critic_step_loss(model, images, actions_px, labels):
+    """Balanced cross-entropy of the critic on replayed experiences (Algorithm 1, line 18).
+
+    Args:
+        images: (L, 3, H, W) uint8 tensor.
+        actions_px: (L, 3) pixel actions tensor.
+        labels: (L,) bool or {0, 1} tensor.
+
+    Returns:
+        (loss, accuracy): scalar loss tensor and the batch accuracy (float).
+    """
+    features = model.features(images)
+    logits = model.score(features, encode_actions(actions_px).unsqueeze(1)).squeeze(1)
+    loss = critic_loss(logits, labels)
+    accuracy = ((logits > 0) == labels.bool()).float().mean().item()
+    return loss, accuracy
+
+
+def discriminator_step_loss(model, images, actions_px, generator=None):
+    """GAN discriminator loss (eq. 13): replayed successes are real, actor samples fake.
+
+    Args:
+        images: (L, 3, H, W) states of positive experiences.
+        actions_px: (L, 3) their successful pixel actions.
+
+    Returns:
+        (loss, accuracy) as in ``critic_step_loss``.
+    """
+    features = model.features(images)
+    with torch.no_grad():
+        fake = normalise_actor_output(model.sample(features, 1, generator))
+    real = encode_actions(actions_px).unsqueeze(1)
+    logits = model.score(features, torch.cat([real, fake], dim=1))  # (L, 2)
+    labels = torch.zeros_like(logits)
+    labels[:, 0] = 1.0
+    loss = critic_loss(logits.flatten(), labels.flatten())
+    accuracy = ((logits > 0).float() == labels).float().mean().item()
+    return loss, accuracy
+
+
+def actor_step_loss(model, config, images, generator=None):
+    """Actor loss for K states (Algorithm 1, lines 21-34; Table 2 for the baselines).
+
+    For the f-divergences the value is a surrogate whose gradient is the estimator of
+    eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples.
+
+    Args:
+        images: (K, 3, H, W) uint8 tensor of replayed states.
+
+    Returns:
+        (loss, stats dict of floats).
+    """
+    features = model.features(images).detach()
+    kind = config.divergence
+    if kind in F_DIVERGENCES:
+        supports = model.sample(features, config.num_supports, generator)
+        points = resample(supports, config.resample_per_support, config.proposal_bandwidth,
+                          generator)
+        log_q = kde_log_density(points, supports, config.kde_bandwidth)
+        log_q_prop = kde_log_density(points, supports.detach(), config.proposal_bandwidth)
+        g_hat = feasibility(model, features, points)
+        log_p = target_log_density(g_hat, log_q_prop)
+        loss = f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
+        score = feasibility(model, features, supports.detach()).mean().item()
+        return loss, {'actor_score': score}
+    samples = model.sample(features, config.num_supports, generator)
+    xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
+    xi = xi * radius_weight(samples)
+    if kind == 'gan':
+        loss = gan_actor_loss(xi)
+    elif kind == 'me':
+        log_q = kde_log_density(samples, samples, config.kde_bandwidth)
+        loss = me_actor_loss(log_q, xi, log_scores=True)
+    else:
+        raise ValueError(f'unknown divergence {kind!r}')
+    return loss, {'actor_score': xi.mean().item()}
+
+
+def most_uncertain_action(model, images, proposals, generator=None):
+    """Maximum-uncertainty collection (section 4.2, Algorithm 1 lines 5-8).
+
+    Args:
+        images: (S, 3, H, W) uint8 tensor, one state per row.
+        proposals: U, actor proposals per state.
+
+    Returns:
+        (actions_px (S, 3) tensor, critic scores (S,) of the chosen proposals).
+    """
+    with torch.no_grad():
+        features = model.features(images)
+        samples = model.sample(features, proposals, generator)
+        xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
+        pick = (xi - 0.5).abs().argmin(dim=1)
+        rows = torch.arange(samples.shape[0], device=samples.device)
+        return decode_actor(samples[rows, pick]), xi[rows, pick]

@@ -1,0 +1,219 @@
+"""Checkpoints: atomic writes, weights_only loading, replay files, clear errors, export."""
+
+import numpy as np
+import pytest
+import torch
+
+import fga_ros
+from fga_ros.core.checkpoint import (
+    FORMAT,
+    MAX_MODEL_BYTES,
+    CheckpointError,
+    check_compatible,
+    export_model,
+    load_checkpoint,
+    load_model,
+    load_replay,
+    load_replay_state,
+    replay_path,
+    save_checkpoint,
+    save_replay,
+)
+from fga_ros.core.config import config_to_dict, load_config
+from fga_ros.core.nets import ActorCritic, images_to_tensor
+from fga_ros.core.replay import ReplayMemory
+
+
+@pytest.fixture(scope='module')
+def config():
+    return load_config('tiny')
+
+
+def _payload(config, step=5):
+    torch.manual_seed(step)
+    model = ActorCritic(config)
+    optim = torch.optim.Adam(model.critic_parameters(), lr=1e-3)
+    model.critic.head.tail[-1].bias.sum().backward()
+    optim.step()
+    rng = np.random.default_rng(7)
+    rng.random(3)
+    return model, {
+        'config': config_to_dict(config), 'model': model.state_dict(),
+        'optim': {'critic': optim.state_dict()}, 'step': step,
+        'rng': {'numpy': rng.bit_generator.state, 'torch': torch.get_rng_state()},
+    }
+
+
+def _replay(config):
+    memory = ReplayMemory(8, 8, config.image_size)
+    image = np.full((config.image_size, config.image_size, 3), 40, np.uint8)
+    memory.add(image, np.array([[30.0, 40.0, 0.1], [50.0, 60.0, 1.0]]), [True, False])
+    return memory
+
+
+class _Unsaveable:
+    def __reduce__(self):
+        raise RuntimeError('cannot be saved')
+
+
+def _leftovers(directory):
+    return [p.name for p in directory.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_round_trip_restores_everything(tmp_path, config):
+    model, payload = _payload(config)
+    path = tmp_path / 'run' / 'checkpoint.pt'
+    save_checkpoint(path, payload)
+    loaded = load_checkpoint(path)
+    assert loaded['format'] == FORMAT and loaded['step'] == 5
+    assert loaded['version'] == fga_ros.__version__ and loaded['torch'] == torch.__version__
+    assert 'replay' not in loaded and load_replay_state(path, loaded) is None
+    restored = ActorCritic(config)
+    restored.load_state_dict(loaded['model'])
+    for a, b in zip(model.state_dict().values(), restored.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = loaded['rng']['numpy']
+    expected = np.random.default_rng(7)
+    expected.random(3)
+    assert rng.random() == expected.random()
+    assert torch.equal(loaded['rng']['torch'], payload['rng']['torch'])
+    optim = torch.optim.Adam(restored.critic_parameters(), lr=1e-3)
+    optim.load_state_dict(loaded['optim']['critic'])
+    assert _leftovers(path.parent) == []
+
+
+def test_replay_file_follows_the_checkpoint(tmp_path, config):
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    memory = _replay(config)
+    first = save_checkpoint(path, payload, memory.state_dict())
+    assert first == replay_path(path, 5) and first.is_file()
+    restored = ReplayMemory(8, 8, config.image_size)
+    restored.load_state_dict(load_replay_state(path, load_checkpoint(path)))
+    assert restored.sizes() == memory.sizes()
+    second = save_checkpoint(path, dict(payload, step=9), memory.state_dict())
+    assert not first.exists() and second.is_file()  # the stale replay file is gone
+    assert load_checkpoint(path)['replay'] == second.name
+    second.unlink()
+    with pytest.raises(CheckpointError, match='replay memory .* is missing'):
+        load_replay_state(path, load_checkpoint(path))
+
+
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path, config):
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    save_checkpoint(path, payload)
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match='cannot be saved'):
+        save_checkpoint(path, dict(payload, step=6, model=_Unsaveable()))
+    assert path.read_bytes() == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_file_is_named(tmp_path):
+    missing = tmp_path / 'nope.pt'
+    with pytest.raises(FileNotFoundError, match='nope.pt'):
+        load_checkpoint(missing)
+    with pytest.raises(FileNotFoundError, match='nope.pt'):
+        load_model(missing)
+    with pytest.raises(FileNotFoundError, match='nope.npz'):
+        load_replay(tmp_path / 'nope.npz')
+
+
+def test_corrupt_and_truncated_files_raise_checkpoint_error(tmp_path, config):
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    save_checkpoint(path, payload)
+    data = path.read_bytes()
+    truncated = tmp_path / 'truncated.pt'
+    truncated.write_bytes(data[:len(data) // 2])
+    garbage = tmp_path / 'garbage.pt'
+    garbage.write_bytes(b'not a checkpoint at all')
+    for bad in (truncated, garbage):
+        with pytest.raises(CheckpointError, match=bad.name):
+            load_checkpoint(bad)
+        assert isinstance(CheckpointError('x'), ValueError)
+    npz = tmp_path / 'bad.npz'
+    npz.write_bytes(b'PK\x03\x04 broken')
+    with pytest.raises(CheckpointError, match='bad.npz'):
+        load_replay(npz)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / 'evil.pt'
+    torch.save({'format': FORMAT, 'config': {}, 'model': {}, 'step': 0,
+                'obj': np.random.default_rng()}, path)
+    with pytest.raises(CheckpointError, match='evil.pt'):
+        load_checkpoint(path)
+
+
+def test_missing_keys_and_wrong_format(tmp_path, config):
+    _, payload = _payload(config)
+    path = tmp_path / 'partial.pt'
+    torch.save({k: v for k, v in dict(payload, format=FORMAT).items() if k != 'model'}, path)
+    with pytest.raises(CheckpointError, match='lacks model'):
+        load_checkpoint(path)
+    torch.save(dict(payload, format='other/1'), path)
+    with pytest.raises(CheckpointError, match="format 'other/1'"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match='lacks model'):
+        save_checkpoint(path, {'config': {}, 'step': 1})
+
+
+def test_incompatible_config_is_reported(tmp_path, config):
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    save_checkpoint(path, payload)
+    loaded = load_checkpoint(path)
+    check_compatible(path, loaded, load_config('tiny', {'steps': 99}))  # schedule may differ
+    with pytest.raises(CheckpointError, match='image_size: saved 32, configured 64'):
+        check_compatible(path, loaded, load_config('tiny', {'image_size': 64}))
+    loaded['config']['divergence'] = 'bogus'
+    with pytest.raises(CheckpointError, match='stored config is unusable'):
+        check_compatible(path, loaded, config)
+
+
+def test_export_and_load_model(tmp_path, config):
+    model, payload = _payload(config)
+    path = tmp_path / 'model.pt'
+    size = export_model(path, model, config, {'step': 5, 'accuracy': 0.5})
+    assert size == path.stat().st_size
+    loaded, loaded_config, meta = load_model(path)
+    assert loaded_config == config and meta == {'step': 5, 'accuracy': 0.5}
+    assert not loaded.training
+    images = images_to_tensor(np.zeros((1, 32, 32, 3), np.uint8), 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.features(images), loaded.features(images))
+    save_checkpoint(tmp_path / 'ckpt.pt', payload)
+    assert load_model(tmp_path / 'ckpt.pt')[2] == {'step': 5}
+    with pytest.raises(ValueError, match='more than the 100 allowed'):
+        export_model(tmp_path / 'big.pt', model, config, max_bytes=100)
+    assert not (tmp_path / 'big.pt').exists()
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path, config):
+    model, _ = _payload(config)
+    path = tmp_path / 'model.pt'
+    export_model(path, model, config)
+    data = torch.load(path, weights_only=True)
+    data['config']['embed_channels'] = 16
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match='weights do not fit the stored config'):
+        load_model(path)
+
+
+def test_cpu_preset_model_fits_the_bundle_limit(tmp_path):
+    config = load_config('cpu')
+    size = export_model(tmp_path / 'model.pt', ActorCritic(config), config,
+                        max_bytes=MAX_MODEL_BYTES)
+    assert size <= 20 * 2**20
+
+
+def test_save_replay_round_trip(tmp_path, config):
+    state = _replay(config).state_dict()
+    save_replay(tmp_path / 'r.npz', state)
+    loaded = load_replay(tmp_path / 'r.npz')
+    assert loaded.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(loaded[key], state[key])

@@ -1,0 +1,115 @@
+"""The environment protocol over the real in-process simulator."""
+
+import math
+
+import numpy as np
+import pytest
+
+from fga_ros.core import env as env_module
+from fga_ros.core.env import Environment, SimEnvironment
+from fga_ros.sim import IMAGE_SIZE, grasp_success, ground_truth, render
+
+
+def test_satisfies_the_protocol():
+    env = SimEnvironment(('H',))
+    for name in ('new_state', 'try_grasp', 'demonstrations'):
+        assert callable(getattr(env, name)) and hasattr(Environment, name)
+
+
+def test_new_state_renders_a_fresh_problem():
+    env = SimEnvironment(('H', 'T'), seed=3)
+    first = env.new_state()
+    assert first.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and first.dtype == np.uint8
+    scenes = {env.scene}
+    for _ in range(5):
+        env.new_state()
+        scenes.add(env.scene)
+    assert len(scenes) == 6
+    assert {s.shape for s in scenes} <= {'H', 'T'}
+
+
+def test_same_seed_same_sequence():
+    one, two = SimEnvironment(('8', 'Spoon'), seed=5), SimEnvironment(('8', 'Spoon'), seed=5)
+    for _ in range(3):
+        np.testing.assert_array_equal(one.new_state(), two.new_state())
+
+
+def test_try_grasp_matches_the_simulator():
+    env = SimEnvironment(('H',), seed=1)
+    env.new_state()
+    rng = np.random.default_rng(0)
+    good = ground_truth(env.scene).sample_feasible(5, rng)
+    assert all(env.try_grasp(a) for a in good)
+    bad = np.array([30.0, 30.0, 0.0])  # a corner of the workspace: nothing to grasp
+    assert env.try_grasp(bad) == bool(grasp_success(env.scene, bad[None])[0])
+    assert isinstance(env.try_grasp(bad), bool)
+    assert env.try_grasp(good[0] + [0.0, 0.0, math.pi]) is True  # symmetric gripper
+
+
+def test_try_grasp_errors():
+    env = SimEnvironment(('H',))
+    with pytest.raises(RuntimeError, match='before new_state'):
+        env.try_grasp(np.array([60.0, 60.0, 0.0]))
+    env.new_state()
+    with pytest.raises(ValueError, match=r'action must have shape \(3,\)'):
+        env.try_grasp(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match='must lie in'):
+        env.try_grasp(np.array([5.0, 60.0, 0.0]))
+    with pytest.raises(ValueError, match='finite'):
+        env.try_grasp(np.array([np.nan, 60.0, 0.0]))
+
+
+def test_unknown_shape_or_distortion():
+    with pytest.raises(ValueError, match='unknown shape'):
+        SimEnvironment(('Star',))
+    with pytest.raises(ValueError, match='distortion'):
+        SimEnvironment(('H',), distortion='fisheye')
+    with pytest.raises(ValueError, match='at least one shape'):
+        SimEnvironment(())
+
+
+def test_demonstrations_have_true_labels_and_expert_positives():
+    env = SimEnvironment(('H', 'T', '8', 'Spoon'), seed=2)
+    env.new_state()
+    current = env.scene
+    demos = list(env.demonstrations(4, 10, np.random.default_rng(1), imitation_fraction=0.6))
+    assert env.scene == current  # the current problem is untouched
+    assert len(demos) == 4
+    for image, actions, labels in demos:
+        assert image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and image.dtype == np.uint8
+        assert actions.shape == (10, 3) and labels.shape == (10,) and labels.dtype == bool
+        assert labels[:6].all()  # the expert grasps succeed
+    again = SimEnvironment(('H', 'T', '8', 'Spoon'), seed=2)
+    for one, two in zip(demos, again.demonstrations(4, 10, np.random.default_rng(1),
+                                                      imitation_fraction=0.6)):
+        for x, y in zip(one, two):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_demonstration_labels_are_the_simulators_verdicts(monkeypatch):
+    scenes = []
+    original = env_module.make_scene
+
+    def recording_make_scene(*args):
+        scenes.append(original(*args))
+        return scenes[-1]
+
+    monkeypatch.setattr(env_module, 'make_scene', recording_make_scene)
+    env = SimEnvironment(('H', 'Spoon'), seed=6)
+    demos = list(env.demonstrations(3, 20, np.random.default_rng(3), imitation_fraction=0.25))
+    scenes = scenes[-3:]  # the constructor checks the shapes with scenes of its own
+    for scene, (image, actions, labels) in zip(scenes, demos):
+        np.testing.assert_array_equal(image, render(scene))
+        np.testing.assert_array_equal(labels, grasp_success(scene, actions))
+        assert labels[:5].all()
+
+
+def test_demonstrations_random_only_and_argument_checks():
+    env = SimEnvironment(('T',), seed=4)
+    (image, actions, labels), = env.demonstrations(1, 50, np.random.default_rng(2),
+                                                   imitation_fraction=0.0)
+    assert labels.mean() < 0.5  # random grasps mostly fail
+    with pytest.raises(ValueError, match='imitation_fraction'):
+        next(env.demonstrations(1, 5, np.random.default_rng(0), imitation_fraction=2.0))
+    with pytest.raises(ValueError, match='per_state >= 1'):
+        next(env.demonstrations(1, 0, np.random.default_rng(0)))

@@ -1,0 +1,245 @@
+"""Action-space conversions and the networks of appendix B."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fga_ros.core.actions import (
+    CENTRE,
+    HALF_WIDTH,
+    MAX_COORD,
+    decode_actor,
+    encode_actions,
+    normalise_actor_output,
+    radius,
+    uniform_actions,
+    wrap_angle,
+)
+from fga_ros.core.config import load_config
+from fga_ros.core.nets import (
+    ActorCritic,
+    images_to_tensor,
+    resize_images,
+    sample_latent,
+)
+from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
+
+
+@pytest.fixture(scope='module')
+def config():
+    return load_config('tiny')
+
+
+@pytest.fixture()
+def model(config):
+    torch.manual_seed(0)
+    return ActorCritic(config)
+
+
+# -- actions ------------------------------------------------------------------------------
+
+def test_workspace_maps_to_unit_square():
+    assert (CENTRE, HALF_WIDTH) == (64.0, 39.0)
+    corners = encode_actions(np.array([[25.0, 25.0, 0.0], [103.0, 64.0, math.pi / 4]]))
+    np.testing.assert_allclose(corners, [[-1, -1, 0, 1], [1, 0, 1, 0]], atol=1e-12)
+
+
+def test_encode_decode_round_trip():
+    px = uniform_actions(500, np.random.default_rng(0))
+    back = decode_actor(encode_actions(px))
+    np.testing.assert_allclose(back, px, atol=1e-9)
+    assert np.all((back[:, 2] >= 0) & (back[:, 2] < math.pi))
+
+
+def test_doubled_angle_is_periodic_and_continuous():
+    base = np.array([[60.0, 70.0, 0.3]])
+    shifted = base + [0.0, 0.0, math.pi]
+    np.testing.assert_allclose(encode_actions(shifted), encode_actions(base), atol=1e-12)
+    near_zero = encode_actions(np.array([[60.0, 70.0, 1e-4]]))
+    near_pi = encode_actions(np.array([[60.0, 70.0, math.pi - 1e-4]]))
+    np.testing.assert_allclose(near_zero, near_pi, atol=1e-3)
+
+
+def test_decode_ignores_radius_and_wraps():
+    out = np.array([[0.0, 0.0, 0.3 * math.sin(-0.2), 0.3 * math.cos(-0.2)],
+                    [0.0, 0.0, 1.2 * math.sin(-0.2), 1.2 * math.cos(-0.2)],
+                    [0.0, 0.0, -1e-18, -1.0],  # phi = -pi, on the atan2 branch cut
+                    [0.0, 0.0, -1e-18, 1.0]])  # phi a hair below 0: alpha wraps to ~0
+    px = decode_actor(out)
+    np.testing.assert_allclose(px[:2, 2], math.pi - 0.1)
+    np.testing.assert_allclose(px[2, 2], math.pi / 2)
+    assert 0.0 <= px[3, 2] < 1e-12
+    np.testing.assert_allclose(px[:, :2], 64.0)
+
+
+def test_decode_clips_into_half_open_workspace():
+    px = decode_actor(np.array([[-3.0, 1.0, 0.0, 1.0], [1.0 + 1e-9, -1.0, 0.0, 1.0]]))
+    assert px[0, 0] == WORKSPACE_LO and px[0, 1] == MAX_COORD
+    assert MAX_COORD < WORKSPACE_HI and np.float32(MAX_COORD) < WORKSPACE_HI
+    assert px[1, 1] == WORKSPACE_LO
+
+
+def test_wrap_angle_never_returns_pi():
+    values = np.array([-1e-17, -math.pi, math.pi, 2 * math.pi - 1e-16, 7.0])
+    wrapped = wrap_angle(values)
+    assert np.all((wrapped >= 0) & (wrapped < math.pi))
+    assert wrap_angle(torch.tensor([-1e-9], dtype=torch.float32)).item() < math.pi
+
+
+def test_torch_and_numpy_agree_and_keep_gradients():
+    px = uniform_actions(20, np.random.default_rng(1))
+    out = np.random.default_rng(2).normal(size=(20, 4))
+    np.testing.assert_allclose(encode_actions(torch.tensor(px)).numpy(), encode_actions(px))
+    np.testing.assert_allclose(decode_actor(torch.tensor(out)).numpy(), decode_actor(out))
+    np.testing.assert_allclose(radius(torch.tensor(out)).numpy(), radius(out))
+    t = torch.tensor(out, requires_grad=True)
+    normalise_actor_output(t).sum().backward()
+    assert t.grad is not None and torch.isfinite(t.grad).all()
+
+
+def test_normalise_gives_unit_angle_part():
+    out = np.array([[0.5, -0.2, 0.3, -0.4], [0.1, 0.1, 0.0, 0.0]])
+    crit = normalise_actor_output(out)
+    np.testing.assert_allclose(crit[0], [0.5, -0.2, 0.6, -0.8])
+    np.testing.assert_allclose(radius(out), [0.5, 0.0])
+    assert np.all(np.isfinite(crit))
+    np.testing.assert_allclose(decode_actor(crit), decode_actor(out))
+
+
+def test_action_shape_errors():
+    with pytest.raises(ValueError, match=r'actions must have shape \(\.\.\., 3\)'):
+        encode_actions(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r'actor outputs must have shape \(\.\.\., 4\)'):
+        decode_actor(np.zeros(3))
+
+
+def test_uniform_actions_in_range():
+    px = uniform_actions(1000, np.random.default_rng(3))
+    assert px.shape == (1000, 3)
+    assert np.all((px[:, :2] >= WORKSPACE_LO) & (px[:, :2] < WORKSPACE_HI))
+    assert np.all((px[:, 2] >= 0) & (px[:, 2] < math.pi))
+
+
+# -- networks -----------------------------------------------------------------------------
+
+def _images(config, count, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(count, config.image_size, config.image_size, 3))
+    return images_to_tensor(images.astype(np.uint8), config.image_size)
+
+
+def test_shapes(config, model):
+    images = _images(config, 3)
+    features = model.features(images)
+    grid = (config.image_size - 1) // 3 + 1
+    assert features.shape == (3, config.pixel_mlp_channels[-1] * grid * grid)
+    assert model.extractor.feature_dim == features.shape[1]
+    z = sample_latent(3, 5, config.latent_dim)
+    actions = model.act(features, z)
+    assert actions.shape == (3, 5, 4)
+    assert actions.abs().max() <= 1.0
+    assert model.score(features, normalise_actor_output(actions)).shape == (3, 5)
+    assert model.sample(features, 7).shape == (3, 7, 4)
+
+
+def test_latent_is_uniform_in_the_cube():
+    z = sample_latent(4, 2000, 3, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (4, 2000, 3)
+    assert z.min() >= -1 and z.max() <= 1
+    assert abs(z.mean().item()) < 0.02
+
+
+def test_uint8_and_float_inputs_agree(config, model):
+    images = _images(config, 2)
+    np.testing.assert_allclose(model.features(images).detach(),
+                               model.features(images.float() / 255.0).detach(), atol=1e-5)
+
+
+def test_bad_images_are_rejected(config, model):
+    with pytest.raises(ValueError, match=r'images must have shape \(S, 3, 32, 32\)'):
+        model.features(torch.zeros(1, 3, 40, 40))
+    with pytest.raises(ValueError, match='uint8 or floating point'):
+        model.features(torch.zeros(1, 3, 32, 32, dtype=torch.int32))
+    features = model.features(_images(config, 2))
+    with pytest.raises(ValueError, match=r'second input must have shape \(2, n, 4\)'):
+        model.score(features, torch.zeros(3, 5, 4))
+
+
+def test_batched_heads_equal_per_action_loop(config, model):
+    """The split first layer equals one MLP on concat(features, extra), action by action."""
+    images = _images(config, 2, seed=1)
+    features = model.features(images)
+    z = sample_latent(2, 6, config.latent_dim, generator=torch.Generator().manual_seed(1))
+    crit_in = normalise_actor_output(model.act(features, z))
+    batched_actor = model.act(features, z)
+    batched_critic = model.score(features, crit_in)
+
+    def reference(head, feats, extra):
+        weight = torch.cat([head.image_in.weight, head.extra_in.weight], dim=1)
+        h = torch.relu(torch.nn.functional.linear(torch.cat([feats, extra]), weight,
+                                                  head.image_in.bias))
+        return head.tail(h)
+
+    for s in range(2):
+        for i in range(6):
+            actor = torch.tanh(reference(model.actor.head, features[s], z[s, i]))
+            critic = reference(model.critic.head, features[s], crit_in[s, i])
+            torch.testing.assert_close(batched_actor[s, i], actor, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(batched_critic[s, i], critic[0], atol=1e-6, rtol=1e-5)
+
+
+def _grads(params):
+    return [p.grad for p in params]
+
+
+def test_actor_loss_does_not_reach_the_extractor(config, model):
+    features = model.features(_images(config, 2))
+    actions = model.sample(features, 8)
+    actions.square().sum().backward()
+    assert all(g is None for g in _grads(model.extractor.parameters()))
+    assert all(g is None for g in _grads(model.critic.parameters()))
+    assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.actor_parameters()))
+
+
+def test_critic_loss_trains_extractor_and_critic_only(config, model):
+    features = model.features(_images(config, 4))
+    actions = torch.tensor(encode_actions(uniform_actions(4, np.random.default_rng(0))),
+                           dtype=torch.float32)[:, None]
+    logits = model.score(features, actions)
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) \
+        .backward()
+    assert all(g is None for g in _grads(model.actor.parameters()))
+    assert any(g is not None and g.abs().sum() > 0 for g in _grads(model.extractor.parameters()))
+    assert all(g is not None for g in _grads(model.critic.parameters()))
+
+
+def test_optimiser_groups_partition_the_parameters(model):
+    actor = {id(p) for p in model.actor_parameters()}
+    critic = {id(p) for p in model.critic_parameters()}
+    assert not actor & critic
+    assert actor | critic == {id(p) for p in model.parameters()}
+
+
+def test_positional_channels_are_not_in_the_state_dict(model):
+    assert not any('positions' in k for k in model.state_dict())
+
+
+def test_images_to_tensor_resizes():
+    image = np.zeros((128, 128, 3), dtype=np.uint8)
+    image[:64] = 255
+    tensor = images_to_tensor(image, 64)
+    assert tensor.shape == (1, 3, 64, 64) and tensor.dtype == torch.uint8
+    assert tensor[0, :, :32].min() == 255 and tensor[0, :, 32:].max() == 0
+    assert resize_images(np.zeros((2, 5, 128, 128, 3), np.uint8), 32).shape == (2, 5, 32, 32, 3)
+    with pytest.raises(ValueError, match='uint8'):
+        resize_images(np.zeros((8, 8, 3)), 4)
+
+
+def test_paper_and_cpu_models_build():
+    for name, limit in (('cpu', 20 * 2**20), ('paper', None)):
+        model = ActorCritic(load_config(name))
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        if limit:
+            assert size <= limit

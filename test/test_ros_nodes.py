@@ -1,0 +1,184 @@
+"""Nodes started in-process on a real ROS 2 (skipped where rclpy is missing).
+
+Each test gets its own Context and executor (spun in a thread); DDS stays on loopback.
+"""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+# DDS on loopback, in a test-only domain; set before any ROS context is created.
+os.environ.setdefault('ROS_DOMAIN_ID', '87')
+os.environ['ROS_LOCALHOST_ONLY'] = '1'
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('CYCLONEDDS_URI', (
+    '<CycloneDDS><Domain><General><Interfaces><NetworkInterface name="lo"/></Interfaces>'
+    '<AllowMulticast>false</AllowMulticast></General><Discovery><ParticipantIndex>auto'
+    '</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery></Domain>'
+    '</CycloneDDS>'))
+
+rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from fga_ros.bridge.image import image_to_rgb, rgb_image_fields  # noqa: E402
+from fga_ros.nodes.common import to_msg  # noqa: E402
+from fga_ros.nodes.grasp_sim_node import GraspSimNode  # noqa: E402
+from fga_ros.nodes.ros_environment import RosEnvironment  # noqa: E402
+from fga_ros.sim import make_scene, render  # noqa: E402
+from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene, ProposeGrasps  # noqa: E402
+
+TIMEOUT = 30.0
+
+
+class Ros:
+    """A context, an executor spinning in a thread, and the nodes added to it."""
+
+    def __init__(self):
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(context=self.context)
+        self.nodes = []
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def add(self, node_class, **kwargs):
+        node = node_class(context=self.context, **kwargs)
+        self.executor.add_node(node)
+        self.nodes.append(node)
+        return node
+
+    def client_node(self):
+        return self.add(Node, node_name='test_client')
+
+    def call(self, node, srv_type, name, request):
+        client = node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=TIMEOUT), f'{name} not available'
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(TIMEOUT), f'{name} did not answer'
+        return future.result()
+
+    def close(self):
+        self.executor.shutdown()
+        for node in self.nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5.0)
+
+
+@pytest.fixture
+def ros():
+    env = Ros()
+    yield env
+    env.close()
+
+
+def wait_for_message(node, msg_type, topic, qos):
+    received, done = [], threading.Event()
+
+    def callback(msg):
+        received.append(msg)
+        done.set()
+
+    sub = node.create_subscription(msg_type, topic, callback, qos)
+    assert done.wait(TIMEOUT), f'nothing on {topic}'
+    node.destroy_subscription(sub)
+    return received[0]
+
+
+def test_sim_node_services_and_camera(ros):
+    ros.add(GraspSimNode)
+    client = ros.client_node()
+    frame = wait_for_message(client, Image, 'camera/image_raw', qos_profile_sensor_data)
+    assert (frame.encoding, frame.width, frame.height) == ('rgb8', 128, 128)
+
+    scene = ros.call(client, NewScene, 'new_scene', NewScene.Request(shape='T', seed=5))
+    assert scene.success, scene.message
+    assert json.loads(scene.description)['shape'] == 'T'
+    np.testing.assert_array_equal(image_to_rgb(scene.image), render(make_scene('T', 5)))
+
+    bad = ros.call(client, ExecuteGrasp, 'execute_grasp',
+                   ExecuteGrasp.Request(x=float('nan'), y=50.0, angle=0.0))
+    assert not bad.executed and 'x must be finite' in bad.message
+    outside = ros.call(client, ExecuteGrasp, 'execute_grasp',
+                       ExecuteGrasp.Request(x=5.0, y=50.0, angle=0.0))
+    assert not outside.executed and '[25.0, 103.0)' in outside.message
+    stale = ros.call(client, ExecuteGrasp, 'execute_grasp', ExecuteGrasp.Request(
+        x=60.0, y=60.0, angle=0.0, scene_id=scene.scene_id + 1))
+    assert not stale.executed and 'stale' in stale.message
+    good = ros.call(client, ExecuteGrasp, 'execute_grasp', ExecuteGrasp.Request(
+        x=60.0, y=60.0, angle=0.0, scene_id=scene.scene_id))
+    assert good.executed and good.message == ''
+
+    unknown = ros.call(client, NewScene, 'new_scene', NewScene.Request(shape='Q'))
+    assert not unknown.success and 'shape must be one of' in unknown.message
+
+    demos = ros.call(client, GetDemonstrations, 'get_demonstrations',
+                     GetDemonstrations.Request(num_states=2, per_state=4, seed=3))
+    assert demos.success, demos.message
+    assert len(demos.images) == 2 and len(demos.actions) == 24 and len(demos.labels) == 8
+
+
+def test_ros_environment_over_the_sim(ros):
+    ros.add(GraspSimNode)
+    client = ros.client_node()
+    env = RosEnvironment(client, [''], timeout=TIMEOUT)
+    rgb = env.new_state()
+    assert rgb.shape == (128, 128, 3) and rgb.dtype == np.uint8
+    assert isinstance(env.try_grasp(np.array([64.0, 64.0, 1.0])), bool)
+    items = list(env.demonstrations(3, 2, np.random.default_rng(0)))
+    assert len(items) == 3 and items[0][1].shape == (2, 3)
+    env.stop()
+
+
+def proposal_node_class():
+    module = pytest.importorskip('fga_ros.nodes.grasp_proposal_node')
+    if not module.bundled_model().is_file():
+        pytest.skip('no bundled model in share/fga_ros/models')
+    return module.GraspProposalNode
+
+
+def test_proposal_node_answers_good_and_bad_requests(ros):
+    ros.add(proposal_node_class())
+    client = ros.client_node()
+    empty = ros.call(client, ProposeGrasps, 'propose_grasps', ProposeGrasps.Request())
+    assert not empty.success and 'no image' in empty.message
+
+    header = {'stamp': client.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
+    image = to_msg(Image, rgb_image_fields(render(make_scene('H', 2)), header))
+    markers = []
+    client.create_subscription(MarkerArray, 'grasps/markers', markers.append, 1)
+    good = ros.call(client, ProposeGrasps, 'propose_grasps',
+                    ProposeGrasps.Request(image=image, num_grasps=8))
+    assert good.success, good.message
+    assert [g.rank for g in good.grasps] == list(range(8))
+    assert all(25 <= g.x < 103 and 25 <= g.y < 103 and 0 <= g.angle < np.pi
+               for g in good.grasps)
+    assert good.header.frame_id == 'camera_optical_frame'
+    assert good.num_sampled >= 8
+
+    wrong = to_msg(Image, {**rgb_image_fields(np.zeros((128, 128, 3), np.uint8), header),
+                           'encoding': 'mono8'})
+    for request, reason in [
+            (ProposeGrasps.Request(image=wrong), "encoding 'mono8'"),
+            (ProposeGrasps.Request(image=image, num_grasps=-3), 'num_grasps'),
+            (ProposeGrasps.Request(image=image, reject_fraction=1.5), 'reject_fraction'),
+            (ProposeGrasps.Request(image=image, ranking='best'), 'ranking')]:
+        answer = ros.call(client, ProposeGrasps, 'propose_grasps', request)
+        assert not answer.success and reason in answer.message
+    # the node is still serving after the bad requests
+    again = ros.call(client, ProposeGrasps, 'propose_grasps',
+                     ProposeGrasps.Request(image=image, num_grasps=2, ranking='diverse'))
+    assert again.success and len(again.grasps) == 2
+    deadline = threading.Event()
+    deadline.wait(1.0)
+    assert markers and markers[-1].markers[0].action == markers[-1].markers[0].DELETEALL
