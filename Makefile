@@ -9,7 +9,7 @@ install:
 	$(PIP) -e '.[test]'
 
 demo: install
-	$(PYTHON) -m fga_ros.cli demo
+	$(PYTHON) -m fga_ros.cli demo --out-dir out
 
 test: install
 	$(PYTHON) -m ruff check .

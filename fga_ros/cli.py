@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 import sys
 
+import numpy as np
+
 EXIT_USAGE = 2
 
 
@@ -115,6 +117,122 @@ def _periodic_evaluation(config, seed):
     return evaluate
 
 
+def _load_proposer(checkpoint, device):
+    from fga_ros.core.checkpoint import CheckpointError
+    from fga_ros.core.proposal import Proposer
+    try:
+        return Proposer.from_checkpoint(checkpoint, device=device)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _split_shapes(text):
+    shapes = tuple(s.strip() for s in text.split(',') if s.strip())
+    if not shapes:
+        raise UserError('--shapes must name at least one shape, e.g. H,8,Spoon,T,Box')
+    return shapes
+
+
+def cmd_eval(args):
+    from fga_ros import sim
+    from fga_ros.core.cem import CEMSampler
+    from fga_ros.core.evaluation import evaluate, format_table
+    from fga_ros.core.figures import critic_actor_figure, rank_share_figure
+
+    proposer = _load_proposer(args.checkpoint, args.device)
+    sampler = CEMSampler(proposer.model, seed=args.seed) if args.method == 'cem' else proposer
+    shapes = _split_shapes(args.shapes)
+    results = evaluate(sampler, shapes, args.states, args.actions, distortion=args.distortion,
+                       seed=args.seed, reject_fraction=args.reject,
+                       progress=not args.no_progress)
+    print(format_table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + '\n')
+        print(f'metrics: {args.json}')
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        rank_share_figure(results, out / 'rank_shares.png')
+        for shape in shapes:
+            scene = sim.make_scene(shape, args.seed, args.distortion)
+            critic_actor_figure(proposer.model, proposer.config, scene, sim.ground_truth(scene),
+                                out / f'critic_actor_{shape}.png')
+        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png')
+
+
+def _read_image(path):
+    import cv2
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f'image not found: {path}')
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise UserError(f'{path} is not a readable image (PNG, JPEG, ...)')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def cmd_propose(args):
+    from fga_ros import sim
+    from fga_ros.core.figures import proposal_figure
+
+    proposer = _load_proposer(args.checkpoint, args.device)
+    scene = None
+    if args.image:
+        image = _read_image(args.image)
+    else:
+        scene = sim.make_scene(args.shape, args.seed, args.distortion)
+        image = sim.render(scene)
+    proposal = proposer.propose(image, num_grasps=args.num, reject_fraction=args.reject,
+                                ranking=args.ranking, seed=args.seed)
+    feasible = None
+    if scene is not None:
+        feasible = sim.grasp_success(scene, proposal.actions)
+    if args.json:
+        rows = [{'rank': int(proposal.ranks[i]), 'x': float(a[0]), 'y': float(a[1]),
+                 'angle': float(a[2]), 'score': float(proposal.scores[i]),
+                 'log_density': float(proposal.log_density[i]),
+                 'mode': int(proposal.mode_ids[i]),
+                 **({'feasible': bool(feasible[i])} if feasible is not None else {})}
+                for i, a in enumerate(proposal.actions)]
+        print(json.dumps({'grasps': rows, 'num_sampled': proposal.num_sampled,
+                          'num_rejected': proposal.num_rejected,
+                          'inference_ms': proposal.inference_ms}))
+    else:
+        source = args.image or f'scene {args.shape} seed {args.seed} ({args.distortion})'
+        print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
+              f'({proposal.num_sampled} sampled, {proposal.num_rejected} rejected as lowest '
+              f'density, {proposal.num_modes} modes)')
+        header = f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} {"mode":>4}'
+        print(header + ('  feasible' if feasible is not None else ''))
+        for i, (x, y, a) in enumerate(proposal.actions):
+            line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
+                    f'{proposal.scores[i]:>6.3f} {proposal.mode_ids[i]:>4}')
+            if feasible is not None:
+                line += f'  {"yes" if feasible[i] else "no"}'
+            print(line)
+        if feasible is not None:
+            print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        proposal_figure(image, proposal, args.out)
+        if not args.json:
+            print(f'figure: {args.out}')
+
+
+def cmd_demo(args):
+    """The main job on the embedded defaults: bundled model, held-out Box scene."""
+    args.checkpoint = None
+    args.image = None
+    print('fga demo: the bundled model proposes grasps on a held-out Box scene and on an H '
+          '(in-process simulator)')
+    for shape in ('Box', 'H'):
+        args.shape = shape
+        args.out = f'{args.out_dir}/demo_{shape}.png'
+        cmd_propose(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='fga', description='Learn to propose all feasible planar grasps (no ROS needed).')
@@ -145,6 +263,48 @@ def build_parser():
                    help='first scene seed of the periodic evaluation')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('eval', help='Table 3 metrics: accuracy and mode-rank shares')
+    p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')
+    p.add_argument('--shapes', default='H,8,Spoon,T,Box', help='comma-separated shapes')
+    p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
+    p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
+    p.add_argument('--distortion', default='none', help='none, rotation, projection, both')
+    p.add_argument('--reject', type=float, default=0.1,
+                   help='fraction rejected as lowest density for the * metrics')
+    p.add_argument('--method', choices=['actor', 'cem'], default='actor',
+                   help='evaluate the actor, or the critic + CEM baseline')
+    p.add_argument('--seed', type=int, default=0, help='evaluation seed')
+    p.add_argument('--json', default=None, help='write the metrics as JSON to this file')
+    p.add_argument('--plots', default=None, help='write PNG figures to this directory')
+    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.set_defaults(func=cmd_eval)
+
+    for name, func, text in (
+            ('propose', cmd_propose, 'propose ranked grasps for one image or scene'),
+            ('demo', cmd_demo, 'the main job: bundled model on simulator scenes')):
+        p = sub.add_parser(name, help=text)
+        if name == 'propose':
+            p.add_argument('--checkpoint', default=None,
+                           help='model or checkpoint (default: bundled)')
+            p.add_argument('--image', default=None,
+                           help='128x128 RGB image file (default: a simulator scene)')
+            _add_scene_args(p)
+            p.add_argument('--out', default='proposals.png', help='PNG figure ("" for none)')
+            p.add_argument('--json', action='store_true', help='print grasps as JSON')
+        else:
+            p.add_argument('--seed', type=int, default=0, help='scene seed')
+            p.add_argument('--distortion', default='none', help='camera distortion')
+            p.add_argument('--out-dir', default='.', help='where demo_<shape>.png go')
+            p.set_defaults(json=False)
+        p.add_argument('--num', type=int, default=16, help='grasps to return')
+        p.add_argument('--reject', type=float, default=0.1,
+                       help='fraction of samples rejected as lowest KDE density')
+        p.add_argument('--ranking', choices=['score', 'diverse'], default='score',
+                       help='best score first, or best of each mode first')
+        p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+        p.set_defaults(func=func)
 
     p = sub.add_parser('bench', help='print throughput / latency figures')
     p.add_argument('target', choices=['sim', 'propose'])

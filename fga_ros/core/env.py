@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from fga_ros.core.actions import uniform_actions
-from fga_ros.sim import grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim import Scene, grasp_success, ground_truth, make_scene, render, validate_actions
 
 
 class Environment(Protocol):
@@ -59,6 +59,16 @@ class SimEnvironment:
     def new_state(self):
         self.scene = self._random_scene(self._rng)
         return render(self.scene)
+
+    def state_dict(self):
+        """Problem-sequence state (RNG and current scene), for exact resume."""
+        return {'rng': self._rng.bit_generator.state,
+                'scene': None if self.scene is None else self.scene.to_dict()}
+
+    def load_state_dict(self, state):
+        """Restore what ``state_dict`` returned."""
+        self._rng.bit_generator.state = state['rng']
+        self.scene = None if state['scene'] is None else Scene.from_dict(state['scene'])
 
     def try_grasp(self, action):
         if self.scene is None:

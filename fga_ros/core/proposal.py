@@ -481,5 +481,10 @@ class Proposer:
             log_density.cpu().numpy(), num_grasps, ranking, num_sampled, num_rejected, start)
 
 
+def bundled_model_path():
+    """Path of the model shipped with the package: ``share/fga_ros/models/fga_cpu_js.pt``."""
+    return share_path(*BUNDLED_MODEL)
+
+
 def _model_path(path):
-    return share_path(*BUNDLED_MODEL) if path is None else path
+    return bundled_model_path() if path is None else path

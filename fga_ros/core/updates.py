@@ -51,7 +51,8 @@ def critic_step_loss(model, images, actions_px, labels):
         (loss, accuracy): scalar loss tensor and the batch accuracy (float).
     """
     features = model.features(images)
-    logits = model.score(features, encode_actions(actions_px).unsqueeze(1)).squeeze(1)
+    inputs = encode_actions(actions_px).to(features.dtype).unsqueeze(1)
+    logits = model.score(features, inputs).squeeze(1)
     loss = critic_loss(logits, labels)
     accuracy = ((logits > 0) == labels.bool()).float().mean().item()
     return loss, accuracy
@@ -70,7 +71,7 @@ def discriminator_step_loss(model, images, actions_px, generator=None):
     features = model.features(images)
     with torch.no_grad():
         fake = normalise_actor_output(model.sample(features, 1, generator))
-    real = encode_actions(actions_px).unsqueeze(1)
+    real = encode_actions(actions_px).to(features.dtype).unsqueeze(1)
     logits = model.score(features, torch.cat([real, fake], dim=1))  # (L, 2)
     labels = torch.zeros_like(logits)
     labels[:, 0] = 1.0

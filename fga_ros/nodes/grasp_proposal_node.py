@@ -22,10 +22,8 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
-from fga_ros.core.proposal import Proposer
-from fga_ros.core.trainer import MODEL_NAME
+from fga_ros.core.proposal import BUNDLED_MODEL, Proposer, bundled_model_path
 from fga_ros.nodes.common import descriptor, run, to_msg
-from fga_ros.resources import share_path
 from fga_ros.sim import make_scene, render
 from fga_ros.srv import ProposeGrasps
 
@@ -39,11 +37,6 @@ MOVEIT_SUCCESS = 1
 MOVEIT_FAILURE = 99999
 
 
-def bundled_model():
-    """Path of the model shipped in ``share/fga_ros/models``."""
-    return share_path('models', MODEL_NAME)
-
-
 class GraspProposalNode(Node):
     """Grasp proposals from a trained actor over ROS."""
 
@@ -52,7 +45,7 @@ class GraspProposalNode(Node):
         defaults = requests.ProposalSettings()
         self.declare_parameter('checkpoint', '', descriptor(
             'model or training checkpoint to load; empty = the bundled model '
-            f'(share/fga_ros/models/{MODEL_NAME}); setting it reloads'))
+            f'(share/fga_ros/{"/".join(BUNDLED_MODEL)}); setting it reloads'))
         self.declare_parameter('num_grasps', defaults.num_grasps, descriptor(
             'grasps returned when a request says num_grasps: 0',
             int_range=(1, requests.MAX_GRASPS)))
@@ -119,7 +112,7 @@ class GraspProposalNode(Node):
         return self.get_parameter(name).value
 
     def _load(self, checkpoint):
-        path = checkpoint or str(bundled_model())
+        path = checkpoint or str(bundled_model_path())
         proposer = Proposer.from_checkpoint(path)
         self.get_logger().info(f'loaded model {path}')
         return proposer

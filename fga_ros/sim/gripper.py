@@ -241,9 +241,11 @@ class Gripper:
         acts = validate_actions(actions)
         k, iy, ix = self.quantise(acts)
         with self._lock:
-            entry = self._entry(scene)
-            missing = np.unique(k[~entry.built[k]])
+            entry = self._cache.get(scene)
+            missing = np.unique(k if entry is None else k[~entry.built[k]])
+            # Few actions per unbuilt bin: gathering beats building (same answers either way).
             if not (missing.size and len(acts) < _GATHER_PER_MISSING_BIN * missing.size):
+                entry = self._entry(scene)
                 if missing.size:
                     entry.feasible[missing] = self._build_bins(object_mask(scene), missing)
                     entry.built[missing] = True

@@ -45,7 +45,7 @@ class GroundTruth:
     """Exact feasible set of one scene on the gripper's grid, with modes."""
 
     feasible: np.ndarray  # (n, 78, 78) bool, [k, iy, ix]
-    labels: np.ndarray  # (n, 78, 78) int32: 0 infeasible, 1..K mode id, largest first
+    labels: np.ndarray  # (n, 78, 78) int16: 0 infeasible, 1..K mode id, largest first
     mode_sizes: tuple  # cells per mode, largest first
     merged_cells: int  # cells of fragments reassigned to their nearest mode
     bin_width: float  # radians per alpha bin
@@ -151,12 +151,12 @@ def label_modes(feasible):
     return out, tuple(int(s) for s in sizes_kept), merged
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def ground_truth(scene) -> GroundTruth:
     """Exact feasible set and modes of a scene (cached per scene; arrays read-only)."""
     gripper = default_gripper()
-    feasible = np.array(gripper.feasible_table(scene))
+    feasible = gripper.feasible_table(scene)  # read-only, shared with the gripper's cache
     labels, sizes, merged = label_modes(feasible)
-    feasible.setflags(write=False)
+    labels = labels.astype(np.int16)
     labels.setflags(write=False)
     return GroundTruth(feasible, labels, sizes, merged, gripper.bin_width)
