@@ -105,6 +105,22 @@ def cmd_train(args):
             writer.close()
     model = trainer.export()
     print(f'step {trainer.step}: checkpoint {out / CHECKPOINT_NAME}, model {model}')
+    curve = _plot_learning_curve(out)
+    if curve:
+        print(f'learning curve: {curve}')
+
+
+def _plot_learning_curve(out):
+    """Plot ``out/eval.jsonl`` to ``out/learning_curve.png``; None when there is no record."""
+    from fga_ros.core.figures import learning_curve_figure
+    from fga_ros.core.trainer import EVAL_LOG_NAME
+    log = out / EVAL_LOG_NAME
+    if not log.exists():
+        return None
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    path = out / 'learning_curve.png'
+    learning_curve_figure(records, path)
+    return path
 
 
 def _periodic_evaluation(config, seed):

@@ -236,3 +236,36 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(str(path), format='png')
+
+
+def learning_curve_figure(records, path, title='accuracy during training'):
+    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run).
+
+    Args:
+        records: list of dicts with 'step', 'seconds' and 'acc/<shape>' / 'acc*/<shape>'
+            fractions (``quick_accuracy`` output).
+    """
+    if not records:
+        raise ValueError('no evaluation records to plot')
+    hours = np.array([r['seconds'] for r in records]) / 3600.0
+    steps = np.array([r['step'] for r in records])
+    shapes = [k.split('/', 1)[1] for k in records[0] if k.startswith('acc/')]
+    fig = _new_figure(9.0, 4.5)
+    ax = fig.subplots()
+    for i, shape in enumerate(shapes):
+        color = np.array(MODE_COLORS[i % len(MODE_COLORS)]) / 255.0
+        width = 2.5 if shape == 'mean' else 1.2
+        ax.plot(hours, [100 * r[f'acc*/{shape}'] for r in records], color=color, lw=width,
+                label=f'{shape}*')
+        ax.plot(hours, [100 * r[f'acc/{shape}'] for r in records], color=color, lw=0.8,
+                ls='--')
+    ax.set_xlabel('training time [h]  (dashed: without density rejection)')
+    ax.set_ylabel('accuracy [%]')
+    ax.set_ylim(0, 100)
+    top = ax.secondary_xaxis('top', functions=(
+        lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
+    top.set_xlabel('step')
+    ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(str(path), format='png')

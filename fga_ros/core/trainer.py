@@ -7,6 +7,7 @@ generator, and checkpoints all of them so that a killed run resumes exactly.
 """
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 import time
@@ -33,6 +34,8 @@ RESUMABLE_CHANGES = ('steps', 'eval_every', 'eval_states', 'eval_actions',
 """Config fields a resumed run may change; every other field must match the checkpoint."""
 MODEL_NAME = 'model.pt'
 """File name of the inference-only model exported at the end of training."""
+EVAL_LOG_NAME = 'eval.jsonl'
+"""Periodic evaluation results, one JSON object per line: step, seconds, metrics."""
 
 
 @dataclasses.dataclass
@@ -72,6 +75,8 @@ class Trainer:
         self.replay = ReplayMemory(config.replay_positive, config.replay_negative,
                                    config.image_size)
         self.step = 0
+        self.train_seconds = 0.0
+        """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
         self.prefilled = False
         self.successes = 0
         self.interactions = 0
@@ -170,6 +175,7 @@ class Trainer:
             'optim': {'actor': self.opt_actor.state_dict(),
                       'critic': self.opt_critic.state_dict()},
             'step': self.step,
+            'train_seconds': self._elapsed(),
             'prefilled': self.prefilled,
             'counters': {'successes': self.successes, 'interactions': self.interactions},
             'rng': {'numpy': self.rng.bit_generator.state,
@@ -177,6 +183,10 @@ class Trainer:
                     'generator': self.generator.get_state()},
             'env': env_state,
         }
+
+    def _elapsed(self):
+        started = getattr(self, '_started', None)
+        return self.train_seconds if started is None else time.monotonic() - started
 
     def save(self):
         """Write checkpoint + replay memory atomically; return the checkpoint path."""
@@ -200,6 +210,7 @@ class Trainer:
         self.opt_actor.load_state_dict(payload['optim']['actor'])
         self.opt_critic.load_state_dict(payload['optim']['critic'])
         self.step = int(payload['step'])
+        self.train_seconds = float(payload.get('train_seconds', 0.0))
         self.prefilled = bool(payload['prefilled'])
         self.successes = int(payload['counters']['successes'])
         self.interactions = int(payload['counters']['interactions'])
@@ -248,6 +259,7 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, desc=f'train {cfg.divergence}',
                    disable=not progress, unit='step', dynamic_ncols=True)
         start = time.monotonic()
+        self._started = start - self.train_seconds
         stats = StepStats()
         try:
             while self.step < total:
@@ -290,6 +302,10 @@ class Trainer:
         self.model.eval()
         results = evaluate(self)
         self.model.train()
+        record = {'step': self.step, 'seconds': round(time.monotonic() - self._started, 1),
+                  **{k: float(v) for k, v in results.items()}}
+        with open(self.out_dir / EVAL_LOG_NAME, 'a') as stream:
+            stream.write(json.dumps(record) + '\n')
         if writer is not None:
             for name, value in results.items():
                 writer.add_scalar(f'eval/{name}', value, self.step)
