@@ -8,6 +8,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -33,7 +34,8 @@ def generate_launch_description():
         Node(package='fga_ros', executable='grasp_proposal_node', name='grasp_proposal',
              namespace=namespace, output='screen',
              parameters=[LaunchConfiguration('params_file'),
-                         {'checkpoint': LaunchConfiguration('checkpoint')}]),
+                         {'checkpoint': ParameterValue(LaunchConfiguration('checkpoint'),
+                                                       value_type=str)}]),
         Node(package='fga_ros', executable='grasp_sim_node', name='grasp_sim',
              namespace=namespace, output='screen',
              parameters=[LaunchConfiguration('sim_params_file')],

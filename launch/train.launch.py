@@ -7,6 +7,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -29,8 +30,8 @@ def nodes(context):
         package='fga_ros', executable='trainer_node', name='trainer', output='screen',
         parameters=[LaunchConfiguration('params_file'), {
             'sim_namespaces': namespaces,
-            'preset': LaunchConfiguration('preset'),
-            'out_dir': LaunchConfiguration('out_dir'),
+            'preset': ParameterValue(LaunchConfiguration('preset'), value_type=str),
+            'out_dir': ParameterValue(LaunchConfiguration('out_dir'), value_type=str),
         }]))
     return actions
 

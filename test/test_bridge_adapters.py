@@ -261,7 +261,7 @@ def test_new_scene_and_demonstration_requests(store):
         requests.resolve_new_scene_request(request, shapes, distortions)
     request = build(store, 'fga_ros/msg/GetDemonstrations_Request',
                     {'num_states': 2, 'per_state': 5, 'seed': -1, 'imitation_fraction': -1.0})
-    assert requests.resolve_demonstrations_request(request) == (2, 5, None, 0.5)
+    assert requests.resolve_demonstrations_request(request) == (2, 5, None, None)
     request = build(store, 'fga_ros/msg/GetDemonstrations_Request',
                     {'num_states': 2, 'per_state': 5, 'seed': 3, 'imitation_fraction': 1.5})
     with pytest.raises(requests.RequestError, match=r'imitation_fraction must be in \[0, 1\]'):

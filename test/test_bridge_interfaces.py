@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fga_ros.bridge import requests
+from fga_ros.core.proposal import RANKINGS
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
 
@@ -52,7 +52,7 @@ def test_propose_grasps_contract(store):
         'inference_time']
     constants = {name: value for name, _, value in
                  store.fielddefs['fga_ros/msg/ProposeGrasps_Request'][0]}
-    assert (constants['RANKING_SCORE'], constants['RANKING_DIVERSE']) == requests.RANKING_MODES
+    assert (constants['RANKING_SCORE'], constants['RANKING_DIVERSE']) == RANKINGS
 
 
 def test_every_referenced_type_is_known(store):

@@ -28,7 +28,9 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
+from fga_ros.bridge import geometry, markers  # noqa: E402
 from fga_ros.bridge.image import image_to_rgb, rgb_image_fields  # noqa: E402
+from fga_ros.core.proposal import bundled_model_path  # noqa: E402
 from fga_ros.nodes.common import to_msg  # noqa: E402
 from fga_ros.nodes.grasp_sim_node import GraspSimNode  # noqa: E402
 from fga_ros.nodes.ros_environment import RosEnvironment  # noqa: E402
@@ -140,9 +142,24 @@ def test_ros_environment_over_the_sim(ros):
     env.stop()
 
 
+def test_to_msg_builds_markers_sharing_one_outline():
+    # grasp_markers gives every marker the same points list; set_message_fields (Humble,
+    # Jazzy) converts a sequence's dicts in place, so to_msg must hand it fresh containers.
+    camera = geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
+    poses = camera.pose_fields([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0]])
+    fields = markers.grasp_markers(poses, markers.score_colours([0.2, 0.9]),
+                                   geometry.header_dict('camera_optical_frame'),
+                                   opening=0.048, claw_width=0.012)
+    array = to_msg(MarkerArray, {'markers': fields})
+    assert [m.action for m in array.markers] == [array.markers[0].DELETEALL] + [
+        array.markers[0].ADD] * 2
+    assert len(array.markers[1].points) == len(array.markers[2].points) == 12
+    assert isinstance(fields[1]['points'][0], dict)  # the caller's dicts are untouched
+
+
 def proposal_node_class():
     module = pytest.importorskip('fga_ros.nodes.grasp_proposal_node')
-    if not module.bundled_model().is_file():
+    if not bundled_model_path().is_file():
         pytest.skip('no bundled model in share/fga_ros/models')
     return module.GraspProposalNode
 
@@ -155,8 +172,8 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
 
     header = {'stamp': client.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
     image = to_msg(Image, rgb_image_fields(render(make_scene('H', 2)), header))
-    markers = []
-    client.create_subscription(MarkerArray, 'grasps/markers', markers.append, 1)
+    shown = []
+    client.create_subscription(MarkerArray, 'grasps/markers', shown.append, 1)
     good = ros.call(client, ProposeGrasps, 'propose_grasps',
                     ProposeGrasps.Request(image=image, num_grasps=8))
     assert good.success, good.message
@@ -181,4 +198,4 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
     assert again.success and len(again.grasps) == 2
     deadline = threading.Event()
     deadline.wait(1.0)
-    assert markers and markers[-1].markers[0].action == markers[-1].markers[0].DELETEALL
+    assert shown and shown[-1].markers[0].action == shown[-1].markers[0].DELETEALL

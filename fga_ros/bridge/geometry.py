@@ -21,42 +21,31 @@ from dataclasses import dataclass
 import math
 
 import numpy as np
-import yaml
 
-from fga_ros.resources import share_path
-from fga_ros.sim.workspace import IMAGE_SIZE
+from fga_ros.sim import IMAGE_SIZE, load_camera, load_gripper_config
 
 DEFAULT_CAMERA_FRAME = 'camera_optical_frame'
 DEFAULT_WORLD_FRAME = 'world'
 
 
-def _read_sim_yaml(name: str) -> dict:
-    path = share_path('sim', name)
-    with open(path, encoding='utf-8') as stream:
-        data = yaml.safe_load(stream)
-    if not isinstance(data, dict):
-        raise ValueError(f'{path} must hold a mapping')
-    return data
-
-
 def default_pixel_size() -> float:
-    """Table-plane size of one pixel, m/px, from ``sim/camera.yaml`` (``pixel_size_m``)."""
-    return float(_read_sim_yaml('camera.yaml')['pixel_size_m'])
+    """Table-plane size of one pixel, m/px, of the simulated camera (``sim/camera.yaml``)."""
+    return load_camera().pixel_size_m
 
 
 def default_camera_height() -> float:
-    """Optical centre above the table, m, from ``sim/camera.yaml`` (``camera_height_m``)."""
-    return float(_read_sim_yaml('camera.yaml')['camera_height_m'])
+    """Optical centre above the table, m, of the simulated camera (``sim/camera.yaml``)."""
+    return load_camera().camera_height_m
 
 
 def default_opening_px() -> float:
-    """Inner distance between the open claws, px, from ``sim/gripper.yaml`` (``aperture``)."""
-    return float(_read_sim_yaml('gripper.yaml')['aperture'])
+    """Inner distance between the open claws, px (``sim/gripper.yaml``, ``aperture``)."""
+    return float(load_gripper_config().aperture)
 
 
 def default_claw_width_px() -> float:
-    """Extent of the claws across the closing direction, px, from ``sim/gripper.yaml``."""
-    return float(_read_sim_yaml('gripper.yaml')['claw_width'])
+    """Extent of the claws across the closing direction, px (``sim/gripper.yaml``)."""
+    return float(load_gripper_config().claw_width)
 
 
 @dataclass(frozen=True)
@@ -83,6 +72,8 @@ class CameraModel:
                 raise ValueError(f'{name} must be a positive number, got {value}')
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f'image size must be positive, got {self.width} x {self.height}')
+        if not self.frame_id:
+            raise ValueError('frame_id must name the camera frame, got an empty string')
 
     @property
     def cx(self) -> float:

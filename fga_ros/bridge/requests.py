@@ -2,25 +2,35 @@
 
 "Use the node's default" is spelled per field, as documented in the ``.srv`` files:
 ``num_grasps == 0``, ``reject_fraction < 0``, ``ranking == ''``, ``seed < 0``, ``shape == ''``,
-``distortion == ''`` (a request field of 0 would be ambiguous for reject_fraction, where 0
-means "reject nothing").
+``distortion == ''``, ``imitation_fraction < 0`` (a request field of 0 would be ambiguous
+for reject_fraction, where 0 means "reject nothing").
+
+Limits and defaults of proposals come from :mod:`fga_ros.core.proposal`, their single source.
 """
 
 from dataclasses import dataclass
+import inspect
 import math
 from typing import Optional
 
 import numpy as np
 
-RANKING_MODES = ('score', 'diverse')
-"""Values of ProposeGrasps.ranking (the .srv constants RANKING_SCORE, RANKING_DIVERSE)."""
+from fga_ros.core.proposal import (
+    MAX_GRASPS,
+    RANKINGS,
+    Proposer,
+    check_count,
+    check_fraction,
+)
 
-MAX_GRASPS = 4096
-"""Upper bound on num_grasps a node accepts (its max_grasps parameter may lower it)."""
+_PROPOSE_DEFAULTS = inspect.signature(Proposer.propose).parameters
+"""Defaults of ``Proposer.propose`` (num_grasps, reject_fraction, ranking): the nodes' too."""
 
 MAX_DEMO_STATES = 256
+"""Largest GetDemonstrations.num_states (bounds one response)."""
+
 MAX_DEMO_PER_STATE = 1024
-DEFAULT_IMITATION_FRACTION = 0.5
+"""Largest GetDemonstrations.per_state."""
 
 
 class RequestError(ValueError):
@@ -29,17 +39,17 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class ProposalSettings:
-    """Resolved ProposeGrasps request (or the node's defaults).
+    """Resolved ProposeGrasps request (or the node's defaults, those of ``Proposer.propose``).
 
     Attributes:
-        num_grasps: grasps to return, >= 1.
+        num_grasps: grasps to return, 1..MAX_GRASPS.
         reject_fraction: share of the sampled actions dropped as lowest KDE density, [0, 1).
-        ranking: one of RANKING_MODES.
+        ranking: one of ``fga_ros.core.proposal.RANKINGS``.
     """
 
-    num_grasps: int = 16
-    reject_fraction: float = 0.1
-    ranking: str = 'score'
+    num_grasps: int = _PROPOSE_DEFAULTS['num_grasps'].default
+    reject_fraction: float = _PROPOSE_DEFAULTS['reject_fraction'].default
+    ranking: str = _PROPOSE_DEFAULTS['ranking'].default
 
     def __post_init__(self):
         check_num_grasps(self.num_grasps)
@@ -49,26 +59,25 @@ class ProposalSettings:
 
 def check_num_grasps(value, limit: int = MAX_GRASPS) -> int:
     """Return ``value`` as an int in [1, limit] or raise RequestError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise RequestError(f'num_grasps must be an integer, got {value!r}')
-    if not 1 <= value <= limit:
-        raise RequestError(f'num_grasps must be in [1, {limit}], got {value}')
-    return int(value)
+    try:
+        return check_count('num_grasps', value, 1, limit)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
 
 
 def check_reject_fraction(value) -> float:
     """Return ``value`` as a float in [0, 1) or raise RequestError."""
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise RequestError(f'reject_fraction must be in [0, 1), got {value}')
-    return value
+    try:
+        return check_fraction('reject_fraction', value)
+    except ValueError as error:
+        raise RequestError(str(error)) from None
 
 
 def check_ranking(value) -> str:
     """Return ``value`` if it is a ranking mode, else raise RequestError."""
-    if value not in RANKING_MODES:
+    if value not in RANKINGS:
         raise RequestError(
-            f'ranking must be one of {", ".join(RANKING_MODES)} (or empty for the default), '
+            f'ranking must be one of {", ".join(RANKINGS)} (or empty for the default), '
             f'got {value!r}')
     return value
 
@@ -109,7 +118,7 @@ def resolve_execute_request(request) -> tuple:
 def resolve_new_scene_request(request, shapes, distortions) -> tuple:
     """NewScene request -> (shape or None, seed or None, distortion or None).
 
-    ``shapes`` are the node's shapes; ``distortions`` all distortion names.
+    ``shapes`` are the shapes a request may name; ``distortions`` all distortion names.
     """
     shape = request.shape or None
     if shape is not None and shape not in shapes:
@@ -123,7 +132,10 @@ def resolve_new_scene_request(request, shapes, distortions) -> tuple:
 
 
 def resolve_demonstrations_request(request) -> tuple:
-    """GetDemonstrations request -> (num_states, per_state, seed or None, imitation_fraction)."""
+    """GetDemonstrations request -> (num_states, per_state, seed or None, fraction or None).
+
+    A negative ``imitation_fraction`` gives None: the environment's default.
+    """
     num_states, per_state = int(request.num_states), int(request.per_state)
     if not 1 <= num_states <= MAX_DEMO_STATES:
         raise RequestError(f'num_states must be in [1, {MAX_DEMO_STATES}], got {num_states}')
@@ -132,7 +144,7 @@ def resolve_demonstrations_request(request) -> tuple:
     seed = int(request.seed)
     fraction = float(request.imitation_fraction)
     if fraction < 0:
-        fraction = DEFAULT_IMITATION_FRACTION
+        fraction = None
     elif not fraction <= 1.0:  # also NaN
         raise RequestError(f'imitation_fraction must be in [0, 1], got {fraction}')
     return num_states, per_state, (seed if seed >= 0 else None), fraction

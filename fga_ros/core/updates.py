@@ -27,6 +27,15 @@ def in_workspace(actions4):
     return inside.to(actions4.dtype)
 
 
+def action_weight(actions4):
+    """Radius weight times workspace indicator of actor outputs (..., 4): (...), detached.
+
+    Multiplies the feasibility (critic score or the environment's g) into the target.
+    """
+    with torch.no_grad():
+        return radius_weight(actions4) * in_workspace(actions4)
+
+
 def feasibility(model, features, actions4):
     """Target weight g-hat = xi * radius weight * workspace indicator, (S, n), detached.
 
@@ -36,7 +45,34 @@ def feasibility(model, features, actions4):
     """
     with torch.no_grad():
         xi = torch.sigmoid(model.score(features, normalise_actor_output(actions4)))
-        return xi * radius_weight(actions4) * in_workspace(actions4)
+        return xi * action_weight(actions4)
+
+
+def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth,
+                      generator=None):
+    """Surrogate loss of eq. 10 for KDE supports drawn from the actor (lines 23-32).
+
+    Resamples m points around each support (bandwidth sigma'), evaluates the target weight
+    ``g_fn`` there, estimates p (eq. 1, 11) and returns the surrogate whose gradient with
+    respect to the supports is the f-divergence estimator.
+
+    Args:
+        kind: one of F_DIVERGENCES.
+        supports: (K, N, 4) actor outputs, differentiable w.r.t. the actor's parameters.
+        g_fn: callable, resampled points (K, N * m, 4) -> target weights (K, N * m) in
+            [0, 1], e.g. ``feasibility`` of the critic or the environment's outcomes.
+        m: resampled points per support.
+        kde_bandwidth, proposal_bandwidth: (4,) sigma and sigma'.
+        generator: optional ``torch.Generator`` for the resampling noise.
+
+    Returns:
+        scalar tensor.
+    """
+    points = resample(supports, m, proposal_bandwidth, generator)
+    log_q = kde_log_density(points, supports, kde_bandwidth)
+    log_q_prop = kde_log_density(points, supports.detach(), proposal_bandwidth)
+    log_p = target_log_density(g_fn(points), log_q_prop)
+    return f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
 
 
 def critic_step_loss(model, images, actions_px, labels):
@@ -96,13 +132,10 @@ def actor_step_loss(model, config, images, generator=None):
     kind = config.divergence
     if kind in F_DIVERGENCES:
         supports = model.sample(features, config.num_supports, generator)
-        points = resample(supports, config.resample_per_support, config.proposal_bandwidth,
-                          generator)
-        log_q = kde_log_density(points, supports, config.kde_bandwidth)
-        log_q_prop = kde_log_density(points, supports.detach(), config.proposal_bandwidth)
-        g_hat = feasibility(model, features, points)
-        log_p = target_log_density(g_hat, log_q_prop)
-        loss = f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
+        loss = f_divergence_loss(
+            kind, supports, lambda points: feasibility(model, features, points),
+            config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
+            generator)
         score = feasibility(model, features, supports.detach()).mean().item()
         return loss, {'actor_score': score}
     samples = model.sample(features, config.num_supports, generator)

@@ -2,14 +2,33 @@
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
+from rclpy.logging import get_logger
 from rosidl_runtime_py.set_message import set_message_fields
 
 
+def _fresh_containers(value):
+    """A copy of the dicts and lists of a nested field dict; leaves (bytes, messages) shared."""
+    if isinstance(value, dict):
+        return {key: _fresh_containers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fresh_containers(item) for item in value]
+    return value
+
+
 def to_msg(msg_class, fields: dict):
-    """A new ``msg_class`` message filled from a nested dict of field values."""
+    """A new ``msg_class`` message filled from a nested dict of field values.
+
+    ``set_message_fields`` of Humble and Jazzy replaces the dicts of a message sequence
+    (e.g. ``Marker.points``) by messages *in the list it is given*, so a list shared by two
+    fields would reach the second one holding messages and fail; the containers are copied.
+    """
     msg = msg_class()
-    set_message_fields(msg, fields)
+    set_message_fields(msg, _fresh_containers(fields))
     return msg
 
 
@@ -33,23 +52,36 @@ def stamp_header(node, frame_id: str) -> dict:
     return {'stamp': node.get_clock().now().to_msg(), 'frame_id': frame_id}
 
 
-def run(node_class, args=None, multithreaded: bool = False) -> None:
+def run(node_class, args=None, multithreaded: bool = False) -> int:
     """Create ``node_class()``, spin it until shutdown, then clean up (Humble and Jazzy).
 
-    ``node_class`` may define ``close()``, called before ``destroy_node()``.
+    ``node_class`` may define ``close()``, called before ``destroy_node()``. A node that
+    cannot start (bad parameter, missing model, incompatible checkpoint) is reported in one
+    log line, without a traceback.
+
+    Returns:
+        The process exit status: 0 after a normal shutdown, 1 when the node could not start.
     """
     rclpy.init(args=args)
     node = None
     try:
-        node = node_class()
-        if multithreaded:
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
+        try:
+            node = node_class()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            return 0
+        except Exception as error:  # noqa: BLE001 - reported as a clear start-up failure
+            get_logger(node_class.__name__).fatal(
+                f'cannot start: {type(error).__name__}: {error}')
+            return 1
+        executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
             executor.spin()
-        else:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            executor.shutdown()
+        return 0
     finally:
         if node is not None:
             if hasattr(node, 'close'):

@@ -2,14 +2,16 @@
 
 Loads a model (default: the bundled one), warms it up, then answers ``propose_grasps``
 (``fga_ros/srv/ProposeGrasps``) for a request image or the latest ``camera/image_raw``
-frame. Each answer also goes to ``grasps/markers`` (MarkerArray, DELETEALL first),
-``grasps/poses`` (PoseArray) and ``grasps/image`` (annotated rgb8). The model can be swapped
-at run time (parameter ``checkpoint`` or a path on the ``checkpoint`` topic): each request
+frame; without either it answers at once with success = false. Each answer also goes to
+``grasps/markers`` (MarkerArray, DELETEALL first), ``grasps/poses`` (PoseArray) and
+``grasps/image`` (annotated rgb8). The model can be swapped at run time (parameter
+``checkpoint`` or a path on the ``checkpoint`` topic) with ``Proposer.reload``: each request
 uses the model it started with, so answers always come from one consistent set of weights.
 Bad requests are answered with success = false and a message; they never stop the node.
+Proposals run one at a time (one mutually exclusive callback group for both services) while
+camera frames, model swaps and parameter changes are handled in parallel.
 """
 
-import threading
 import time
 
 from geometry_msgs.msg import PoseArray
@@ -21,10 +23,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from fga_ros import sim
 from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
-from fga_ros.core.proposal import BUNDLED_MODEL, Proposer, bundled_model_path
+from fga_ros.core.proposal import BUNDLED_MODEL, MAX_GRASPS, RANKINGS, Proposer
 from fga_ros.nodes.common import descriptor, run, to_msg
-from fga_ros.sim import make_scene, render
 from fga_ros.srv import ProposeGrasps
 
 try:  # optional: MoveIt's grasp-planning interface
@@ -32,9 +34,6 @@ try:  # optional: MoveIt's grasp-planning interface
     from moveit_msgs.srv import GraspPlanning
 except ImportError:
     MoveItGrasp = GraspPlanning = None
-
-MOVEIT_SUCCESS = 1
-MOVEIT_FAILURE = 99999
 
 
 class GraspProposalNode(Node):
@@ -48,16 +47,16 @@ class GraspProposalNode(Node):
             f'(share/fga_ros/{"/".join(BUNDLED_MODEL)}); setting it reloads'))
         self.declare_parameter('num_grasps', defaults.num_grasps, descriptor(
             'grasps returned when a request says num_grasps: 0',
-            int_range=(1, requests.MAX_GRASPS)))
+            int_range=(1, MAX_GRASPS)))
         self.declare_parameter('reject_fraction', defaults.reject_fraction, descriptor(
             'share of samples rejected as lowest KDE density when a request says -1',
             float_range=(0.0, 0.99)))
         self.declare_parameter('ranking', defaults.ranking, descriptor(
-            'ranking when a request leaves it empty: ' + ', '.join(requests.RANKING_MODES)))
+            'ranking when a request leaves it empty: ' + ', '.join(RANKINGS)))
         self.declare_parameter('max_grasps', 1024, descriptor(
             'largest num_grasps a request may ask for', read_only=True,
-            int_range=(1, requests.MAX_GRASPS)))
-        self.declare_parameter('colour_by', 'score', descriptor(
+            int_range=(1, MAX_GRASPS)))
+        self.declare_parameter('colour_by', markers.COLOUR_MODES[0], descriptor(
             'marker colours: ' + ', '.join(markers.COLOUR_MODES)))
         self.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
             'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
@@ -81,8 +80,11 @@ class GraspProposalNode(Node):
         self.claw_width_px = geometry.default_claw_width_px()
         self.max_grasps = int(self._param('max_grasps'))
         self.latest_image = None
-        self.proposer_lock = threading.Lock()  # one proposal at a time on one model
-        self.proposer = self._load(self._param('checkpoint'))
+        self._settings()  # refuse bad default num_grasps / reject_fraction / ranking now
+        markers.grasp_colours(self._param('colour_by'), [], [])
+        checkpoint = self._param('checkpoint')
+        self.proposer = Proposer.from_checkpoint(checkpoint or None)
+        self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
         if self._param('warmup'):
             self._warm_up()
         self.add_on_set_parameters_callback(self.parameters_callback)
@@ -101,7 +103,7 @@ class GraspProposalNode(Node):
                             callback_group=serving)
         if self._param('moveit_grasp_planning'):
             if GraspPlanning is None:
-                self.get_logger().warn('moveit_grasp_planning is set but moveit_msgs is not '
+                self.get_logger().warning('moveit_grasp_planning is set but moveit_msgs is not '
                                        'installed: plan_grasps is not served')
             else:
                 self.create_service(GraspPlanning, 'plan_grasps', self.plan_grasps_callback,
@@ -111,45 +113,56 @@ class GraspProposalNode(Node):
     def _param(self, name):
         return self.get_parameter(name).value
 
-    def _load(self, checkpoint):
-        path = checkpoint or str(bundled_model_path())
-        proposer = Proposer.from_checkpoint(path)
-        self.get_logger().info(f'loaded model {path}')
-        return proposer
+    @staticmethod
+    def _model_name(checkpoint):
+        return checkpoint or f'share/fga_ros/{"/".join(BUNDLED_MODEL)} (bundled)'
 
     def _warm_up(self):
-        rgb = render(make_scene('H', 0))
-        self.proposer.propose(rgb, requests.ProposalSettings().num_grasps)
+        """One proposal on a simulator image, so that the first request is not slow."""
+        settings = self._settings()
+        rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 0))
+        proposal = self.proposer.propose(rgb, settings.num_grasps,
+                                         reject_fraction=settings.reject_fraction,
+                                         ranking=settings.ranking)
+        self.get_logger().info(f'warm-up proposal took {proposal.inference_ms:.0f} ms')
 
     def _settings(self):
-        return requests.ProposalSettings(
+        """The node's default ProposalSettings (parameters num_grasps, reject_fraction,
+        ranking); raises RequestError naming a bad one."""
+        settings = requests.ProposalSettings(
             self._param('num_grasps'), self._param('reject_fraction'), self._param('ranking'))
+        requests.check_num_grasps(settings.num_grasps, self.max_grasps)
+        return settings
 
     # -- parameters and inputs ------------------------------------------------------------------
 
     def parameters_callback(self, params):
+        """Validate num_grasps, reject_fraction, ranking, colour_by; reload on checkpoint."""
         values = {p.name: p.value for p in params}
         try:
-            requests.ProposalSettings(
+            settings = requests.ProposalSettings(
                 values.get('num_grasps', self._param('num_grasps')),
                 values.get('reject_fraction', self._param('reject_fraction')),
                 values.get('ranking', self._param('ranking')))
+            requests.check_num_grasps(settings.num_grasps, self.max_grasps)
             markers.grasp_colours(values.get('colour_by', self._param('colour_by')), [], [])
             if 'checkpoint' in values:
-                self._swap(values['checkpoint'])
+                self._reload(values['checkpoint'])
         except Exception as error:  # noqa: BLE001 - any load failure is a refused change
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
-    def _swap(self, checkpoint):
-        proposer = self._load(checkpoint)
-        self.proposer = proposer  # atomic: running requests keep the model they started with
+    def _reload(self, checkpoint):
+        """Swap the model atomically (running requests finish on the old one)."""
+        self.proposer.reload(checkpoint or None)
+        self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
 
     def checkpoint_callback(self, msg):
         try:
-            self._swap(msg.data)
+            self._reload(msg.data)
         except Exception as error:  # noqa: BLE001 - keep serving the current model
-            self.get_logger().error(f'cannot load {msg.data!r}: {error}')
+            self.get_logger().error(f'cannot load {msg.data!r}: {type(error).__name__}: '
+                                    f'{error}; still serving the previous model')
 
     def image_callback(self, msg):
         self.latest_image = msg
@@ -166,11 +179,9 @@ class GraspProposalNode(Node):
         rgb = image.image_to_rgb(msg)
         header = {'stamp': msg.header.stamp,
                   'frame_id': msg.header.frame_id or self.camera.frame_id}
-        proposer = self.proposer
-        with self.proposer_lock:
-            proposal = proposer.propose(rgb, settings.num_grasps,
-                                        reject_fraction=settings.reject_fraction,
-                                        ranking=settings.ranking)
+        proposal = self.proposer.propose(rgb, settings.num_grasps,
+                                         reject_fraction=settings.reject_fraction,
+                                         ranking=settings.ranking)
         return rgb, header, proposal
 
     def propose_grasps_callback(self, request, response):
@@ -181,33 +192,40 @@ class GraspProposalNode(Node):
             rgb, header, proposal = self._propose(request.image, settings)
             fields = grasps.proposal_response_fields(
                 proposal, self.camera, header, self.opening_px)
-            self._publish(rgb, header, proposal)
+            response = to_msg(type(response), fields)
         except ValueError as error:
-            fields = grasps.failure_response_fields(str(error))
+            return to_msg(type(response), grasps.failure_response_fields(str(error)))
         except Exception as error:  # noqa: BLE001 - answer, never crash the node
-            self.get_logger().error(f'propose_grasps failed: {error!r}')
-            fields = grasps.failure_response_fields(
-                f'internal error while proposing: {type(error).__name__}: {error}')
-        response = to_msg(type(response), fields)
+            self.get_logger().error(f'propose_grasps failed: {type(error).__name__}: {error}')
+            return to_msg(type(response), grasps.failure_response_fields(
+                f'internal error while proposing: {type(error).__name__}: {error}'))
+        try:
+            self._publish(rgb, header, proposal)
+        except Exception as error:  # noqa: BLE001 - the answer is good; only the display failed
+            self.get_logger().error(f'cannot publish the grasps: {type(error).__name__}: {error}')
         self.get_logger().debug(
             f'propose_grasps: {len(response.grasps)} grasps in '
             f'{1000 * (time.monotonic() - start):.1f} ms')
         return response
 
     def _publish(self, rgb, header, proposal):
+        """Markers (DELETEALL first), poses and the annotated image, for subscribed topics."""
         arrays = grasps.proposal_arrays(proposal)
         poses = self.camera.pose_fields(arrays['actions'])
         colours = markers.grasp_colours(self._param('colour_by'), arrays['scores'],
                                         arrays['mode_ids'])
-        size = self.camera.pixel_size
-        marker_fields = markers.grasp_markers(
-            poses, colours, header, opening=self.opening_px * size,
-            claw_width=self.claw_width_px * size, line_width=size)
-        self.marker_pub.publish(to_msg(MarkerArray, {'markers': marker_fields}))
-        self.pose_pub.publish(to_msg(PoseArray, {'header': header, 'poses': poses}))
-        drawn = annotate.draw_grasps(rgb, arrays['actions'][::-1], colours[::-1],
-                                     self.opening_px, self.claw_width_px)
-        self.image_pub.publish(to_msg(Image, image.rgb_image_fields(drawn, header)))
+        if self.marker_pub.get_subscription_count():
+            size = self.camera.pixel_size
+            marker_fields = markers.grasp_markers(
+                poses, colours, header, opening=self.opening_px * size,
+                claw_width=self.claw_width_px * size, line_width=size)
+            self.marker_pub.publish(to_msg(MarkerArray, {'markers': marker_fields}))
+        if self.pose_pub.get_subscription_count():
+            self.pose_pub.publish(to_msg(PoseArray, {'header': header, 'poses': poses}))
+        if self.image_pub.get_subscription_count():
+            drawn = annotate.draw_grasps(rgb, arrays['actions'][::-1], colours[::-1],
+                                         self.opening_px, self.claw_width_px)
+            self.image_pub.publish(to_msg(Image, image.rgb_image_fields(drawn, header)))
 
     def plan_grasps_callback(self, request, response):
         """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings."""
@@ -220,16 +238,16 @@ class GraspProposalNode(Node):
                 'grasp_pose': {'header': header, 'pose': pose},
                 'grasp_quality': float(score),
             }) for rank, (pose, score) in enumerate(zip(poses, arrays['scores']))]
-            response.error_code.val = MOVEIT_SUCCESS
+            response.error_code.val = response.error_code.SUCCESS
         except Exception as error:  # noqa: BLE001 - answer, never crash the node
             self.get_logger().error(f'plan_grasps failed: {error}')
-            response.error_code.val = MOVEIT_FAILURE
+            response.error_code.val = response.error_code.FAILURE
         return response
 
 
 def main(args=None):
-    run(GraspProposalNode, args, multithreaded=True)
+    return run(GraspProposalNode, args, multithreaded=True)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

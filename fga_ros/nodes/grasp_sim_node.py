@@ -15,15 +15,11 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_ros import StaticTransformBroadcaster
 
+from fga_ros import sim
 from fga_ros.bridge import demos, geometry, image, requests
 from fga_ros.core.env import SimEnvironment
 from fga_ros.nodes.common import descriptor, run, stamp_header, to_msg
-from fga_ros.sim import SHAPES, grasp_success, make_scene, render
-from fga_ros.sim.scene import DISTORTIONS
-from fga_ros.sim.workspace import validate_actions
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
-
-TRAINING_SHAPES = ['H', '8', 'Spoon', 'T']
 
 
 def _json_scalar(value):
@@ -36,11 +32,11 @@ class GraspSimNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('grasp_sim', **kwargs)
-        self.declare_parameter('shapes', TRAINING_SHAPES, descriptor(
+        self.declare_parameter('shapes', list(sim.train_shapes()), descriptor(
             'shape families new scenes are drawn from (uniformly); any of '
-            + ', '.join(SHAPES)))
+            + ', '.join(sim.shapes())))
         self.declare_parameter('distortion', 'none', descriptor(
-            'camera distortion of new scenes: ' + ', '.join(DISTORTIONS)))
+            'camera distortion of new scenes: ' + ', '.join(sim.DISTORTIONS)))
         self.declare_parameter('seed', 0, descriptor(
             'seed of the scene sequence (equal seeds, equal scenes)', read_only=True,
             int_range=(0, 2**31 - 1)))
@@ -55,6 +51,9 @@ class GraspSimNode(Node):
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'optical frame of the camera images', read_only=True))
         self._check_scene_parameters(self._param('shapes'), self._param('distortion'))
+        if self._param('world_frame') in ('', self._param('camera_frame')):
+            raise ValueError('world_frame must be a non-empty frame other than camera_frame, '
+                             f'got {self._param("world_frame")!r}')
         self.add_on_set_parameters_callback(self.parameters_callback)
 
         self.camera = geometry.CameraModel(
@@ -91,12 +90,13 @@ class GraspSimNode(Node):
         shapes = list(shapes)
         if not shapes:
             raise ValueError('shapes must name at least one shape')
-        unknown = [s for s in shapes if s not in SHAPES]
+        known = sim.shapes()
+        unknown = [s for s in shapes if s not in known]
         if unknown:
-            raise ValueError(f'unknown shape(s) {unknown}; valid shapes: {", ".join(SHAPES)}')
-        if distortion not in DISTORTIONS:
+            raise ValueError(f'unknown shape(s) {unknown}; valid shapes: {", ".join(known)}')
+        if distortion not in sim.DISTORTIONS:
             raise ValueError(
-                f'distortion must be one of {", ".join(DISTORTIONS)}, got {distortion!r}')
+                f'distortion must be one of {", ".join(sim.DISTORTIONS)}, got {distortion!r}')
 
     def parameters_callback(self, params):
         values = {p.name: p.value for p in params}
@@ -117,8 +117,8 @@ class GraspSimNode(Node):
         return shape, seed, distortion
 
     def _set_scene(self, shape, seed, distortion):
-        scene = make_scene(shape, seed, distortion)
-        rgb = render(scene)
+        scene = sim.make_scene(shape, seed, distortion)
+        rgb = sim.render(scene)
         self.scene = scene
         self.scene_id += 1
         self.image_fields = image.rgb_image_fields(rgb, {})
@@ -138,18 +138,18 @@ class GraspSimNode(Node):
             if scene_id is not None and scene_id != self.scene_id:
                 raise requests.RequestError(
                     f'scene_id {scene_id} is stale: the current scene is {self.scene_id}')
-            actions = validate_actions(action[None])
+            actions = sim.validate_actions(action[None])
         except ValueError as error:
             response.executed, response.success, response.message = False, False, str(error)
             return response
         response.executed = True
-        response.success = bool(grasp_success(self.scene, actions)[0])
+        response.success = bool(sim.grasp_success(self.scene, actions)[0])
         response.message = ''
         return response
 
     def new_scene_callback(self, request, response):
         try:
-            choice = requests.resolve_new_scene_request(request, SHAPES, DISTORTIONS)
+            choice = requests.resolve_new_scene_request(request, sim.shapes(), sim.DISTORTIONS)
             shape, seed, distortion = self._draw_scene(*choice)
             rgb = self._set_scene(shape, seed, distortion)
         except ValueError as error:
@@ -169,8 +169,9 @@ class GraspSimNode(Node):
                 request)
             seed = requests.optional_seed(seed, self.rng)
             env = SimEnvironment(list(self._param('shapes')), self._param('distortion'), seed)
+            share = {} if fraction is None else {'imitation_fraction': fraction}
             items = env.demonstrations(num_states, per_state, np.random.default_rng(seed),
-                                       imitation_fraction=fraction)
+                                       **share)
             images, actions, labels, _ = demos.pack_demonstrations(items)
         except ValueError as error:
             response.success, response.message = False, str(error)
@@ -184,8 +185,8 @@ class GraspSimNode(Node):
 
 
 def main(args=None):
-    run(GraspSimNode, args)
+    return run(GraspSimNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -5,7 +5,8 @@ over the ``sim_namespaces`` simulators; the main thread spins the node, which an
 service responses. Every ``TrainConfig`` field is a read-only parameter ``config.<field>``
 (defaults from the ``preset``). Publishes ``diagnostics`` (DiagnosticArray) and, after every
 checkpoint, the exported model path on ``checkpoint`` (latched, for grasp_proposal_node).
-SIGINT stops the loop after the current step and writes a checkpoint.
+SIGINT stops the loop after the current step (or the simulator call it waits for) and writes
+a checkpoint.
 """
 
 import dataclasses
@@ -19,8 +20,14 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from fga_ros.core.config import config_from_dict, config_to_dict, load_config
-from fga_ros.core.trainer import Trainer
+from fga_ros.core.checkpoint import CheckpointError
+from fga_ros.core.config import (
+    config_from_dict,
+    config_to_dict,
+    field_descriptions,
+    load_config,
+)
+from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
 from fga_ros.nodes.common import descriptor, run
 from fga_ros.nodes.ros_environment import EnvironmentStoppedError, RosEnvironment
 
@@ -36,7 +43,8 @@ class TrainerNode(Node):
         self.declare_parameter('out_dir', 'fga_runs/ros', descriptor(
             'run directory: checkpoint, replay memory, exported model', read_only=True))
         self.declare_parameter('resume', True, descriptor(
-            'continue from out_dir/checkpoint.pt when it exists', read_only=True))
+            'continue from out_dir/checkpoint.pt when it exists; false refuses a run '
+            'directory that holds one', read_only=True))
         self.declare_parameter('steps', 0, descriptor(
             'total training steps to reach; 0 = config.steps', read_only=True,
             int_range=(0, 10**9)))
@@ -47,27 +55,40 @@ class TrainerNode(Node):
             'seconds to wait for a simulator service', read_only=True,
             float_range=(0.1, 3600.0)))
         base = load_config(self.get_parameter('preset').value)
+        help_texts = field_descriptions()
         for name, value in config_to_dict(base).items():
             self.declare_parameter(f'config.{name}', value, descriptor(
-                f'TrainConfig.{name} (fga_ros/core/config.py)', read_only=True,
+                f'TrainConfig.{name}: {help_texts.get(name, "")}', read_only=True,
                 dynamic_typing=True))
         values = {f.name: self.get_parameter(f'config.{f.name}').value
                   for f in dataclasses.fields(base)}
         self.config = config_from_dict(values, base=base, source='trainer parameters')
 
+        self.out_dir = Path(self.get_parameter('out_dir').value).expanduser()
+        resume = self.get_parameter('resume').value
+        if not resume and (self.out_dir / CHECKPOINT_NAME).exists():
+            raise CheckpointError(
+                f'{self.out_dir} already holds a training checkpoint; set resume: true to '
+                'continue it, or choose another out_dir (nothing was overwritten)')
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, 'diagnostics', 10)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.checkpoint_pub = self.create_publisher(String, 'checkpoint', latched)
         self.env = RosEnvironment(self, list(self.get_parameter('sim_namespaces').value),
-                                  self.get_parameter('service_timeout').value)
-        self.out_dir = Path(self.get_parameter('out_dir').value).expanduser()
-        self.trainer = Trainer(self.config, self.env, self.out_dir,
-                               resume=self.get_parameter('resume').value)
-        steps = self.get_parameter('steps').value
-        self.total_steps = steps or self.config.steps
+                                  self.get_parameter('service_timeout').value,
+                                  shapes=self.config.shapes, distortion=self.config.distortion,
+                                  seed=self.config.seed)
+        # Raises CheckpointError (naming the differing fields) when out_dir holds a run of
+        # another configuration.
+        self.trainer = Trainer(self.config, self.env, self.out_dir, resume=resume)
+        self.total_steps = self.get_parameter('steps').value or self.config.steps
         self.stop_requested = threading.Event()
-        self.finished = threading.Event()
         self.error = None
+        if self.trainer.step:
+            self.get_logger().info(f'resuming {self.out_dir / CHECKPOINT_NAME} at step '
+                                   f'{self.trainer.step}')
+        if self.trainer.step >= self.total_steps:
+            self.get_logger().warning(f'already at step {self.trainer.step} >= {self.total_steps} '
+                                   'total steps: nothing to train (raise steps to continue)')
         self.thread = threading.Thread(target=self.learn, name='learning', daemon=True)
         self.thread.start()
         self.get_logger().info(
@@ -75,31 +96,38 @@ class TrainerNode(Node):
 
     # -- learning thread ---------------------------------------------------------------------
 
+    def _stopping(self):
+        return self.stop_requested.is_set() or not self.context.ok()
+
     def learn(self):
+        """The learning loop (own thread): prefill, then train_step until total_steps."""
         trainer, cfg = self.trainer, self.config
         started, start_step = time.monotonic(), trainer.step
+        seconds_before = trainer.train_seconds
         try:
             if not trainer.prefilled:
                 self.get_logger().info('prefilling the replay memory with demonstrations')
                 trainer.prefill()
-            while trainer.step < self.total_steps and not self.stop_requested.is_set():
+            while trainer.step < self.total_steps and not self._stopping():
                 stats = trainer.train_step()
-                rate = (trainer.step - start_step) / max(1e-9, time.monotonic() - started)
-                if trainer.step % max(1, cfg.log_every) == 0:
+                trainer.train_seconds = seconds_before + time.monotonic() - started
+                if trainer.step % cfg.log_every == 0:
+                    rate = (trainer.step - start_step) / max(1e-9, time.monotonic() - started)
                     self.publish_diagnostics(stats, rate)
                 if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
                     self.checkpoint()
-            if not self.stop_requested.is_set():
+            if not self._stopping():
                 self.checkpoint()
                 self.get_logger().info(f'finished at step {trainer.step}')
         except EnvironmentStoppedError:
             pass
         except Exception as error:  # noqa: BLE001 - reported, then the node stops cleanly
+            if self._stopping():  # a simulator call cut short by the shutdown
+                return
             self.error = error
-            self.get_logger().error(f'training stopped: {type(error).__name__}: {error}')
-            self.publish_status(DiagnosticStatus.ERROR, str(error), {})
-        finally:
-            self.finished.set()
+            self.get_logger().error(f'training stopped at step {trainer.step}: '
+                                    f'{type(error).__name__}: {error}')
+            self.publish_status(DiagnosticStatus.ERROR, str(error), {'step': trainer.step})
 
     def checkpoint(self):
         """Write the checkpoint and the exported model; announce the model path."""
@@ -120,6 +148,7 @@ class TrainerNode(Node):
         self.publish_status(level, f'step {trainer.step}/{self.total_steps}', values)
 
     def publish_status(self, level, message, values):
+        """One DiagnosticStatus; ``level`` is a DiagnosticStatus constant (a byte)."""
         status = DiagnosticStatus(level=level, name=f'{self.get_name()}: training',
                                   message=message, hardware_id='fga_ros')
         status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
@@ -140,8 +169,8 @@ class TrainerNode(Node):
 
 
 def main(args=None):
-    run(TrainerNode, args)
+    return run(TrainerNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

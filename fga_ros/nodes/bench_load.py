@@ -1,8 +1,9 @@
 """Load benchmark of ``propose_grasps``: concurrent clients for a fixed time (needs ROS).
 
-Start ``ros2 launch fga_ros propose.launch.py``, then ``ros2 run fga_ros bench_propose_load``.
-Each client sends a request with a rendered simulator image (so no camera is needed), waits
-for the answer and sends the next one. Prints throughput and latency percentiles.
+Start ``ros2 launch fga_ros propose.launch.py``, then ``ros2 run fga_ros bench_propose_load``
+(the executable ``scripts/bench_propose_load`` calls :func:`main`). Each client sends a
+request with a rendered simulator image (so no camera is needed), waits for the answer and
+sends the next one. Prints throughput and latency percentiles.
 """
 
 import argparse
@@ -11,14 +12,15 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 
+from fga_ros import sim
+from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.nodes.common import to_msg
-from fga_ros.sim import make_scene, render
 from fga_ros.srv import ProposeGrasps
 
 
@@ -40,34 +42,49 @@ def client_loop(client, request, stop, latencies, failures, lock):
                 failures.append(response.message if response is not None else 'no response')
 
 
+def spin(executor):
+    """Spin ``executor`` until it or ROS is shut down (thread target)."""
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--clients', type=int, default=20, help='concurrent clients')
+    parser.add_argument('--clients', type=int, default=20, help='concurrent clients (>= 1)')
     parser.add_argument('--seconds', type=float, default=60.0, help='duration of the load')
-    parser.add_argument('--num-grasps', type=int, default=16, help='grasps per request')
+    parser.add_argument('--num-grasps', type=int, default=0,
+                        help="grasps per request (0: the node's num_grasps parameter)")
     parser.add_argument('--service', default='propose_grasps', help='service name')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.clients < 1 or not args.seconds > 0:
+        parser.error('--clients must be >= 1 and --seconds > 0')
+    return args
 
 
 def main(argv=None):
     args = parse_args(remove_ros_args()[1:] if argv is None else argv)
     rclpy.init()
+    stop = threading.Event()
     node = Node('bench_propose_load')
     executor = MultiThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner = threading.Thread(target=spin, args=(executor,), daemon=True)
     spinner.start()
     try:
         clients = [node.create_client(ProposeGrasps, args.service) for _ in range(args.clients)]
         if not clients[0].wait_for_service(timeout_sec=30.0):
             print(f'service {args.service} is not available')
             return 1
-        header = {'stamp': node.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
-        image = to_msg(Image, rgb_image_fields(render(make_scene('H', 1)), header))
+        header = {'stamp': node.get_clock().now().to_msg(),
+                  'frame_id': DEFAULT_CAMERA_FRAME}
+        rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 1))
+        image = to_msg(Image, rgb_image_fields(rgb, header))
         request = ProposeGrasps.Request(image=image, num_grasps=args.num_grasps)
-        stop, lock = threading.Event(), threading.Lock()
+        lock = threading.Lock()
         latencies, failures = [], []
-        threads = [threading.Thread(target=client_loop,
+        threads = [threading.Thread(target=client_loop, daemon=True,
                                     args=(c, request, stop, latencies, failures, lock))
                    for c in clients]
         start = time.perf_counter()
@@ -91,6 +108,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     finally:
+        stop.set()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
