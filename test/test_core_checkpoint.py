@@ -25,8 +25,8 @@ from fga_ros.core.replay import ReplayMemory
 
 
 @pytest.fixture(scope='module')
-def config():
-    return load_config('tiny')
+def config(tiny_config):
+    return tiny_config
 
 
 def _payload(config, step=5):

@@ -31,13 +31,7 @@ from fga_ros.core.kde import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Intra-op threads only slow these small tensors down (worst on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def gaussian_log_pdf(x, mean, std):

@@ -28,8 +28,8 @@ from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
 
 
 @pytest.fixture(scope='module')
-def config():
-    return load_config('tiny')
+def config(tiny_config):
+    return tiny_config
 
 
 @pytest.fixture()

@@ -13,13 +13,7 @@ from fga_ros.core.nets import images_to_tensor
 from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
 from fga_ros.core.updates import critic_step_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _config(**overrides):
