@@ -156,7 +156,8 @@ def cmd_eval(args):
     from fga_ros.core.figures import critic_actor_figure, rank_share_figure
 
     proposer = _load_proposer(args.checkpoint, args.device)
-    sampler = CEMSampler(proposer.model, seed=args.seed) if args.method == 'cem' else proposer
+    state = proposer.snapshot()
+    sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
     results = evaluate(sampler, shapes, args.states, args.actions, distortion=args.distortion,
                        seed=args.seed, reject_fraction=args.reject,
@@ -172,7 +173,7 @@ def cmd_eval(args):
         rank_share_figure(results, out / 'rank_shares.png')
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
-            critic_actor_figure(proposer.model, proposer.config, scene, sim.ground_truth(scene),
+            critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
                                 out / f'critic_actor_{shape}.png')
         print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png')
 

@@ -1,0 +1,111 @@
+"""The ``fga`` command line: its jobs work end to end and bad input ends in a clear error."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fga_ros import cli, sim
+from fga_ros.core.config import load_config
+from fga_ros.core.env import SimEnvironment
+from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+
+@pytest.fixture(scope='module')
+def model_path(tmp_path_factory):
+    config = load_config('tiny', {'steps': 2, 'eval_every': 0})
+    out = tmp_path_factory.mktemp('run')
+    trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), out)
+    trainer.run(progress=False)
+    return trainer.export()
+
+
+def _run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sim_json_has_the_documented_keys(capsys, tmp_path):
+    code, out, _ = _run(capsys, 'sim', '--shape', 'H', '--seed', 3, '--json',
+                        '--out', tmp_path / 'h.png')
+    assert code == 0
+    summary = json.loads(out)
+    truth = sim.ground_truth(sim.make_scene('H', 3))
+    assert summary['num_modes'] == truth.num_modes == 5
+    assert summary['feasible_fraction'] == pytest.approx(truth.feasible_fraction)
+    assert summary['mode_shares'] == sorted(summary['mode_shares'], reverse=True)
+    assert summary['scene']['shape'] == 'H' and summary['scene']['seed'] == 3
+    assert (tmp_path / 'h.png').stat().st_size > 0
+
+
+def test_propose_on_a_scene_and_on_an_image_file(capsys, tmp_path, model_path):
+    code, out, _ = _run(capsys, 'propose', '--checkpoint', model_path, '--shape', 'Box',
+                        '--seed', 2, '--num', 8, '--json', '--out', tmp_path / 'p.png')
+    assert code == 0
+    result = json.loads(out)
+    assert [g['rank'] for g in result['grasps']] == list(range(8))
+    assert all('feasible' in g for g in result['grasps'])
+    assert result['num_rejected'] == round(0.1 * result['num_sampled'])
+    image = sim.render(sim.make_scene('T', 1))
+    path = tmp_path / 'camera.png'
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    code, out, _ = _run(capsys, 'propose', '--checkpoint', model_path, '--image', path,
+                        '--num', 4, '--out', '')
+    assert code == 0 and '4 grasps for' in out
+
+
+def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
+    path = tmp_path / 'eval.json'
+    code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'H,Box',
+                        '--states', 2, '--actions', 64, '--json', path, '--no-progress')
+    assert code == 0 and 'Box' in out
+    metrics = json.loads(path.read_text())
+    assert set(metrics) == {'H', 'Box'}
+    for shape in metrics.values():
+        for key in ('accuracy', 'accuracy_rejected'):
+            assert 0.0 <= shape[key] <= 1.0
+        for key in ('rank_shares', 'rank_shares_rejected'):
+            shares = shape[key]
+            assert shares == sorted(shares, reverse=True) and 0 <= sum(shares) <= 1 + 1e-9
+
+
+def test_train_refuses_to_overwrite_and_resumes(capsys, tmp_path):
+    out = tmp_path / 'run'
+    args = ('train', '--preset', 'tiny', '--out', out, '--steps', 2, '--no-progress',
+            '--set', 'eval_every=0')
+    assert _run(capsys, *args)[0] == 0
+    saved = (out / CHECKPOINT_NAME).read_bytes()
+    code, _, err = _run(capsys, *args)
+    assert code == cli.EXIT_USAGE and '--resume' in err
+    assert (out / CHECKPOINT_NAME).read_bytes() == saved
+    code, stdout, _ = _run(capsys, *args[:6], 4, *args[7:], '--resume')
+    assert code == 0 and 'step 4' in stdout
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['sim', '--shape', 'Star'], 'Star'),
+    (['sim', '--distortion', 'fisheye'], 'fisheye'),
+    (['propose', '--checkpoint', '/nonexistent/model.pt'], 'not found'),
+    (['train', '--preset', 'tiny', '--out', 'x', '--set', 'bogus=1'], 'bogus'),
+    (['train', '--preset', 'no_such_preset', '--out', 'x'], 'no_such_preset'),
+])
+def test_bad_input_is_one_clear_line(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, *argv)
+    assert code == cli.EXIT_USAGE
+    assert message in err and 'Traceback' not in err
+
+
+def test_corrupt_image_and_corrupt_model_are_named(capsys, tmp_path, model_path):
+    bad_image = tmp_path / 'bad.png'
+    bad_image.write_bytes(b'not a png')
+    code, _, err = _run(capsys, 'propose', '--checkpoint', model_path, '--image', bad_image)
+    assert code == cli.EXIT_USAGE and 'bad.png' in err
+    bad_model = tmp_path / 'bad.pt'
+    bad_model.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
+    code, _, err = _run(capsys, 'propose', '--checkpoint', bad_model)
+    assert code == cli.EXIT_USAGE and 'bad.pt' in err
