@@ -5,6 +5,9 @@ Each test gets its own Context and executor (spun in a thread); DDS stays on loo
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -21,6 +24,8 @@ os.environ.setdefault('CYCLONEDDS_URI', (
     '</CycloneDDS>'))
 
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
+pytest.importorskip('fga_ros.srv', reason='the fga_ros interfaces are not built '
+                    '(colcon build, then source install/setup.bash)')
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -155,6 +160,37 @@ def test_to_msg_builds_markers_sharing_one_outline():
         array.markers[0].ADD] * 2
     assert len(array.markers[1].points) == len(array.markers[2].points) == 12
     assert isinstance(fields[1]['points'][0], dict)  # the caller's dicts are untouched
+
+
+SECOND_SIGINT_SCRIPT = textwrap.dedent("""
+    import os, signal, time
+    from rclpy.node import Node
+    from fga_ros.nodes.common import run
+
+    class Quick(Node):
+        def __init__(self):
+            super().__init__('second_sigint')
+            self.create_timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+        def close(self):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)
+                print('closed', flush=True)
+            except KeyboardInterrupt:
+                print('interrupted', flush=True)
+
+    raise SystemExit(run(Quick))
+""")
+
+
+def test_run_finishes_its_clean_up_despite_a_second_sigint():
+    # Ctrl-C reaches every process of the terminal's group, and ros2 launch without a tty
+    # forwards one more SIGINT: the second one must not interrupt close() / destroy_node().
+    done = subprocess.run([sys.executable, '-c', SECOND_SIGINT_SCRIPT], capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'closed' in done.stdout and 'Traceback' not in done.stderr, done.stdout + done.stderr
 
 
 def proposal_node_class():

@@ -23,9 +23,16 @@ from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.nodes.common import to_msg
 from fga_ros.srv import ProposeGrasps
 
+DRAIN_TIMEOUT = 10.0
+"""Seconds to wait, after the load, for the answer a client still has in flight."""
+
 
 def client_loop(client, request, stop, latencies, failures, lock):
-    """Send requests back to back until ``stop``; record latencies in s."""
+    """Send requests back to back until ``stop``; record latencies in s.
+
+    At ``stop`` the answer in flight is awaited (not counted) or dropped: a response that
+    reached a client after the node was destroyed would fail in the executor.
+    """
     while not stop.is_set():
         done = threading.Event()
         start = time.perf_counter()
@@ -33,6 +40,8 @@ def client_loop(client, request, stop, latencies, failures, lock):
         future.add_done_callback(lambda _, event=done: event.set())
         while not done.wait(0.1):
             if stop.is_set():
+                if not done.wait(DRAIN_TIMEOUT):
+                    client.remove_pending_request(future)
                 return
         response = future.result()
         with lock:
@@ -92,9 +101,9 @@ def main(argv=None):
             thread.start()
         time.sleep(args.seconds)
         stop.set()
+        elapsed = time.perf_counter() - start
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - start
         lat = np.array(latencies) * 1000.0
         print(f'{args.clients} clients, {elapsed:.1f} s: {len(lat)} answers '
               f'({len(lat) / elapsed:.1f} req/s), {len(failures)} failures')
@@ -110,6 +119,7 @@ def main(argv=None):
     finally:
         stop.set()
         executor.shutdown()
+        spinner.join(timeout=DRAIN_TIMEOUT)  # no spin_once may touch the destroyed node
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -1,5 +1,8 @@
 """Helpers shared by the nodes: messages from field dicts, parameters, ``main()``."""
 
+import signal
+import threading
+
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import (
@@ -52,6 +55,20 @@ def stamp_header(node, frame_id: str) -> dict:
     return {'stamp': node.get_clock().now().to_msg(), 'frame_id': frame_id}
 
 
+def ignore_further_interrupts() -> None:
+    """Ignore SIGINT from now on (main thread only), so that the clean-up can finish.
+
+    A Ctrl-C in a terminal reaches every process of the group, and ``ros2 launch`` without a
+    terminal (``--noninteractive``, the default when stdin is not a tty) forwards one more
+    SIGINT to its children: that second SIGINT would raise KeyboardInterrupt inside
+    ``close()`` / ``destroy_node()`` (e.g. while the trainer writes its last checkpoint).
+    rclpy's own handler has already shut the context down; launch still escalates to
+    SIGTERM and SIGKILL when a node takes too long.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run(node_class, args=None, multithreaded: bool = False) -> int:
     """Create ``node_class()``, spin it until shutdown, then clean up (Humble and Jazzy).
 
@@ -80,9 +97,11 @@ def run(node_class, args=None, multithreaded: bool = False) -> int:
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
+            ignore_further_interrupts()
             executor.shutdown()
         return 0
     finally:
+        ignore_further_interrupts()
         if node is not None:
             if hasattr(node, 'close'):
                 node.close()
