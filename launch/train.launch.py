@@ -4,7 +4,7 @@ ros2 launch fga_ros train.launch.py [num_sims:=4] [preset:=cpu] [out_dir:=fga_ru
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -32,7 +32,9 @@ def nodes(context):
             'sim_namespaces': namespaces,
             'preset': ParameterValue(LaunchConfiguration('preset'), value_type=str),
             'out_dir': ParameterValue(LaunchConfiguration('out_dir'), value_type=str),
-        }]))
+        }],
+        # A trainer that cannot start (or exits) ends the launch: no orphaned simulators.
+        on_exit=[Shutdown(reason='trainer_node exited')]))
     return actions
 
 
