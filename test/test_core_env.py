@@ -12,51 +12,61 @@ from fga_ros.sim import IMAGE_SIZE, grasp_success, ground_truth, render
 
 def test_satisfies_the_protocol():
     env = SimEnvironment(('H',))
-    for name in ('new_state', 'try_grasp', 'demonstrations'):
+    for name in ('new_states', 'try_grasps', 'demonstrations'):
         assert callable(getattr(env, name)) and hasattr(Environment, name)
 
 
-def test_new_state_renders_a_fresh_problem():
+def test_new_states_render_fresh_problems():
     env = SimEnvironment(('H', 'T'), seed=3)
-    first = env.new_state()
-    assert first.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and first.dtype == np.uint8
-    scenes = {env.scene}
-    for _ in range(5):
-        env.new_state()
-        scenes.add(env.scene)
-    assert len(scenes) == 6
+    first = env.new_states(1)
+    assert len(first) == 1
+    assert first[0].shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and first[0].dtype == np.uint8
+    scenes = set(env.scenes)
+    for _ in range(3):
+        images = env.new_states(2)
+        assert len(images) == len(env.scenes) == 2
+        for image, scene in zip(images, env.scenes):
+            np.testing.assert_array_equal(image, render(scene))
+        scenes.update(env.scenes)
+    assert len(scenes) == 7
     assert {s.shape for s in scenes} <= {'H', 'T'}
 
 
 def test_same_seed_same_sequence():
     one, two = SimEnvironment(('8', 'Spoon'), seed=5), SimEnvironment(('8', 'Spoon'), seed=5)
     for _ in range(3):
-        np.testing.assert_array_equal(one.new_state(), two.new_state())
+        np.testing.assert_array_equal(one.new_states(2), two.new_states(2))
 
 
-def test_try_grasp_matches_the_simulator():
-    env = SimEnvironment(('H',), seed=1)
-    env.new_state()
+def test_try_grasps_match_the_simulator_row_by_row():
+    env = SimEnvironment(('H', 'T'), seed=1)
+    env.new_states(2)
     rng = np.random.default_rng(0)
-    good = ground_truth(env.scene).sample_feasible(5, rng)
-    assert all(env.try_grasp(a) for a in good)
-    bad = np.array([30.0, 30.0, 0.0])  # a corner of the workspace: nothing to grasp
-    assert env.try_grasp(bad) == bool(grasp_success(env.scene, bad[None])[0])
-    assert isinstance(env.try_grasp(bad), bool)
-    assert env.try_grasp(good[0] + [0.0, 0.0, math.pi]) is True  # symmetric gripper
+    good = [ground_truth(scene).sample_feasible(5, rng) for scene in env.scenes]
+    assert env.try_grasps(np.stack(good)).all()
+    swapped = env.try_grasps(np.stack(good[::-1]))  # grasps of the other scene
+    for row, scene, actions in zip(swapped, env.scenes, good[::-1]):
+        np.testing.assert_array_equal(row, grasp_success(scene, actions))
+    assert not swapped.all()
+    flipped = np.stack(good) + [0.0, 0.0, math.pi]  # symmetric gripper
+    flipped[..., 2] %= math.pi
+    assert env.try_grasps(flipped).all()
+    assert env.try_grasps(np.stack(good)).dtype == bool
 
 
-def test_try_grasp_errors():
+def test_try_grasps_errors():
     env = SimEnvironment(('H',))
-    with pytest.raises(RuntimeError, match='before new_state'):
-        env.try_grasp(np.array([60.0, 60.0, 0.0]))
-    env.new_state()
-    with pytest.raises(ValueError, match=r'action must have shape \(3,\)'):
-        env.try_grasp(np.zeros((1, 3)))
+    with pytest.raises(RuntimeError, match='before new_states'):
+        env.try_grasps(np.array([[[60.0, 60.0, 0.0]]]))
+    env.new_states(2)
+    with pytest.raises(ValueError, match=r'actions must have shape \(2, k, 3\)'):
+        env.try_grasps(np.zeros((1, 1, 3)))
     with pytest.raises(ValueError, match='must lie in'):
-        env.try_grasp(np.array([5.0, 60.0, 0.0]))
+        env.try_grasps(np.array([[[5.0, 60.0, 0.0]], [[60.0, 60.0, 0.0]]]))
     with pytest.raises(ValueError, match='finite'):
-        env.try_grasp(np.array([np.nan, 60.0, 0.0]))
+        env.try_grasps(np.array([[[np.nan, 60.0, 0.0]], [[60.0, 60.0, 0.0]]]))
+    with pytest.raises(ValueError, match='count must be a positive integer'):
+        env.new_states(0)
 
 
 def test_unknown_shape_or_distortion():
@@ -70,10 +80,10 @@ def test_unknown_shape_or_distortion():
 
 def test_demonstrations_have_true_labels_and_expert_positives():
     env = SimEnvironment(('H', 'T', '8', 'Spoon'), seed=2)
-    env.new_state()
-    current = env.scene
+    env.new_states(1)
+    current = list(env.scenes)
     demos = list(env.demonstrations(4, 10, np.random.default_rng(1), imitation_fraction=0.6))
-    assert env.scene == current  # the current problem is untouched
+    assert env.scenes == current  # the current problems are untouched
     assert len(demos) == 4
     for image, actions, labels in demos:
         assert image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and image.dtype == np.uint8

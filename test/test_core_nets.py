@@ -1,5 +1,6 @@
 """Action-space conversions and the networks of appendix B."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -18,7 +19,9 @@ from fga_ros.core.actions import (
     wrap_angle,
 )
 from fga_ros.core.config import load_config
+from fga_ros.core.local_critic import LocalCritic
 from fga_ros.core.nets import (
+    CRITIC_READOUTS,
     ActorCritic,
     images_to_tensor,
     resize_images,
@@ -36,6 +39,13 @@ def config(tiny_config):
 def model(config):
     torch.manual_seed(0)
     return ActorCritic(config)
+
+
+@pytest.fixture(params=CRITIC_READOUTS)
+def any_model(config, request):
+    """A model with each critic readout."""
+    torch.manual_seed(0)
+    return ActorCritic(dataclasses.replace(config, critic_readout=request.param))
 
 
 # -- actions ------------------------------------------------------------------------------
@@ -130,12 +140,16 @@ def _images(config, count, seed=0):
     return images_to_tensor(images.astype(np.uint8), config.image_size)
 
 
-def test_shapes(config, model):
+def test_shapes(config, any_model):
+    model = any_model
     images = _images(config, 3)
     features = model.features(images)
     grid = (config.image_size - 1) // 3 + 1
-    assert features.shape == (3, config.pixel_mlp_channels[-1] * grid * grid)
-    assert model.extractor.feature_dim == features.shape[1]
+    assert features.num_states == 3
+    assert features.trunk.shape == (3, config.embed_channels, grid, grid)
+    assert model.extractor.feature_dim == config.pixel_mlp_channels[-1] * grid * grid
+    flat_dim = model.extractor.feature_dim if model.readout == 'flat' else 0
+    assert features.flat.shape == (3, flat_dim)
     z = sample_latent(3, 5, config.latent_dim)
     actions = model.act(features, z)
     assert actions.shape == (3, 5, 4)
@@ -153,11 +167,12 @@ def test_latent_is_uniform_in_the_cube():
 
 def test_uint8_and_float_inputs_agree(config, model):
     images = _images(config, 2)
-    np.testing.assert_allclose(model.features(images).detach(),
-                               model.features(images.float() / 255.0).detach(), atol=1e-5)
+    np.testing.assert_allclose(model.features(images).trunk.detach(),
+                               model.features(images.float() / 255.0).trunk.detach(), atol=1e-5)
 
 
-def test_bad_images_are_rejected(config, model):
+def test_bad_images_are_rejected(config, any_model):
+    model = any_model
     with pytest.raises(ValueError, match=r'images must have shape \(S, 3, 32, 32\)'):
         model.features(torch.zeros(1, 3, 40, 40))
     with pytest.raises(ValueError, match='uint8 or floating point'):
@@ -184,8 +199,8 @@ def test_batched_heads_equal_per_action_loop(config, model):
 
     for s in range(2):
         for i in range(6):
-            actor = torch.tanh(reference(model.actor.head, features[s], z[s, i]))
-            critic = reference(model.critic.head, features[s], crit_in[s, i])
+            actor = torch.tanh(reference(model.actor.head, features.flat[s], z[s, i]))
+            critic = reference(model.critic.head, features.flat[s], crit_in[s, i])
             torch.testing.assert_close(batched_actor[s, i], actor, atol=1e-6, rtol=1e-5)
             torch.testing.assert_close(batched_critic[s, i], critic[0], atol=1e-6, rtol=1e-5)
 
@@ -194,32 +209,81 @@ def _grads(params):
     return [p.grad for p in params]
 
 
-def test_actor_loss_does_not_reach_the_extractor(config, model):
+def _trunk_parameters(model):
+    return list(model.extractor.embed.parameters()) + list(model.extractor.blocks.parameters())
+
+
+def test_actor_loss_does_not_reach_the_trunk(config, any_model):
+    model = any_model
     features = model.features(_images(config, 2))
     actions = model.sample(features, 8)
     actions.square().sum().backward()
-    assert all(g is None for g in _grads(model.extractor.parameters()))
+    assert all(g is None for g in _grads(_trunk_parameters(model)))
     assert all(g is None for g in _grads(model.critic.parameters()))
     assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.actor_parameters()))
 
 
-def test_critic_loss_trains_extractor_and_critic_only(config, model):
+def test_critic_loss_trains_trunk_and_critic_only(config, any_model):
+    model = any_model
     features = model.features(_images(config, 4))
     actions = torch.tensor(encode_actions(uniform_actions(4, np.random.default_rng(0))),
                            dtype=torch.float32)[:, None]
     logits = model.score(features, actions)
     torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) \
         .backward()
-    assert all(g is None for g in _grads(model.actor.parameters()))
-    assert any(g is not None and g.abs().sum() > 0 for g in _grads(model.extractor.parameters()))
-    assert all(g is not None for g in _grads(model.critic.parameters()))
+    assert all(g is None for g in _grads(model.actor_parameters()))
+    assert any(g is not None and g.abs().sum() > 0 for g in _grads(_trunk_parameters(model)))
+    assert all(g is not None for g in _grads(model.critic_parameters()))
 
 
-def test_optimiser_groups_partition_the_parameters(model):
-    actor = {id(p) for p in model.actor_parameters()}
-    critic = {id(p) for p in model.critic_parameters()}
+def test_optimiser_groups_partition_the_parameters(any_model):
+    actor = {id(p) for p in any_model.actor_parameters()}
+    critic = {id(p) for p in any_model.critic_parameters()}
     assert not actor & critic
-    assert actor | critic == {id(p) for p in model.parameters()}
+    assert actor | critic == {id(p) for p in any_model.parameters()}
+
+
+# -- local critic readout -----------------------------------------------------------------
+
+def _inputs(x, y, alpha):
+    return torch.tensor(encode_actions(np.array([[x, y, alpha]])), dtype=torch.float32)[None]
+
+
+@pytest.mark.parametrize('alpha', [0.0, 0.4, math.pi / 2, 2.5, math.pi - 1e-3])
+def test_local_readout_samples_along_the_closing_direction(alpha):
+    critic = LocalCritic(8, 64, span=14.0, width=6.0, hidden=(8,))
+    points = critic.trunk_points(_inputs(60.0, 70.0, alpha))[0, 0].numpy()
+    offsets = points - [60.0, 70.0]
+    np.testing.assert_allclose(offsets[[0, -1]].mean(0), 0.0, atol=1e-4)  # centred
+    np.testing.assert_allclose(np.linalg.norm(offsets[-1]), 14.0, atol=1e-4)
+    # parallel to the claws' closing direction (cos a, sin a), up to the gripper's symmetry
+    direction = offsets[-1] / 14.0
+    assert abs(abs(direction @ [math.cos(alpha), math.sin(alpha)]) - 1.0) < 1e-4
+    raw = critic.raw_points(_inputs(60.0, 70.0, alpha))[0, 0].numpy() - [60.0, 70.0]
+    across = raw @ [-math.sin(alpha), math.cos(alpha)]
+    assert np.isclose(np.abs(across), 0.0, atol=1e-3).sum() == 9  # 9 along the centre line
+    assert np.isclose(np.abs(across), 3.0, atol=1e-3).sum() == 18  # 9 on each side
+
+
+@pytest.mark.parametrize('image_size', [32, 64, 128])
+def test_local_readout_reads_the_pixel_under_the_point(image_size):
+    """A point in network pixel (i, j) reads that pixel, whatever the network resolution."""
+    scale = 128 // image_size
+    rows, cols = np.mgrid[0:image_size, 0:image_size]
+    image = torch.tensor(np.stack([cols, rows, cols * 0]), dtype=torch.float32)[None]
+    i, j = 20 * image_size // 64, 37 * image_size // 64
+    centre = torch.tensor([[[[(j + 0.5) * scale, (i + 0.5) * scale]]]])
+    values = LocalCritic._sample(image, LocalCritic.image_grid(centre), False)[0, 0]
+    np.testing.assert_allclose(values[:2].numpy(), [j, i], atol=1e-4)
+    # a trunk cell c is centred on network pixel 3c
+    trunk_side = (image_size - 1) // 3 + 1
+    critic = LocalCritic(3, image_size, span=14.0, width=6.0, hidden=(8,))
+    rows, cols = np.mgrid[0:trunk_side, 0:trunk_side]
+    trunk = torch.tensor(np.stack([cols, rows, cols * 0]), dtype=torch.float32)[None]
+    c = 4
+    centre = torch.tensor([[[[(3 * c + 0.5) * scale, (3 * c + 0.5) * scale]]]])
+    values = LocalCritic._sample(trunk, critic.trunk_grid(centre, trunk_side), True)[0, 0]
+    np.testing.assert_allclose(values[:2].numpy(), [c, c], atol=1e-4)
 
 
 def test_positional_channels_are_not_in_the_state_dict(model):

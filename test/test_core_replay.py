@@ -23,8 +23,9 @@ def _fill(memory, states, per_state=4):
 
 def _assert_consistent(batch):
     """Each experience's image is the one its action was stored with."""
-    np.testing.assert_array_equal(batch.images[:, 0, 0, 0], batch.actions[:, 0])
-    np.testing.assert_array_equal(batch.labels, batch.actions[:, 1] % 2 == 0)
+    for col in range(batch.actions.shape[1]):
+        np.testing.assert_array_equal(batch.images[:, 0, 0, 0], batch.actions[:, col, 0])
+        np.testing.assert_array_equal(batch.labels[:, col], batch.actions[:, col, 1] % 2 == 0)
 
 
 def test_balanced_batches_pair_images_actions_labels():
@@ -35,8 +36,8 @@ def test_balanced_batches_pair_images_actions_labels():
     batch = memory.sample_balanced(9, np.random.default_rng(0))
     assert isinstance(batch, CriticBatch)
     assert batch.images.shape == (9, SIZE, SIZE, 3) and batch.images.dtype == np.uint8
-    assert batch.actions.shape == (9, 3) and batch.actions.dtype == np.float32
-    assert batch.labels.sum() == 4
+    assert batch.actions.shape == (9, 1, 3) and batch.actions.dtype == np.float32
+    assert batch.labels.shape == (9, 1) and batch.labels.sum() == 4
     _assert_consistent(batch)
 
 
@@ -48,6 +49,50 @@ def test_balance_holds_whatever_the_label_ratio():
     assert batch.labels.sum() == 16
     positives = memory.state_dict()['positive_actions'][:3]
     assert set(batch.actions[batch.labels, 0]) <= set(positives[:, 0])
+
+
+def test_grouped_batches_add_experiences_of_the_anchor_state():
+    memory = ReplayMemory(100, 100, SIZE)
+    _fill(memory, 10, per_state=6)
+    rng = np.random.default_rng(4)
+    batch = memory.sample_grouped(8, 5, rng)
+    assert batch.images.shape == (8, SIZE, SIZE, 3)
+    assert batch.actions.shape == (8, 5, 3) and batch.labels.shape == (8, 5)
+    assert batch.labels[:, 0].sum() == 4  # the anchors stay balanced
+    _assert_consistent(batch)
+    # the extras are drawn over all of a state's experiences, both labels
+    many = memory.sample_grouped(64, 9, rng)
+    assert 0.3 < many.labels[:, 1:].mean() < 0.7
+    assert len(set(many.actions[:, 1:, 1].ravel())) == 6
+
+
+def test_grouped_batches_only_use_experiences_still_held():
+    memory = ReplayMemory(6, 6, SIZE)
+    _fill(memory, 5, per_state=4)  # 10 positives, 10 negatives: the last 6 of each remain
+    memory.add(_image(5), np.array([[5, 0, 0.5], [5, 1, 0.5]]), [True, False])
+    held = {tuple(a) for name in ('positive', 'negative')
+            for a in memory.state_dict()[f'{name}_actions']}
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        batch = memory.sample_grouped(4, 6, rng)
+        _assert_consistent(batch)
+        assert {tuple(a) for a in batch.actions.reshape(-1, 3)} <= held
+    restored = ReplayMemory(6, 6, SIZE)
+    restored.load_state_dict(memory.state_dict())
+    for seed in range(3):
+        one = memory.sample_grouped(4, 3, np.random.default_rng(seed))
+        two = restored.sample_grouped(4, 3, np.random.default_rng(seed))
+        np.testing.assert_array_equal(one.actions, two.actions)
+
+
+def test_grouped_batch_of_one_is_the_balanced_batch():
+    memory = ReplayMemory(100, 100, SIZE)
+    _fill(memory, 10)
+    one = memory.sample_grouped(6, 1, np.random.default_rng(7))
+    two = memory.sample_balanced(6, np.random.default_rng(7))
+    np.testing.assert_array_equal(one.actions, two.actions)
+    with pytest.raises(ValueError, match='per_state must be a positive integer'):
+        memory.sample_grouped(6, 0, np.random.default_rng(7))
 
 
 def test_empty_memory_is_a_clear_error():

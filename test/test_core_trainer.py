@@ -24,7 +24,8 @@ def _held_out_accuracy(trainer, batch):
     images, actions, labels = batch
     with torch.no_grad():
         _, accuracy = critic_step_loss(trainer.model, images_to_tensor(images, 32),
-                                       torch.as_tensor(actions), torch.as_tensor(labels))
+                                       torch.as_tensor(actions)[:, None],
+                                       torch.as_tensor(labels)[:, None])
     return accuracy
 
 
@@ -42,9 +43,14 @@ def _held_out_batch(env, num_states=40, per_state=8, seed=123):
     return np.stack(images), np.array(actions), np.array(labels)
 
 
-def test_short_training_improves_critic_accuracy(tmp_path):
+GROUPED = {'critic_readout': 'local', 'grasps_per_state': 4, 'critic_actions_per_state': 4}
+"""The cpu preset's way of training: local critic, several grasps per state and per batch."""
+
+
+@pytest.mark.parametrize('variant', [{}, GROUPED], ids=['paper', 'grouped-local'])
+def test_short_training_improves_critic_accuracy(tmp_path, variant):
     config = _config(steps=300, prefill_examples=1600, prefill_scenes=80, lr_critic=3e-3,
-                     eval_every=0, checkpoint_every=0)
+                     eval_every=0, checkpoint_every=0, **variant)
     batch = _held_out_batch(SimEnvironment(config.shapes, seed=999), num_states=80)
     assert 0.4 < batch[2].mean() < 0.6  # balanced
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path)
@@ -60,8 +66,9 @@ def _state(trainer):
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
-    config = _config(steps=12, checkpoint_every=6, eval_every=0)
+@pytest.mark.parametrize('variant', [{}, GROUPED], ids=['paper', 'grouped-local'])
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, variant):
+    config = _config(steps=12, checkpoint_every=6, eval_every=0, **variant)
     straight = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'a')
     straight.run(progress=False)
 

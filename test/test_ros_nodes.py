@@ -135,15 +135,21 @@ def test_sim_node_services_and_camera(ros):
     assert len(demos.images) == 2 and len(demos.actions) == 24 and len(demos.labels) == 8
 
 
-def test_ros_environment_over_the_sim(ros):
-    ros.add(GraspSimNode)
+def test_ros_environment_over_two_sims(ros):
+    for namespace in ('sim0', 'sim1'):
+        ros.add(GraspSimNode, namespace=namespace)
     client = ros.client_node()
-    env = RosEnvironment(client, [''], timeout=TIMEOUT)
-    rgb = env.new_state()
-    assert rgb.shape == (128, 128, 3) and rgb.dtype == np.uint8
-    assert isinstance(env.try_grasp(np.array([64.0, 64.0, 1.0])), bool)
-    items = list(env.demonstrations(3, 2, np.random.default_rng(0)))
-    assert len(items) == 3 and items[0][1].shape == (2, 3)
+    env = RosEnvironment(client, ['sim0', 'sim1'], timeout=TIMEOUT, shapes=('H',))
+    images = env.new_states(2)  # one scene on each simulator, asked at once
+    assert len(images) == 2
+    assert all(rgb.shape == (128, 128, 3) and rgb.dtype == np.uint8 for rgb in images)
+    assert [sim.namespace for sim, _ in env.current] == ['sim0', 'sim1']
+    outcomes = env.try_grasps(np.full((2, 3, 3), [64.0, 64.0, 1.0]))
+    assert outcomes.shape == (2, 3) and outcomes.dtype == bool
+    with pytest.raises(ValueError, match='3 new states at once need as many simulators'):
+        env.new_states(3)
+    items = list(env.demonstrations(40, 2, np.random.default_rng(0)))  # chunks on both sims
+    assert len(items) == 40 and items[0][1].shape == (2, 3)
     env.stop()
 
 

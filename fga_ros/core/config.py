@@ -19,13 +19,15 @@ import yaml
 
 from fga_ros.core.divergences import DIVERGENCES
 from fga_ros.core.kde import KDE_BANDWIDTH, PROPOSAL_BANDWIDTH
+from fga_ros.core.nets import CRITIC_READOUTS
 from fga_ros.resources import share_path
 from fga_ros.sim import DISTORTIONS, train_shapes
 from fga_ros.sim import shapes as sim_shapes
 
 ARCHITECTURE_FIELDS = (
     'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels',
-    'pixel_mlp_channels', 'latent_dim', 'actor_hidden', 'critic_hidden',
+    'pixel_mlp_channels', 'latent_dim', 'actor_hidden', 'critic_hidden', 'critic_readout',
+    'readout_span', 'readout_width',
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
 
@@ -52,6 +54,17 @@ class TrainConfig:
     """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
     critic_hidden: tuple = (256, 256)
     """widths of the critic's hidden FC layers; a 1-unit logit layer follows (3 FC layers)"""
+    critic_readout: str = 'flat'
+    """how the critic reads the image: 'flat' (appendix B: MLP on the flattened feature
+    vector and the action) or 'local' (trunk features and image pixels sampled along the
+    gripper at the action; fga_ros/core/local_critic.py)"""
+    readout_span: float = 14.0
+    """local readout: half-length of the sampled segment along the closing direction, in
+    pixels of the 128-pixel observation (default: the simulated gripper's claw reach,
+    aperture / 2 + claw thickness)"""
+    readout_width: float = 6.0
+    """local readout: extent of the sampled pixels across the closing direction, same
+    pixels (default: the simulated gripper's claw width)"""
 
     # Objective and estimators (sections 3-4, Table 4).
     divergence: str = 'js'
@@ -66,6 +79,9 @@ class TrainConfig:
     """K, states per actor step"""
     critic_batch: int = 32
     """L, experiences per critic step, half positive and half negative"""
+    critic_actions_per_state: int = 1
+    """experiences per replayed state in a critic step: each of the L balanced draws
+    brings this many of its state's experiences (1: the paper's batch)"""
     kde_bandwidth: tuple = KDE_BANDWIDTH
     """sigma, KDE standard deviations of [x, y, r sin(2 alpha), r cos(2 alpha)] in network
     units (x, y: workspace half-width = 1)"""
@@ -88,7 +104,10 @@ class TrainConfig:
     steps: int = 1_000_000
     """training steps (outer iterations of Algorithm 1)"""
     interaction_steps: int = 1
-    """environment interactions per training step"""
+    """new states per training step, collected as one batch (over ROS: one per simulator,
+    in parallel)"""
+    grasps_per_state: int = 1
+    """grasps tried on each new state: the most uncertain of the U proposals (paper: 1)"""
     critic_steps: int = 2
     """critic updates per training step"""
     actor_steps: int = 1
@@ -140,7 +159,8 @@ class TrainConfig:
             'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels', 'latent_dim',
             'num_supports', 'resample_per_support', 'uncertainty_proposals', 'actor_batch',
             'critic_batch', 'replay_positive', 'replay_negative', 'prefill_scenes', 'steps',
-            'interaction_steps', 'eval_states', 'eval_actions', 'log_every',
+            'interaction_steps', 'grasps_per_state', 'critic_actions_per_state',
+            'readout_span', 'readout_width', 'eval_states', 'eval_actions', 'log_every',
             'lr_actor', 'lr_critic',
         )
         for name in positive:
@@ -162,6 +182,12 @@ class TrainConfig:
         if not 0.0 <= self.prefill_imitation_fraction <= 1.0:
             raise ValueError('prefill_imitation_fraction must be in [0, 1], got '
                              f'{self.prefill_imitation_fraction!r}')
+        if self.critic_readout not in CRITIC_READOUTS:
+            raise ValueError(f'critic_readout must be one of {CRITIC_READOUTS}, got '
+                             f'{self.critic_readout!r}')
+        if self.grasps_per_state > self.uncertainty_proposals:
+            raise ValueError(f'grasps_per_state ({self.grasps_per_state}) must not exceed '
+                             f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
         if not self.shapes:

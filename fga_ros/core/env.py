@@ -1,8 +1,10 @@
 """The environment interface the learning core sees, and its in-process simulator version.
 
-The trainer only needs a camera (``new_state``), a gripper (``try_grasp``) and, for the
-replay prefill, imitation examples (``demonstrations``). The same protocol is implemented
-by the in-process simulator below and by adapters over ROS topics or real hardware.
+The trainer only needs a camera (``new_states``), a gripper (``try_grasps``) and, for the
+replay prefill, imitation examples (``demonstrations``). Problems come in batches so that an
+environment made of several simulators (or robots) can work on them in parallel. The same
+protocol is implemented by the in-process simulator below and by adapters over ROS topics
+or real hardware.
 """
 
 from typing import Iterator, Protocol
@@ -14,14 +16,16 @@ from fga_ros.sim import Scene, grasp_success, ground_truth, make_scene, render, 
 
 
 class Environment(Protocol):
-    """One grasping problem at a time: an observation and a success/failure oracle."""
+    """A batch of grasping problems at a time: observations and a success/failure oracle."""
 
-    def new_state(self) -> np.ndarray:
-        """Generate a new problem; return its observation, (128, 128, 3) uint8 RGB."""
+    def new_states(self, count: int) -> list[np.ndarray]:
+        """Replace the current problems by ``count`` new ones; return their observations,
+        each (128, 128, 3) uint8 RGB. An environment may refuse more than it can hold at
+        once (ValueError naming its limit)."""
 
-    def try_grasp(self, action: np.ndarray) -> bool:
-        """Execute grasp ``action`` (3,) = (x, y, alpha) pixels/radians on the current
-        problem; True on success."""
+    def try_grasps(self, actions: np.ndarray) -> np.ndarray:
+        """Execute grasps ``actions`` (count, k, 3) = (x, y, alpha) pixels/radians, row i on
+        problem i of the last ``new_states``; return the outcomes (count, k) bool."""
 
     def demonstrations(self, num_states: int, per_state: int, rng: np.random.Generator,
                        imitation_fraction: float = 0.5
@@ -49,34 +53,38 @@ class SimEnvironment:
         self._rng = np.random.default_rng(seed)
         for shape in self.shapes:  # fail now, with the simulator's message, on bad names
             make_scene(shape, 0, distortion)
-        self.scene = None
-        """The current ``fga_ros.sim`` scene (None before the first ``new_state``)."""
+        self.scenes = []
+        """The current ``fga_ros.sim`` scenes (empty before the first ``new_states``)."""
 
     def _random_scene(self, rng):
         shape = self.shapes[int(rng.integers(len(self.shapes)))]
         return make_scene(shape, int(rng.integers(2**62)), self.distortion)
 
-    def new_state(self):
-        self.scene = self._random_scene(self._rng)
-        return render(self.scene)
+    def new_states(self, count):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f'count must be a positive integer, got {count!r}')
+        self.scenes = [self._random_scene(self._rng) for _ in range(count)]
+        return [render(scene) for scene in self.scenes]
 
     def state_dict(self):
-        """Problem-sequence state (RNG and current scene), for exact resume."""
+        """Problem-sequence state (RNG and current scenes), for exact resume."""
         return {'rng': self._rng.bit_generator.state,
-                'scene': None if self.scene is None else self.scene.to_dict()}
+                'scenes': [scene.to_dict() for scene in self.scenes]}
 
     def load_state_dict(self, state):
         """Restore what ``state_dict`` returned."""
         self._rng.bit_generator.state = state['rng']
-        self.scene = None if state['scene'] is None else Scene.from_dict(state['scene'])
+        self.scenes = [Scene.from_dict(scene) for scene in state['scenes']]
 
-    def try_grasp(self, action):
-        if self.scene is None:
-            raise RuntimeError('try_grasp called before new_state')
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (3,):
-            raise ValueError(f'action must have shape (3,), got {action.shape}')
-        return bool(grasp_success(self.scene, validate_actions(action[None]))[0])
+    def try_grasps(self, actions):
+        if not self.scenes:
+            raise RuntimeError('try_grasps called before new_states')
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 3 or actions.shape[0] != len(self.scenes) or actions.shape[2] != 3:
+            raise ValueError(f'actions must have shape ({len(self.scenes)}, k, 3), one row '
+                             f'per current problem, got {actions.shape}')
+        return np.stack([grasp_success(scene, validate_actions(row))
+                         for scene, row in zip(self.scenes, actions)])
 
     def demonstrations(self, num_states, per_state, rng, imitation_fraction=0.5):
         """See ``Environment.demonstrations``; does not change the current problem.

@@ -1,26 +1,32 @@
 """Networks of appendix B (figure 5): shared residual feature extractor, actor and critic.
 
 Image (S, 3, H, W) -> + 2 positional channels (x, y in [-1, 1]) -> 5x5 stride-3 conv
-embedding -> residual bottleneck blocks -> 3 pixel-wise shared MLP layers (1x1 convs)
--> flatten: the image feature vector (S, F).
+embedding -> residual bottleneck blocks (the trunk map, (S, C, G, G)) -> 3 pixel-wise
+shared MLP layers (1x1 convs) -> flatten: the image feature vector (S, F).
 
-The heads are MLPs on ``concat(features, extra)`` where ``extra`` is the latent z (actor)
-or the action (critic). Their first layer is split into an image part, computed once per
-image, and an extra part computed per action: for n actions per image the cost is one
-small MLP per action, not a pass over the F-long feature vector.
+The actor is an MLP on ``concat(flat features, z)``. The critic reads the image one of
+two ways (``critic_readout``): ``flat``, appendix B's MLP on ``concat(flat features,
+action)``; or ``local`` (``local_critic.LocalCritic``), features sampled where the gripper
+is. The flat heads split their first layer into an image part, computed once per image,
+and a part computed per action: for n actions per image the cost is one small MLP per
+action, not a pass over the F-long feature vector.
 
-Design decision (shared extractor): the extractor belongs to the critic. It is trained
-by the critic's classification loss only; the actor reads *detached* features, so actor
-losses never move it. The critic's supervised signal is dense and stable, while the
-actor's divergence gradient is a noisy score-function estimate that would otherwise
-drag the shared representation around. Optimisers: ``critic_parameters()`` (extractor +
-critic head) and ``actor_parameters()`` (actor head).
+Design decision (shared extractor): the trunk belongs to the critic. It is trained by
+the critic's classification loss only; the actor reads it *detached*, so actor losses
+never move it. The critic's supervised signal is dense and stable, while the actor's
+divergence gradient is a noisy score-function estimate that would otherwise drag the
+shared representation around. The pixel-wise MLP belongs to whoever reads the flat
+features: the critic with the flat readout, the actor with the local one.
 """
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
+
+from fga_ros.core.local_critic import LocalCritic
 
 ACTION_DIM = 4
 """Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
@@ -106,21 +112,57 @@ class FeatureExtractor(nn.Module):
         self.feature_dim = width * self.grid * self.grid
         """F, length of the image feature vector."""
 
-    def forward(self, images):
+    def normalise(self, images):
+        """Check images (S, 3, H, W) and map them to float in [-1, 1]."""
         if images.ndim != 4 or images.shape[1:] != (IMAGE_CHANNELS, self.image_size,
                                                      self.image_size):
             raise ValueError(f'images must have shape (S, 3, {self.image_size}, '
                              f'{self.image_size}), got {tuple(images.shape)}')
         if images.dtype == torch.uint8:
-            x = images.float() * (2.0 / 255.0) - 1.0
-        elif images.is_floating_point():
-            x = images.float() * 2.0 - 1.0
-        else:
-            raise ValueError(f'images must be uint8 or floating point, got {images.dtype}')
-        x = torch.cat([x, self.positions.expand(x.shape[0], -1, -1, -1)], dim=1)
-        x = torch.relu(self.embed(x))
-        x = self.pixel_mlp(self.blocks(x))
-        return x.flatten(1)
+            return images.float() * (2.0 / 255.0) - 1.0
+        if images.is_floating_point():
+            return images.float() * 2.0 - 1.0
+        raise ValueError(f'images must be uint8 or floating point, got {images.dtype}')
+
+    def trunk(self, normalised):
+        """Normalised images (S, 3, H, W) -> trunk map (S, C, G, G)."""
+        x = torch.cat([normalised, self.positions.expand(normalised.shape[0], -1, -1, -1)],
+                      dim=1)
+        return self.blocks(torch.relu(self.embed(x)))
+
+    def flatten(self, trunk):
+        """Trunk map (S, C, G, G) -> flat image features (S, F) (pixel-wise MLP)."""
+        return self.pixel_mlp(trunk).flatten(1)
+
+    def forward(self, images):
+        """Images (S, 3, H, W) -> flat features (S, F)."""
+        return self.flatten(self.trunk(self.normalise(images)))
+
+
+class ImageFeatures(NamedTuple):
+    """What the heads read of S images (``ActorCritic.features``)."""
+
+    images: torch.Tensor
+    """(S, 3, H, W) network input in [-1, 1]"""
+    trunk: torch.Tensor
+    """(S, C, G, G) trunk map"""
+    flat: torch.Tensor
+    """(S, F) flat features with the flat critic readout; an empty (S, 0) tensor with the
+    local one (the actor computes its own from the detached trunk)"""
+
+    @property
+    def num_states(self):
+        """S."""
+        return self.trunk.shape[0]
+
+    @property
+    def device(self):
+        """The device the features live on."""
+        return self.trunk.device
+
+    def detach(self):
+        """The same features cut from the autograd graph."""
+        return ImageFeatures(*(t.detach() for t in self))
 
 
 class SplitHead(nn.Module):
@@ -186,43 +228,69 @@ class Critic(nn.Module):
         return self.head(features, actions).squeeze(-1)
 
 
+CRITIC_READOUTS = ('flat', 'local')
+"""How the critic reads the image: appendix B's flat features, or ``LocalCritic``."""
+
+
 class ActorCritic(nn.Module):
-    """One shared feature extractor (trained by the critic), the actor and the critic."""
+    """One shared feature extractor (trunk trained by the critic), the actor and the critic."""
 
     def __init__(self, config):
         super().__init__()
         self.image_size = config.image_size
         self.latent_dim = config.latent_dim
+        self.readout = config.critic_readout
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)
         self.actor = Actor(self.extractor.feature_dim, config.latent_dim, config.actor_hidden)
-        self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
+        if self.readout == 'flat':
+            self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
+        else:
+            self.critic = LocalCritic(config.embed_channels, config.image_size,
+                                      config.readout_span, config.readout_width,
+                                      config.critic_hidden)
 
     def features(self, images):
-        """Image features (S, F) of images (S, 3, H, W) (uint8 or float in [0, 1])."""
-        return self.extractor(images)
+        """``ImageFeatures`` of images (S, 3, H, W) (uint8, or float in [0, 1])."""
+        normalised = self.extractor.normalise(images)
+        trunk = self.extractor.trunk(normalised)
+        if self.readout == 'flat':
+            flat = self.extractor.flatten(trunk)
+        else:
+            flat = trunk.new_zeros((trunk.shape[0], 0))
+        return ImageFeatures(normalised, trunk, flat)
 
     def act(self, features, z):
-        """Actor outputs (S, n, 4) for features (S, F) and latents (S, n, d).
+        """Actor outputs (S, n, 4) for ``ImageFeatures`` of S states and latents (S, n, d).
 
-        The features are detached: actor losses do not reach the extractor.
+        The trunk is detached: actor losses do not reach it.
         """
-        return self.actor(features.detach(), z)
+        if self.readout == 'flat':
+            flat = features.flat.detach()
+        else:
+            flat = self.extractor.flatten(features.trunk.detach())
+        return self.actor(flat, z)
 
     def sample(self, features, n, generator=None):
         """Sample n actor outputs (S, n, 4) per state with fresh latents."""
-        z = sample_latent(features.shape[0], n, self.latent_dim, generator, features.device)
+        z = sample_latent(features.num_states, n, self.latent_dim, generator, features.device)
         return self.act(features, z)
 
     def score(self, features, actions):
         """Critic logits (S, n) of critic inputs (S, n, 4)."""
-        return self.critic(features, actions)
+        if self.readout == 'flat':
+            return self.critic(features.flat, actions)
+        return self.critic(features.trunk, features.images, actions)
 
     def actor_parameters(self):
-        """Parameters the actor optimiser owns (the actor head)."""
-        return list(self.actor.parameters())
+        """Parameters the actor optimiser owns (actor head; pixel MLP with local readout)."""
+        owned = [self.actor] + ([self.extractor.pixel_mlp] if self.readout == 'local' else [])
+        return [p for module in owned for p in module.parameters()]
 
     def critic_parameters(self):
-        """Parameters the critic optimiser owns (shared extractor + critic head)."""
-        return list(self.extractor.parameters()) + list(self.critic.parameters())
+        """Parameters the critic optimiser owns (trunk, critic head; flat: pixel MLP)."""
+        owned = [self.extractor.embed, self.extractor.blocks, self.critic]
+        if self.readout == 'flat':
+            owned.append(self.extractor.pixel_mlp)
+        return [p for module in owned for p in module.parameters()]

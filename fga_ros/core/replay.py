@@ -5,12 +5,15 @@ kept once per state in an observation store shared by all its experiences, as PN
 bytes of the uint8 image at network resolution; a state is dropped as soon as the ring
 buffers have overwritten its last experience. Critic batches take half of their
 experiences from each memory, so the critic sees balanced labels whatever the actor's
-success rate.
+success rate. A grouped critic batch (``sample_grouped``) adds, to each of those anchor
+experiences, more experiences of the same state: one decoded image (one pass of the
+feature extractor) then serves several labelled actions.
 
 ``state_dict()`` returns plain numpy arrays (``np.savez`` / ``np.load(allow_pickle=False)``)
 from which ``load_state_dict()`` restores the memory exactly.
 """
 
+import bisect
 import sys
 from typing import NamedTuple
 
@@ -26,14 +29,14 @@ _MEMORIES = ('positive', 'negative')
 
 
 class CriticBatch(NamedTuple):
-    """Experiences for one critic step."""
+    """Experiences for one critic step: L states, k experiences each."""
 
     images: np.ndarray
     """(L, H, W, 3) uint8 observations at network resolution"""
     actions: np.ndarray
-    """(L, 3) float32 pixel actions (x, y, alpha)"""
+    """(L, k, 3) float32 pixel actions (x, y, alpha)"""
     labels: np.ndarray
-    """(L,) bool grasp outcomes"""
+    """(L, k) bool grasp outcomes"""
 
 
 class _Ring:
@@ -47,13 +50,14 @@ class _Ring:
         self.cursor = 0
 
     def push(self, state_id, action):
-        """Store one experience; return the state id it overwrote, or None."""
-        evicted = int(self.state_ids[self.cursor]) if self.count == self.capacity else None
-        self.state_ids[self.cursor] = state_id
-        self.actions[self.cursor] = action
-        self.cursor = (self.cursor + 1) % self.capacity
+        """Store one experience; return (its slot, the state id it overwrote or None)."""
+        slot = self.cursor
+        evicted = int(self.state_ids[slot]) if self.count == self.capacity else None
+        self.state_ids[slot] = state_id
+        self.actions[slot] = action
+        self.cursor = (slot + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
-        return evicted
+        return slot, evicted
 
 
 class ReplayMemory:
@@ -79,6 +83,7 @@ class ReplayMemory:
         self._refs = {}  # state id -> number of experiences referring to it
         self._live = []  # stored state ids, in any order (uniform state sampling)
         self._slot = {}  # state id -> its index in _live
+        self._members = {}  # state id -> sorted member codes of its experiences (_member_code)
         self._next_id = 0
 
     def __len__(self):
@@ -127,19 +132,24 @@ class ReplayMemory:
         self._next_id += 1
         self._png[state_id] = _encode(resize_images(image, self.image_size))
         self._refs[state_id] = 0
+        self._members[state_id] = []
         self._slot[state_id] = len(self._live)
         self._live.append(state_id)
         for action, label in zip(actions, labels.astype(bool)):
             self._refs[state_id] += 1
-            evicted = self._rings['positive' if label else 'negative'].push(state_id, action)
+            name = 'positive' if label else 'negative'
+            slot, evicted = self._rings[name].push(state_id, action)
             if evicted is not None:
-                self._release(evicted)
+                self._release(evicted, _member_code(name, slot))
+            bisect.insort(self._members[state_id], _member_code(name, slot))
 
-    def _release(self, state_id):
+    def _release(self, state_id, code):
+        self._members[state_id].remove(code)
         self._refs[state_id] -= 1
         if self._refs[state_id] == 0:
             del self._refs[state_id]
             del self._png[state_id]
+            del self._members[state_id]
             # swap-remove from the live list
             slot = self._slot.pop(state_id)
             last = self._live.pop()
@@ -161,13 +171,7 @@ class ReplayMemory:
         index = rng.integers(ring.count, size=n)
         return ring.state_ids[index], ring.actions[index]
 
-    def sample_balanced(self, batch_size, rng):
-        """Critic batch: ``batch_size // 2`` positives, the rest negatives, shuffled.
-
-        Raises:
-            ValueError: when either memory is empty (no silent fallback: an unbalanced
-                batch is exactly what this memory exists to prevent).
-        """
+    def _balanced_draw(self, batch_size, rng):
         if batch_size < 2:
             raise ValueError(f'batch_size must be >= 2, got {batch_size}')
         n_pos = batch_size // 2
@@ -177,12 +181,46 @@ class ReplayMemory:
         ids = np.concatenate([pos_ids, neg_ids])[order]
         actions = np.concatenate([pos_actions, neg_actions])[order]
         labels = (np.arange(batch_size) < n_pos)[order]
+        return ids, actions, labels
+
+    def sample_balanced(self, batch_size, rng):
+        """Critic batch: ``batch_size // 2`` positives, the rest negatives, shuffled; k = 1.
+
+        Raises:
+            ValueError: when either memory is empty (no silent fallback: an unbalanced
+                batch is exactly what this memory exists to prevent).
+        """
+        ids, actions, labels = self._balanced_draw(batch_size, rng)
+        return CriticBatch(self._images(ids), actions[:, None], labels[:, None])
+
+    def sample_grouped(self, batch_size, per_state, rng):
+        """Critic batch of ``batch_size`` states with k = ``per_state`` experiences each.
+
+        Column 0 holds the balanced draw of ``sample_balanced`` (the anchors); the other
+        columns are experiences of the anchor's state drawn uniformly, with replacement,
+        from those the memory still holds, whatever their label. ``per_state`` = 1 is
+        ``sample_balanced``.
+        """
+        if isinstance(per_state, bool) or not isinstance(per_state, (int, np.integer)) \
+                or per_state < 1:
+            raise ValueError(f'per_state must be a positive integer, got {per_state!r}')
+        ids, anchor_actions, anchor_labels = self._balanced_draw(batch_size, rng)
+        actions = np.empty((batch_size, per_state, 3), dtype=np.float32)
+        labels = np.empty((batch_size, per_state), dtype=bool)
+        actions[:, 0], labels[:, 0] = anchor_actions, anchor_labels
+        for row, state_id in enumerate(ids):
+            members = self._members[int(state_id)]
+            for col, k in enumerate(rng.integers(len(members), size=per_state - 1), 1):
+                name, slot = _member_slot(members[k])
+                actions[row, col] = self._rings[name].actions[slot]
+                labels[row, col] = name == 'positive'
         return CriticBatch(self._images(ids), actions, labels)
 
     def sample_positive(self, batch_size, rng):
         """``batch_size`` experiences of the positive memory (the GAN's real samples)."""
         ids, actions = self._draw('positive', batch_size, rng)
-        return CriticBatch(self._images(ids), actions, np.ones(batch_size, dtype=bool))
+        return CriticBatch(self._images(ids), actions[:, None],
+                           np.ones((batch_size, 1), dtype=bool))
 
     def sample_states(self, batch_size, rng):
         """Observations (K, H, W, 3) for the actor step, drawn uniformly (with replacement)
@@ -266,6 +304,32 @@ class ReplayMemory:
         self._png, self._refs, self._next_id = png, refs, next_id
         self._live = [int(i) for i in ids]
         self._slot = {state_id: k for k, state_id in enumerate(self._live)}
+        self._members = _members_of(self._rings, self._live)
+
+
+def _member_code(name, slot):
+    """One int per ring slot: ``slot`` for the positive ring, ``-1 - slot`` for the negative."""
+    return slot if name == 'positive' else -1 - slot
+
+
+def _member_slot(code):
+    """Inverse of ``_member_code``: (ring name, slot)."""
+    return ('positive', code) if code >= 0 else ('negative', -1 - code)
+
+
+def _members_of(rings, live):
+    """State id -> sorted member codes of its experiences, rebuilt from the rings.
+
+    Sorted lists make sampling depend on the stored experiences only, not on the order
+    they arrived in, so a restored memory samples exactly as the original.
+    """
+    members = {state_id: [] for state_id in live}
+    for name, ring in rings.items():
+        for slot in range(ring.count):
+            members[int(ring.state_ids[slot])].append(_member_code(name, slot))
+    for codes in members.values():
+        codes.sort()
+    return members
 
 
 def _encode(image):

@@ -1,6 +1,6 @@
 """The training loop of Algorithm 1: interaction, critic steps, actor steps.
 
-The trainer sees the world only through an ``Environment`` (``new_state``, ``try_grasp``,
+The trainer sees the world only through an ``Environment`` (``new_states``, ``try_grasps``,
 ``demonstrations``), so it runs the same on the in-process simulator and behind ROS.
 It owns the model, the optimisers, the balanced replay memory and every random
 generator, and checkpoints all of them so that a killed run resumes exactly.
@@ -24,13 +24,14 @@ from fga_ros.core.updates import (
     actor_step_loss,
     critic_step_loss,
     discriminator_step_loss,
-    most_uncertain_action,
+    most_uncertain_actions,
 )
 
 CHECKPOINT_NAME = 'checkpoint.pt'
 """File name of the resumable checkpoint inside the run directory."""
-RESUMABLE_CHANGES = ('steps', 'eval_every', 'eval_states', 'eval_actions',
-                     'checkpoint_every', 'log_every', 'device', 'num_threads')
+RESUMABLE_CHANGES = ('steps', 'interaction_steps', 'grasps_per_state', 'eval_every',
+                     'eval_states', 'eval_actions', 'checkpoint_every', 'log_every', 'device',
+                     'num_threads')
 """Config fields a resumed run may change; every other field must match the checkpoint."""
 MODEL_NAME = 'model.pt'
 """File name of the inference-only model exported at the end of training."""
@@ -107,18 +108,25 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------
 
     def interact(self):
-        """Try the most uncertain of U proposals on a new state; store the experience."""
-        image = self.env.new_state()
-        small = resize_images(image, self.config.image_size)
-        action, score = most_uncertain_action(
-            self.model, self._tensor(small), self.config.uncertainty_proposals,
+        """Try the most uncertain of U proposals on new states; store the experiences.
+
+        ``interaction_steps`` new states at once (the environment may work on them in
+        parallel), ``grasps_per_state`` grasps on each (the paper: 1 and 1). Returns the
+        outcomes and the critic scores of the tried grasps, both (states, grasps).
+        """
+        cfg = self.config
+        images = resize_images(np.stack(self.env.new_states(cfg.interaction_steps)),
+                               cfg.image_size)
+        actions, scores = most_uncertain_actions(
+            self.model, self._tensor(images), cfg.uncertainty_proposals, cfg.grasps_per_state,
             self.generator)
-        action = action[0].cpu().numpy().astype(np.float64)
-        success = bool(self.env.try_grasp(action))
-        self.replay.add(small, action[None], np.array([success]))
-        self.interactions += 1
-        self.successes += int(success)
-        return success, float(score[0])
+        actions = actions.cpu().numpy().astype(np.float64)
+        outcomes = np.asarray(self.env.try_grasps(actions), dtype=bool)
+        for image, tried, won in zip(images, actions, outcomes):
+            self.replay.add(image, tried, won)
+        self.interactions += outcomes.size
+        self.successes += int(outcomes.sum())
+        return outcomes, scores.cpu().numpy()
 
     def critic_update(self):
         cfg = self.config
@@ -128,7 +136,8 @@ class Trainer:
                 self.model, self._tensor(batch.images),
                 torch.as_tensor(batch.actions, device=self.device), self.generator)
         else:
-            batch = self.replay.sample_balanced(cfg.critic_batch, self.rng)
+            batch = self.replay.sample_grouped(cfg.critic_batch, cfg.critic_actions_per_state,
+                                               self.rng)
             loss, acc = critic_step_loss(
                 self.model, self._tensor(batch.images),
                 torch.as_tensor(batch.actions, device=self.device),
@@ -152,11 +161,9 @@ class Trainer:
         cfg = self.config
         stats = StepStats()
         self.model.train()
-        wins = []
-        for _ in range(cfg.interaction_steps):
-            success, stats.chosen_score = self.interact()
-            wins.append(success)
-        stats.interaction_success = float(np.mean(wins)) if wins else math.nan
+        outcomes, scores = self.interact()
+        stats.interaction_success = float(outcomes.mean())
+        stats.chosen_score = float(scores.mean())
         for _ in range(cfg.critic_steps):
             stats.critic_loss, stats.critic_accuracy = self.critic_update()
         for _ in range(cfg.actor_steps):

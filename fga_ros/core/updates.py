@@ -76,22 +76,28 @@ def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth
 
 
 def critic_step_loss(model, images, actions_px, labels):
-    """Balanced cross-entropy of the critic on replayed experiences (Algorithm 1, line 18).
+    """Class-balanced cross-entropy of the critic on replayed experiences (line 18).
 
     Args:
         images: (L, 3, H, W) uint8 tensor.
-        actions_px: (L, 3) pixel actions tensor.
-        labels: (L,) bool or {0, 1} tensor.
+        actions_px: (L, k, 3) pixel actions tensor, k experiences per state.
+        labels: (L, k) bool or {0, 1} tensor.
 
     Returns:
-        (loss, accuracy): scalar loss tensor and the batch accuracy (float).
+        (loss, accuracy): scalar loss tensor and the class-balanced batch accuracy (float).
     """
     features = model.features(images)
-    inputs = encode_actions(actions_px).to(features.dtype).unsqueeze(1)
-    logits = model.score(features, inputs).squeeze(1)
+    logits = model.score(features, encode_actions(actions_px).to(images.device).float())
     loss = critic_loss(logits, labels)
-    accuracy = ((logits > 0) == labels.bool()).float().mean().item()
-    return loss, accuracy
+    return loss, balanced_accuracy(logits, labels)
+
+
+def balanced_accuracy(logits, labels):
+    """Mean of the accuracies on positives and on negatives (a class absent is left out)."""
+    correct = ((logits > 0) == labels.bool()).float()
+    labels = labels.bool()
+    rates = [correct[mask].mean().item() for mask in (labels, ~labels) if mask.any()]
+    return sum(rates) / len(rates)
 
 
 def discriminator_step_loss(model, images, actions_px, generator=None):
@@ -99,21 +105,19 @@ def discriminator_step_loss(model, images, actions_px, generator=None):
 
     Args:
         images: (L, 3, H, W) states of positive experiences.
-        actions_px: (L, 3) their successful pixel actions.
+        actions_px: (L, k, 3) their successful pixel actions; as many fakes are drawn.
 
     Returns:
         (loss, accuracy) as in ``critic_step_loss``.
     """
     features = model.features(images)
+    real = encode_actions(actions_px).to(images.device).float()
     with torch.no_grad():
-        fake = normalise_actor_output(model.sample(features, 1, generator))
-    real = encode_actions(actions_px).to(features.dtype).unsqueeze(1)
-    logits = model.score(features, torch.cat([real, fake], dim=1))  # (L, 2)
+        fake = normalise_actor_output(model.sample(features, real.shape[1], generator))
+    logits = model.score(features, torch.cat([real, fake], dim=1))  # (L, 2k)
     labels = torch.zeros_like(logits)
-    labels[:, 0] = 1.0
-    loss = critic_loss(logits.flatten(), labels.flatten())
-    accuracy = ((logits > 0).float() == labels).float().mean().item()
-    return loss, accuracy
+    labels[:, :real.shape[1]] = 1.0
+    return critic_loss(logits, labels), balanced_accuracy(logits, labels)
 
 
 def actor_step_loss(model, config, images, generator=None):
@@ -151,20 +155,21 @@ def actor_step_loss(model, config, images, generator=None):
     return loss, {'actor_score': xi.mean().item()}
 
 
-def most_uncertain_action(model, images, proposals, generator=None):
+def most_uncertain_actions(model, images, proposals, count=1, generator=None):
     """Maximum-uncertainty collection (section 4.2, Algorithm 1 lines 5-8).
 
     Args:
         images: (S, 3, H, W) uint8 tensor, one state per row.
         proposals: U, actor proposals per state.
+        count: how many to pick per state, the ``count`` scores closest to 0.5 (<= U).
 
     Returns:
-        (actions_px (S, 3) tensor, critic scores (S,) of the chosen proposals).
+        (actions_px (S, count, 3) tensor, critic scores (S, count) of the picked proposals).
     """
     with torch.no_grad():
         features = model.features(images)
         samples = model.sample(features, proposals, generator)
         xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
-        pick = (xi - 0.5).abs().argmin(dim=1)
-        rows = torch.arange(samples.shape[0], device=samples.device)
-        return decode_actor(samples[rows, pick]), xi[rows, pick]
+        pick = (xi - 0.5).abs().topk(count, dim=1, largest=False).indices
+        chosen = torch.gather(samples, 1, pick.unsqueeze(-1).expand(-1, -1, samples.shape[-1]))
+        return decode_actor(chosen), torch.gather(xi, 1, pick)

@@ -77,7 +77,8 @@ def run(node_class, args=None, multithreaded: bool = False) -> int:
     log line, without a traceback.
 
     Returns:
-        The process exit status: 0 after a normal shutdown, 1 when the node could not start.
+        The process exit status: 0 after a normal shutdown, 1 when the node could not start
+        or stopped on an error it recorded in its ``error`` attribute.
     """
     rclpy.init(args=args)
     node = None
@@ -99,7 +100,7 @@ def run(node_class, args=None, multithreaded: bool = False) -> int:
         finally:
             ignore_further_interrupts()
             executor.shutdown()
-        return 0
+        return 1 if getattr(node, 'error', None) is not None else 0
     finally:
         ignore_further_interrupts()
         if node is not None:

@@ -1,10 +1,12 @@
 """``Environment`` (fga_ros.core.env) over ROS: one or more grasp_sim_node namespaces.
 
-``new_state`` asks the next simulator (round robin over ``namespaces``) for a new scene and
-returns the image from its answer (or, for a camera that leaves it empty, the first camera
-frame received after the request); ``try_grasp`` calls ``execute_grasp`` on the simulator of
-the current scene with its scene id; ``demonstrations`` calls ``get_demonstrations``.
-All calls are made from the learning thread while an executor spins the node elsewhere.
+``new_states(count)`` asks ``count`` simulators (the next ones, round robin over
+``namespaces``) for a new scene each, all at once, and returns the images of their answers
+(or, for a camera that leaves it empty, the first camera frame received after the request);
+``try_grasps`` sends every grasp to ``execute_grasp`` of its scene's simulator with the
+scene id, all at once, so the simulators work in parallel; ``demonstrations`` calls
+``get_demonstrations`` on all simulators at once, in chunks. All calls are made from the
+learning thread while an executor spins the node elsewhere.
 """
 
 import threading
@@ -58,11 +60,12 @@ class RosEnvironment:
 
     Args:
         node: the node that owns the clients (spun by an executor in another thread).
-        namespaces: simulator namespaces, used round robin ('' = the node's own).
-        timeout: seconds to wait for a service and for its answer.
-        shapes: shape families ``new_state`` draws from, uniformly (as ``SimEnvironment``);
+        namespaces: simulator namespaces, used round robin ('' = the node's own); one scene
+            at a time each, so ``new_states`` takes at most ``len(namespaces)`` at once.
+        timeout: seconds to wait for the services and for their answers (per batch).
+        shapes: shape families ``new_states`` draws from, uniformly (as ``SimEnvironment``);
             empty: each simulator's ``shapes`` parameter decides.
-        distortion: camera distortion of ``new_state`` scenes; '': the simulator's parameter.
+        distortion: camera distortion of ``new_states`` scenes; '': the simulator's parameter.
         seed: seed of the shape choice.
 
     The demonstrations of ``get_demonstrations`` follow the simulators' own ``shapes`` and
@@ -80,34 +83,45 @@ class RosEnvironment:
         self.sims = [Simulator(node, ns) for ns in namespaces]
         self.stopped = threading.Event()
         self.next_sim = 0
-        self.current = None
-        self.scene_id = 0
+        self.current = []
+        """(simulator, scene id) of each current scene, in ``new_states`` order."""
 
     def stop(self):
         """Make waiting and future calls raise EnvironmentStoppedError."""
         self.stopped.set()
 
-    def _call(self, client, request):
-        """Call a service from the learning thread; the node's executor completes the future.
+    def _call_all(self, calls):
+        """Call services from the learning thread, all at once; return the responses in order.
+
+        ``calls`` is a list of (client, request); the node's executor completes the futures.
 
         Raises:
             EnvironmentStoppedError: ``stop()`` or a ROS shutdown while waiting.
-            TimeoutError: no service or no answer within ``timeout`` seconds.
+            TimeoutError: a service missing, or an answer missing, after ``timeout`` seconds.
         """
         deadline = time.monotonic() + self.timeout
         self._check(deadline, '')
-        while not client.wait_for_service(timeout_sec=0.2):
-            self._check(deadline, f'service {client.srv_name} is not available')
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _: done.set())
+        for client in {id(c): c for c, _ in calls}.values():
+            while not client.wait_for_service(timeout_sec=0.2):
+                self._check(deadline, f'service {client.srv_name} is not available')
+        pending = threading.Semaphore(0)
+        futures = []
+        for client, request in calls:
+            future = client.call_async(request)
+            future.add_done_callback(lambda _: pending.release())
+            futures.append((client, future))
         try:
-            while not (done.wait(0.2) or future.done()):
-                self._check(deadline, f'service {client.srv_name} did not answer')
+            for client, future in futures:
+                while not future.done():
+                    pending.acquire(timeout=0.2)  # any completion (or 0.2 s) wakes us
+                    if not future.done():
+                        self._check(deadline, f'service {client.srv_name} did not answer')
         except (EnvironmentStoppedError, TimeoutError):
-            client.remove_pending_request(future)
+            for client, future in futures:
+                if not future.done():
+                    client.remove_pending_request(future)
             raise
-        return future.result()
+        return [future.result() for _, future in futures]
 
     def _check(self, deadline, problem):
         if self.stopped.is_set() or not self.node.context.ok():
@@ -115,19 +129,30 @@ class RosEnvironment:
         if time.monotonic() > deadline:
             raise TimeoutError(f'{problem} within {self.timeout:g} s')
 
-    def new_state(self):
-        sim = self.sims[self.next_sim]
-        self.next_sim = (self.next_sim + 1) % len(self.sims)
+    def new_states(self, count):
+        if not 1 <= count <= len(self.sims):
+            raise ValueError(
+                f'{count} new states at once need as many simulators, there are '
+                f'{len(self.sims)} (sim_namespaces); set config.interaction_steps <= '
+                f'{len(self.sims)} or add simulators')
+        sims = [self.sims[(self.next_sim + i) % len(self.sims)] for i in range(count)]
+        self.next_sim = (self.next_sim + count) % len(self.sims)
         asked = time.monotonic()
-        shape = self.shapes[int(self.rng.integers(len(self.shapes)))] if self.shapes else ''
-        response = self._call(sim.new_scene, NewScene.Request(
-            shape=shape, seed=-1, distortion=self.distortion))
-        if not response.success:
-            raise RuntimeError(f'{sim.namespace}: new_scene failed: {response.message}')
-        self.current, self.scene_id = sim, int(response.scene_id)
-        if not image.is_empty(response.image):
-            return image.image_to_rgb(response.image)
-        return image.image_to_rgb(self._frame_after(sim, asked))
+        requests = []
+        for _ in sims:
+            shape = self.shapes[int(self.rng.integers(len(self.shapes)))] if self.shapes else ''
+            requests.append(NewScene.Request(shape=shape, seed=-1, distortion=self.distortion))
+        responses = self._call_all([(sim.new_scene, r) for sim, r in zip(sims, requests)])
+        self.current = []
+        images = []
+        for sim, response in zip(sims, responses):
+            if not response.success:
+                raise RuntimeError(f'{sim.namespace}: new_scene failed: {response.message}')
+            self.current.append((sim, int(response.scene_id)))
+            msg = response.image if not image.is_empty(response.image) \
+                else self._frame_after(sim, asked)
+            images.append(image.image_to_rgb(msg))
+        return images
 
     def _frame_after(self, sim, asked):
         deadline = time.monotonic() + self.timeout
@@ -137,34 +162,45 @@ class RosEnvironment:
                 self._check(deadline, f'no camera frame from {sim.namespace}')
             return sim.frame
 
-    def try_grasp(self, action):
-        if self.current is None:
-            raise RuntimeError('try_grasp called before new_state')
-        x, y, angle = (float(v) for v in action)
-        response = self._call(self.current.execute, ExecuteGrasp.Request(
-            x=x, y=y, angle=angle, scene_id=self.scene_id))
-        if not response.executed:
-            raise RuntimeError(f'{self.current.namespace}: execute_grasp refused the action '
-                               f'({x:.2f}, {y:.2f}, {angle:.3f}): {response.message}')
-        return bool(response.success)
+    def try_grasps(self, actions):
+        if not self.current:
+            raise RuntimeError('try_grasps called before new_states')
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 3 or actions.shape[0] != len(self.current) or actions.shape[2] != 3:
+            raise ValueError(f'actions must have shape ({len(self.current)}, k, 3), one row '
+                             f'per current scene, got {actions.shape}')
+        calls = [(sim.execute, ExecuteGrasp.Request(
+                     x=float(x), y=float(y), angle=float(angle), scene_id=scene_id))
+                 for (sim, scene_id), row in zip(self.current, actions) for x, y, angle in row]
+        responses = self._call_all(calls)
+        for (client, request), response in zip(calls, responses):
+            if not response.executed:
+                raise RuntimeError(
+                    f'{client.srv_name} refused the action ({request.x:.2f}, {request.y:.2f}, '
+                    f'{request.angle:.3f}): {response.message}')
+        return np.array([r.success for r in responses], dtype=bool).reshape(actions.shape[:2])
 
     def demonstrations(self, num_states, per_state, rng, imitation_fraction=None):
-        """See ``Environment.demonstrations``; spread over the simulators in chunks.
+        """See ``Environment.demonstrations``; chunks go to all simulators at once.
 
         ``imitation_fraction`` None leaves the share to the simulator's default.
         """
-        remaining, turn = int(num_states), 0
+        remaining = int(num_states)
         fraction = -1.0 if imitation_fraction is None else float(imitation_fraction)
         while remaining > 0:
-            chunk = min(remaining, DEMO_CHUNK_STATES)
-            sim = self.sims[turn % len(self.sims)]
-            turn += 1
-            response = self._call(sim.demos, GetDemonstrations.Request(
-                num_states=chunk, per_state=int(per_state),
-                seed=int(rng.integers(0, 2**31 - 1)), imitation_fraction=fraction))
-            if not response.success:
-                raise RuntimeError(f'{sim.namespace}: get_demonstrations failed: '
-                                   f'{response.message}')
-            rgbs = [image.image_to_rgb(msg) for msg in response.images]
-            yield from demos.unpack_demonstrations(rgbs, response.actions, response.labels)
-            remaining -= chunk
+            calls = []
+            for sim in self.sims:
+                chunk = min(remaining, DEMO_CHUNK_STATES)
+                if chunk <= 0:
+                    break
+                remaining -= chunk
+                calls.append((sim, GetDemonstrations.Request(
+                    num_states=chunk, per_state=int(per_state),
+                    seed=int(rng.integers(0, 2**31 - 1)), imitation_fraction=fraction)))
+            responses = self._call_all([(sim.demos, request) for sim, request in calls])
+            for (sim, _), response in zip(calls, responses):
+                if not response.success:
+                    raise RuntimeError(f'{sim.namespace}: get_demonstrations failed: '
+                                       f'{response.message}')
+                rgbs = [image.image_to_rgb(msg) for msg in response.images]
+                yield from demos.unpack_demonstrations(rgbs, response.actions, response.labels)

@@ -6,7 +6,8 @@ service responses. Every ``TrainConfig`` field is a read-only parameter ``config
 (defaults from the ``preset``). Publishes ``diagnostics`` (DiagnosticArray) and, after every
 checkpoint, the exported model path on ``checkpoint`` (latched, for grasp_proposal_node).
 SIGINT stops the loop after the current step (or the simulator call it waits for) and writes
-a checkpoint.
+a checkpoint. An error in the learning thread (a simulator that fails or stops answering) is
+logged and published, then the node writes a checkpoint and exits with status 1.
 """
 
 import dataclasses
@@ -128,6 +129,9 @@ class TrainerNode(Node):
             self.get_logger().error(f'training stopped at step {trainer.step}: '
                                     f'{type(error).__name__}: {error}')
             self.publish_status(DiagnosticStatus.ERROR, str(error), {'step': trainer.step})
+            # End the node (close() still writes the checkpoint; exit status 1), and with it
+            # train.launch.py: a trainer that cannot go on should not idle.
+            self.context.try_shutdown()
 
     def checkpoint(self):
         """Write the checkpoint and the exported model; announce the model path."""
