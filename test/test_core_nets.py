@@ -148,8 +148,7 @@ def test_shapes(config, any_model):
     assert features.num_states == 3
     assert features.trunk.shape == (3, config.embed_channels, grid, grid)
     assert model.extractor.feature_dim == config.pixel_mlp_channels[-1] * grid * grid
-    flat_dim = model.extractor.feature_dim if model.readout == 'flat' else 0
-    assert features.flat.shape == (3, flat_dim)
+    assert features.flat.shape == (3, model.extractor.feature_dim)
     z = sample_latent(3, 5, config.latent_dim)
     actions = model.act(features, z)
     assert actions.shape == (3, 5, 4)
@@ -209,21 +208,17 @@ def _grads(params):
     return [p.grad for p in params]
 
 
-def _trunk_parameters(model):
-    return list(model.extractor.embed.parameters()) + list(model.extractor.blocks.parameters())
-
-
-def test_actor_loss_does_not_reach_the_trunk(config, any_model):
+def test_actor_loss_does_not_reach_the_extractor(config, any_model):
     model = any_model
     features = model.features(_images(config, 2))
     actions = model.sample(features, 8)
     actions.square().sum().backward()
-    assert all(g is None for g in _grads(_trunk_parameters(model)))
+    assert all(g is None for g in _grads(model.extractor.parameters()))
     assert all(g is None for g in _grads(model.critic.parameters()))
     assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.actor_parameters()))
 
 
-def test_critic_loss_trains_trunk_and_critic_only(config, any_model):
+def test_critic_loss_trains_extractor_and_critic_only(config, any_model):
     model = any_model
     features = model.features(_images(config, 4))
     actions = torch.tensor(encode_actions(uniform_actions(4, np.random.default_rng(0))),
@@ -232,7 +227,9 @@ def test_critic_loss_trains_trunk_and_critic_only(config, any_model):
     torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)) \
         .backward()
     assert all(g is None for g in _grads(model.actor_parameters()))
-    assert any(g is not None and g.abs().sum() > 0 for g in _grads(_trunk_parameters(model)))
+    # every part of the extractor, the pixel-wise MLP included, learns from the critic
+    for part in (model.extractor.embed, model.extractor.blocks, model.extractor.pixel_mlp):
+        assert any(g is not None and g.abs().sum() > 0 for g in _grads(part.parameters()))
     assert all(g is not None for g in _grads(model.critic_parameters()))
 
 
@@ -251,7 +248,7 @@ def _inputs(x, y, alpha):
 
 @pytest.mark.parametrize('alpha', [0.0, 0.4, math.pi / 2, 2.5, math.pi - 1e-3])
 def test_local_readout_samples_along_the_closing_direction(alpha):
-    critic = LocalCritic(8, 64, span=14.0, width=6.0, hidden=(8,))
+    critic = LocalCritic(10, 8, 64, span=14.0, width=6.0, hidden=(8,))
     points = critic.trunk_points(_inputs(60.0, 70.0, alpha))[0, 0].numpy()
     offsets = points - [60.0, 70.0]
     np.testing.assert_allclose(offsets[[0, -1]].mean(0), 0.0, atol=1e-4)  # centred
@@ -277,7 +274,7 @@ def test_local_readout_reads_the_pixel_under_the_point(image_size):
     np.testing.assert_allclose(values[:2].numpy(), [j, i], atol=1e-4)
     # a trunk cell c is centred on network pixel 3c
     trunk_side = (image_size - 1) // 3 + 1
-    critic = LocalCritic(3, image_size, span=14.0, width=6.0, hidden=(8,))
+    critic = LocalCritic(10, 3, image_size, span=14.0, width=6.0, hidden=(8,))
     rows, cols = np.mgrid[0:trunk_side, 0:trunk_side]
     trunk = torch.tensor(np.stack([cols, rows, cols * 0]), dtype=torch.float32)[None]
     c = 4

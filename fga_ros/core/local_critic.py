@@ -10,7 +10,11 @@ whole flattened feature vector, ``critic_readout: flat``):
 - the network input image is sampled on a rotated ``raw_along x raw_across`` grid over the
   claw region (``span`` + 2 pixels along, ``width`` / 2 across), the exact geometry the
   trunk's stride blurs;
-- an MLP maps ``concat(trunk samples, raw samples, [x_n, y_n, sin 2a, cos 2a])`` to a logit.
+- an MLP maps ``concat(flat image features, trunk samples, raw samples, [x_n, y_n, sin 2a,
+  cos 2a])`` to a logit; as in appendix B its first layer is split, the flat image part
+  computed once per image (``nets.SplitHead``). The flat features keep the whole extractor
+  trained by the critic, so the actor, which reads them, sees features that carry
+  feasibility.
 
 Distances are in observation pixels (the 128-pixel camera image). Everything is
 translation- and rotation-aware by construction, so what the critic learns at one place
@@ -22,6 +26,7 @@ from torch import nn
 from torch.nn import functional
 
 from fga_ros.core.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.split_head import SplitHead
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 TRUNK_POINTS = 5
@@ -50,9 +55,10 @@ def closing_direction(critic_inputs):
 
 
 class LocalCritic(nn.Module):
-    """Critic logits (S, n) from trunk maps, network images and critic inputs (S, n, 4).
+    """Critic logits (S, n) from ``nets.ImageFeatures`` and critic inputs (S, n, 4).
 
     Args:
+        feature_dim: F, length of the flat image features.
         trunk_channels: C of the trunk map.
         image_size: side of the network input image (pixels).
         span: half-length of the sampled segment along the closing direction, pixels of
@@ -61,7 +67,7 @@ class LocalCritic(nn.Module):
         hidden: widths of the MLP's hidden layers.
     """
 
-    def __init__(self, trunk_channels, image_size, span, width, hidden):
+    def __init__(self, feature_dim, trunk_channels, image_size, span, width, hidden):
         super().__init__()
         self.image_size = image_size
         self.register_buffer('trunk_offsets', torch.linspace(-span, span, TRUNK_POINTS),
@@ -71,13 +77,8 @@ class LocalCritic(nn.Module):
                                        indexing='ij')
         self.register_buffer('raw_along', along.reshape(-1), persistent=False)
         self.register_buffer('raw_across', across.reshape(-1), persistent=False)
-        width_in = trunk_channels * TRUNK_POINTS + 3 * RAW_ALONG * RAW_ACROSS + 4
-        layers = []
-        for width_out in hidden:
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-            width_in = width_out
-        layers.append(nn.Linear(width_in, 1))
-        self.mlp = nn.Sequential(*layers)
+        local_dim = trunk_channels * TRUNK_POINTS + 3 * RAW_ALONG * RAW_ACROSS + 4
+        self.head = SplitHead(feature_dim, local_dim, hidden, 1)
 
     def trunk_points(self, critic_inputs):
         """Trunk sample points (S, n, TRUNK_POINTS, 2), (x, y) in observation pixels."""
@@ -123,13 +124,16 @@ class LocalCritic(nn.Module):
                                         align_corners=align_corners, padding_mode='border')
         return values.squeeze(-1).transpose(1, 2).reshape(num_states, n, -1)
 
-    def forward(self, trunk, images, critic_inputs):
-        """trunk (S, C, G, G), images (S, 3, H, W) in [-1, 1], inputs (S, n, 4) -> (S, n)."""
+    def forward(self, features, critic_inputs):
+        """``ImageFeatures`` of S states, critic inputs (S, n, 4) -> logits (S, n)."""
+        trunk = features.trunk
         if critic_inputs.ndim != 3 or critic_inputs.shape[0] != trunk.shape[0] \
                 or critic_inputs.shape[2] != 4:
             raise ValueError(f'second input must have shape ({trunk.shape[0]}, n, 4), got '
                              f'{tuple(critic_inputs.shape)}')
         trunk_part = self._sample(
             trunk, self.trunk_grid(self.trunk_points(critic_inputs), trunk.shape[-1]), True)
-        raw_part = self._sample(images, self.image_grid(self.raw_points(critic_inputs)), False)
-        return self.mlp(torch.cat([trunk_part, raw_part, critic_inputs], dim=-1)).squeeze(-1)
+        raw_part = self._sample(features.images,
+                                self.image_grid(self.raw_points(critic_inputs)), False)
+        local = torch.cat([trunk_part, raw_part, critic_inputs], dim=-1)
+        return self.head(features.flat, local).squeeze(-1)

@@ -6,17 +6,18 @@ shared MLP layers (1x1 convs) -> flatten: the image feature vector (S, F).
 
 The actor is an MLP on ``concat(flat features, z)``. The critic reads the image one of
 two ways (``critic_readout``): ``flat``, appendix B's MLP on ``concat(flat features,
-action)``; or ``local`` (``local_critic.LocalCritic``), features sampled where the gripper
-is. The flat heads split their first layer into an image part, computed once per image,
-and a part computed per action: for n actions per image the cost is one small MLP per
-action, not a pass over the F-long feature vector.
+action)``; or ``local`` (``local_critic.LocalCritic``), which adds features sampled where
+the gripper is. The heads split their first layer into an image part, computed once per
+image, and a part computed per action (``split_head.SplitHead``): for n actions per image
+the cost is one small MLP per action, not a pass over the F-long feature vector.
 
-Design decision (shared extractor): the trunk belongs to the critic. It is trained by
-the critic's classification loss only; the actor reads it *detached*, so actor losses
-never move it. The critic's supervised signal is dense and stable, while the actor's
-divergence gradient is a noisy score-function estimate that would otherwise drag the
-shared representation around. The pixel-wise MLP belongs to whoever reads the flat
-features: the critic with the flat readout, the actor with the local one.
+Design decision (shared extractor): the extractor belongs to the critic. It is trained
+by the critic's classification loss only; the actor reads *detached* features, so actor
+losses never move it. The critic's supervised signal is dense and stable, while the
+actor's divergence gradient is a noisy score-function estimate that would otherwise
+drag the shared representation around (and, trained by it alone, the pixel-wise MLP's
+units die: the actor then sees the same features for every image). Optimisers:
+``critic_parameters()`` (extractor + critic head) and ``actor_parameters()`` (actor head).
 """
 
 from typing import NamedTuple
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from fga_ros.core.local_critic import LocalCritic
+from fga_ros.core.split_head import SplitHead
 
 ACTION_DIM = 4
 """Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
@@ -147,8 +149,7 @@ class ImageFeatures(NamedTuple):
     trunk: torch.Tensor
     """(S, C, G, G) trunk map"""
     flat: torch.Tensor
-    """(S, F) flat features with the flat critic readout; an empty (S, 0) tensor with the
-    local one (the actor computes its own from the detached trunk)"""
+    """(S, F) flat image features"""
 
     @property
     def num_states(self):
@@ -163,37 +164,6 @@ class ImageFeatures(NamedTuple):
     def detach(self):
         """The same features cut from the autograd graph."""
         return ImageFeatures(*(t.detach() for t in self))
-
-
-class SplitHead(nn.Module):
-    """MLP on concat(features (S, F), extra (S, n, k)) -> (S, n, out), first layer split.
-
-    ``Linear(F + k, h)`` on the concatenation equals ``image_in(features) + extra_in(extra)``;
-    the image part is computed once per image and broadcast over the n extras.
-    """
-
-    def __init__(self, feature_dim, extra_dim, hidden, out_dim):
-        super().__init__()
-        self.feature_dim = feature_dim
-        self.extra_dim = extra_dim
-        self.image_in = nn.Linear(feature_dim, hidden[0])
-        self.extra_in = nn.Linear(extra_dim, hidden[0], bias=False)
-        layers = []
-        for width_in, width_out in zip(hidden[:-1], hidden[1:]):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        layers.append(nn.Linear(hidden[-1], out_dim))
-        self.tail = nn.Sequential(*layers)
-
-    def forward(self, features, extra):
-        if features.ndim != 2 or features.shape[1] != self.feature_dim:
-            raise ValueError(f'features must have shape (S, {self.feature_dim}), got '
-                             f'{tuple(features.shape)}')
-        if extra.ndim != 3 or extra.shape[0] != features.shape[0] \
-                or extra.shape[2] != self.extra_dim:
-            raise ValueError(f'second input must have shape ({features.shape[0]}, n, '
-                             f'{self.extra_dim}), got {tuple(extra.shape)}')
-        h = self.image_in(features).unsqueeze(1) + self.extra_in(extra)
-        return self.tail(torch.relu(h))
 
 
 class Actor(nn.Module):
@@ -247,30 +217,22 @@ class ActorCritic(nn.Module):
         if self.readout == 'flat':
             self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
         else:
-            self.critic = LocalCritic(config.embed_channels, config.image_size,
-                                      config.readout_span, config.readout_width,
-                                      config.critic_hidden)
+            self.critic = LocalCritic(self.extractor.feature_dim, config.embed_channels,
+                                      config.image_size, config.readout_span,
+                                      config.readout_width, config.critic_hidden)
 
     def features(self, images):
         """``ImageFeatures`` of images (S, 3, H, W) (uint8, or float in [0, 1])."""
         normalised = self.extractor.normalise(images)
         trunk = self.extractor.trunk(normalised)
-        if self.readout == 'flat':
-            flat = self.extractor.flatten(trunk)
-        else:
-            flat = trunk.new_zeros((trunk.shape[0], 0))
-        return ImageFeatures(normalised, trunk, flat)
+        return ImageFeatures(normalised, trunk, self.extractor.flatten(trunk))
 
     def act(self, features, z):
         """Actor outputs (S, n, 4) for ``ImageFeatures`` of S states and latents (S, n, d).
 
-        The trunk is detached: actor losses do not reach it.
+        The features are detached: actor losses do not reach the extractor.
         """
-        if self.readout == 'flat':
-            flat = features.flat.detach()
-        else:
-            flat = self.extractor.flatten(features.trunk.detach())
-        return self.actor(flat, z)
+        return self.actor(features.flat.detach(), z)
 
     def sample(self, features, n, generator=None):
         """Sample n actor outputs (S, n, 4) per state with fresh latents."""
@@ -281,16 +243,12 @@ class ActorCritic(nn.Module):
         """Critic logits (S, n) of critic inputs (S, n, 4)."""
         if self.readout == 'flat':
             return self.critic(features.flat, actions)
-        return self.critic(features.trunk, features.images, actions)
+        return self.critic(features, actions)
 
     def actor_parameters(self):
-        """Parameters the actor optimiser owns (actor head; pixel MLP with local readout)."""
-        owned = [self.actor] + ([self.extractor.pixel_mlp] if self.readout == 'local' else [])
-        return [p for module in owned for p in module.parameters()]
+        """Parameters the actor optimiser owns (the actor head)."""
+        return list(self.actor.parameters())
 
     def critic_parameters(self):
-        """Parameters the critic optimiser owns (trunk, critic head; flat: pixel MLP)."""
-        owned = [self.extractor.embed, self.extractor.blocks, self.critic]
-        if self.readout == 'flat':
-            owned.append(self.extractor.pixel_mlp)
-        return [p for module in owned for p in module.parameters()]
+        """Parameters the critic optimiser owns (shared extractor + critic head)."""
+        return list(self.extractor.parameters()) + list(self.critic.parameters())

@@ -69,6 +69,18 @@ def ignore_further_interrupts() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def closing_logger(node):
+    """The logger for a node's last words: its own while ROS runs, else a console logger.
+
+    After a SIGINT rclpy has shut the context down, and a node logger would also try to
+    publish on /rosout ('publisher's context is invalid'); a logger of another name only
+    prints.
+    """
+    if node.context.ok():
+        return node.get_logger()
+    return get_logger(f'fga_ros.{node.get_name()}')
+
+
 def run(node_class, args=None, multithreaded: bool = False) -> int:
     """Create ``node_class()``, spin it until shutdown, then clean up (Humble and Jazzy).
 

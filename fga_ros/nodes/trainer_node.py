@@ -29,7 +29,7 @@ from fga_ros.core.config import (
     load_config,
 )
 from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
-from fga_ros.nodes.common import descriptor, run
+from fga_ros.nodes.common import closing_logger, descriptor, run
 from fga_ros.nodes.ros_environment import EnvironmentStoppedError, RosEnvironment
 
 
@@ -50,8 +50,9 @@ class TrainerNode(Node):
             'total training steps to reach; 0 = config.steps', read_only=True,
             int_range=(0, 10**9)))
         self.declare_parameter('sim_namespaces', [''], descriptor(
-            'namespaces of the grasp_sim_node instances to train on, round robin '
-            '("" = this node\'s namespace)', read_only=True))
+            'namespaces of the grasp_sim_node instances to train on ("" = this node\'s '
+            'namespace); each step spreads config.interaction_steps new scenes over them, '
+            'in parallel', read_only=True))
         self.declare_parameter('service_timeout', 30.0, descriptor(
             'seconds to wait for a simulator service', read_only=True,
             float_range=(0.1, 3600.0)))
@@ -169,7 +170,7 @@ class TrainerNode(Node):
         self.thread.join()
         if self.trainer.step > 0 or self.trainer.prefilled:
             path = self.trainer.save()
-            self.get_logger().info(f'checkpoint written: {path} (step {self.trainer.step})')
+            closing_logger(self).info(f'checkpoint written: {path} (step {self.trainer.step})')
 
 
 def main(args=None):
