@@ -304,3 +304,13 @@ def test_paper_and_cpu_models_build():
         size = sum(p.numel() * p.element_size() for p in model.parameters())
         if limit:
             assert size <= limit
+
+
+def test_local_critic_gradients_are_finite_at_axis_angles(config):
+    """The pathwise ME baseline differentiates the critic w.r.t. actions, also at 0 and 90°."""
+    model = ActorCritic(dataclasses.replace(config, critic_readout='local'))
+    features = model.features(_images(config, 1))
+    px = np.array([[[60.0, 60.0, 0.0], [60.0, 60.0, math.pi / 2], [50.0, 70.0, 1e-9]]])
+    actions = torch.tensor(encode_actions(px), dtype=torch.float32, requires_grad=True)
+    model.score(features, actions).sum().backward()
+    assert torch.isfinite(actions.grad).all()

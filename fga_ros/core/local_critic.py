@@ -48,8 +48,10 @@ def closing_direction(critic_inputs):
     s2, c2 = critic_inputs[..., 2], critic_inputs[..., 3]
     norm = torch.sqrt(s2 * s2 + c2 * c2).clamp_min(1e-6)
     c2 = c2 / norm
-    cos_a = torch.sqrt(((1.0 + c2) * 0.5).clamp_min(0.0))
-    sin_a = torch.sqrt(((1.0 - c2) * 0.5).clamp_min(0.0))
+    # clamped away from 0: the square root's derivative is infinite there (NaN gradients
+    # for the pathwise ME baseline)
+    cos_a = torch.sqrt(((1.0 + c2) * 0.5).clamp_min(1e-12))
+    sin_a = torch.sqrt(((1.0 - c2) * 0.5).clamp_min(1e-12))
     cos_a = torch.where(s2 < 0, -cos_a, cos_a)
     return cos_a, sin_a
 
