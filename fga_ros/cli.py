@@ -201,8 +201,11 @@ def cmd_propose(args):
     else:
         scene = sim.make_scene(args.shape, args.seed, args.distortion)
         image = sim.render(scene)
-    proposal = proposer.propose(image, num_grasps=args.num, reject_fraction=args.reject,
-                                ranking=args.ranking, seed=args.seed)
+    optional = {name: value for name, value in (('reject_fraction', args.reject),
+                                                ('oversample', args.oversample))
+                if value is not None}
+    proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
+                                seed=args.seed, **optional)
     feasible = None
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
@@ -346,10 +349,14 @@ def build_parser():
             p.add_argument('--out-dir', default='.', help='where demo_<shape>.png go')
             p.set_defaults(json=False)
         p.add_argument('--num', type=int, default=16, help='grasps to return')
-        p.add_argument('--reject', type=float, default=0.1,
-                       help='fraction of samples rejected as lowest KDE density')
+        p.add_argument('--reject', type=float, default=None,
+                       help='fraction of samples rejected as lowest KDE density (default: '
+                            "the core's REJECT_FRACTION, the paper's 10 %%)")
         p.add_argument('--ranking', choices=['score', 'diverse'], default='score',
                        help='best score first, or best of each mode first')
+        p.add_argument('--oversample', type=int, default=None,
+                       help='actor samples per returned grasp, the critic keeps the best '
+                            "(default: the core's OVERSAMPLE)")
         p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
         p.set_defaults(func=func)
 

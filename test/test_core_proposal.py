@@ -98,7 +98,7 @@ def test_counts_known_values():
 
 
 def test_proposal_shapes_order_and_counts(proposer, image):
-    p = proposer.propose(image, 16, 0.1, seed=0)
+    p = proposer.propose(image, 16, 0.1, seed=0, oversample=1)
     assert isinstance(p, Proposal) and len(p) == 16
     assert p.actions.shape == (16, 3)
     _check_actions(p.actions)
@@ -119,7 +119,7 @@ def test_proposal_shapes_order_and_counts(proposer, image):
 
 def test_rejected_samples_are_the_least_dense(proposer, image):
     # 30 grasps at 25% rejection: 40 sampled, 10 rejected, all 30 kept are returned.
-    p = proposer.propose(image, 30, 0.25, seed=7)
+    p = proposer.propose(image, 30, 0.25, seed=7, oversample=1)
     assert (p.num_sampled, p.num_rejected) == (40, 10)
     actions, log_density = proposer.sample_actions(image, 40, seed=7)  # the same 40 samples
     kept = np.array([np.flatnonzero(np.all(np.isclose(actions, a, atol=1e-4), axis=1))[0]
@@ -131,7 +131,7 @@ def test_rejected_samples_are_the_least_dense(proposer, image):
 
 
 def test_stub_rejects_outliers_and_ranks_by_score(stub, image):
-    p = stub.propose(image, 45, 0.25, seed=1)  # 60 sampled, 6 outliers, 15 rejected
+    p = stub.propose(image, 45, 0.25, seed=1, oversample=1)  # 60 sampled, 15 rejected
     assert (p.num_sampled, p.num_rejected) == (60, 15)
     xy = (p.actions[:, :2] - 64.0) / 39.0
     dist = np.abs(xy[:, None, :] - CENTRES[None, :, :2].numpy()).max(-1).min(-1)
@@ -140,6 +140,20 @@ def test_stub_rejects_outliers_and_ranks_by_score(stub, image):
     # The modes' score ranges do not overlap: all of the best mode (x_n = y_n = 0.5) first.
     assert np.all(np.diff(p.mode_ids) >= 0)
     assert np.all(p.actions[p.mode_ids == 0, :2] > 64.0)
+
+
+def test_oversampling_returns_the_best_scored_of_more_samples(stub, image):
+    few = stub.propose(image, 10, 0.1, seed=3, oversample=1)
+    many = stub.propose(image, 10, 0.1, seed=3, oversample=4)
+    assert (few.num_sampled, many.num_sampled, many.num_rejected) == (12, 45, 5)
+    assert len(many) == 10 and many.scores.mean() > few.scores.mean()
+    # the 10 returned are the best-scored of the 40 kept: the same 45 samples, all returned
+    every = stub.propose(image, 40, 0.1, seed=3, oversample=1)
+    assert every.num_sampled == 45
+    np.testing.assert_allclose(many.scores, np.sort(every.scores)[::-1][:10], atol=1e-6)
+    for bad in (0, 65, 2.5):
+        with pytest.raises(ValueError, match='oversample'):
+            stub.propose(image, 10, 0.1, oversample=bad)
 
 
 def test_diverse_ranking_round_robin(stub, image):

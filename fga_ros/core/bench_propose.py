@@ -19,7 +19,7 @@ from fga_ros.core.config import load_config
 from fga_ros.core.device import configure_threads
 from fga_ros.core.evaluation import evaluation_scenes
 from fga_ros.core.nets import ActorCritic
-from fga_ros.core.proposal import BUNDLED_MODEL, REJECT_FRACTION, Proposer
+from fga_ros.core.proposal import BUNDLED_MODEL, OVERSAMPLE, REJECT_FRACTION, Proposer
 from fga_ros.sim import grasp_success, heldout_shapes, render, train_shapes
 
 BENCH_GRASPS = (64, 1024)
@@ -62,12 +62,14 @@ def _load(checkpoint, device):
 
 def _accuracy(proposer, shapes, scenes, seed):
     model = proposer.snapshot().model
-    hits = {'propose': [], 'cem': []}
-    top = {'propose': [], 'cem': []}
+    hits = {'propose': [], 'propose_once': [], 'cem': []}
+    top = {name: [] for name in hits}
     for shape in shapes:
         for scene in evaluation_scenes(shape, scenes, seed):
             image = render(scene)
             results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
+                       'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
+                                                        oversample=1),
                        'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
             for name, proposal in results.items():
                 success = grasp_success(scene, proposal.actions)
@@ -104,6 +106,9 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     for n in BENCH_GRASPS:
         latency[f'propose_{n}'] = _timed(
             lambda n=n: proposer.propose(image, n, REJECT_FRACTION), repeats)
+    n = BENCH_GRASPS[0]
+    latency[f'propose_{n}_once'] = _timed(
+        lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1), repeats)
     latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
                                           repeats)
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
@@ -125,6 +130,7 @@ def print_propose_bench(results):
         print(f'NOTE: {results["note"]}')
     print(f'{"latency [ms], batch 1":<32}{"p50":>8}{"p90":>8}{"p99":>8}')
     labels = {f'propose_{n}': f'actor, {n} ranked grasps (*)' for n in BENCH_GRASPS}
+    labels[f'propose_{BENCH_GRASPS[0]}_once'] = '  the same, oversample 1'
     labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
@@ -133,6 +139,7 @@ def print_propose_bench(results):
     acc = results['accuracy']
     print(f'accuracy on {results["accuracy_scenes"]} scenes x {len(results["shapes"])} shapes '
           f'({", ".join(results["shapes"])}), {CEM_GRASPS} grasps each:')
-    for name, label in (('propose', 'actor (*)'), ('cem', 'critic + CEM')):
-        print(f'  {label:<14} all grasps {100 * acc[name]["mean"]:5.1f}%   '
+    for name, label in (('propose', f'actor (*, oversample {OVERSAMPLE})'),
+                        ('propose_once', 'actor (*, oversample 1)'), ('cem', 'critic + CEM')):
+        print(f'  {label:<28} all grasps {100 * acc[name]["mean"]:5.1f}%   '
               f'top-ranked grasp {100 * acc[name]["top1"]:5.1f}%')

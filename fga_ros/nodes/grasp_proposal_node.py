@@ -25,7 +25,14 @@ from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
 from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
-from fga_ros.core.proposal import BUNDLED_MODEL, MAX_GRASPS, RANKINGS, Proposer
+from fga_ros.core.proposal import (
+    BUNDLED_MODEL,
+    MAX_GRASPS,
+    MAX_OVERSAMPLE,
+    OVERSAMPLE,
+    RANKINGS,
+    Proposer,
+)
 from fga_ros.nodes.common import descriptor, run, to_msg
 from fga_ros.srv import ProposeGrasps
 
@@ -53,6 +60,9 @@ class GraspProposalNode(Node):
             float_range=(0.0, 0.99)))
         self.declare_parameter('ranking', defaults.ranking, descriptor(
             'ranking when a request leaves it empty: ' + ', '.join(RANKINGS)))
+        self.declare_parameter('oversample', OVERSAMPLE, descriptor(
+            'actor samples drawn per returned grasp; the critic keeps the best',
+            int_range=(1, MAX_OVERSAMPLE)))
         self.declare_parameter('max_grasps', 1024, descriptor(
             'largest num_grasps a request may ask for', read_only=True,
             int_range=(1, MAX_GRASPS)))
@@ -123,7 +133,8 @@ class GraspProposalNode(Node):
         rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 0))
         proposal = self.proposer.propose(rgb, settings.num_grasps,
                                          reject_fraction=settings.reject_fraction,
-                                         ranking=settings.ranking)
+                                         ranking=settings.ranking,
+                                         oversample=self._param('oversample'))
         self.get_logger().info(f'warm-up proposal took {proposal.inference_ms:.0f} ms')
 
     def _settings(self):
@@ -181,7 +192,8 @@ class GraspProposalNode(Node):
                   'frame_id': msg.header.frame_id or self.camera.frame_id}
         proposal = self.proposer.propose(rgb, settings.num_grasps,
                                          reject_fraction=settings.reject_fraction,
-                                         ranking=settings.ranking)
+                                         ranking=settings.ranking,
+                                         oversample=self._param('oversample'))
         return rgb, header, proposal
 
     def propose_grasps_callback(self, request, response):
