@@ -8,6 +8,7 @@ and exit status 2, never a traceback.
 import argparse
 import json
 from pathlib import Path
+import signal
 import sys
 
 import numpy as np
@@ -58,6 +59,10 @@ def cmd_bench(args):
                                               device=args.device))
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_train(args):
     import yaml
 
@@ -93,14 +98,20 @@ def cmd_train(args):
     print(f'training {config.divergence} for {config.steps} steps on {trainer.device} '
           f'(resuming at step {trainer.step}); run directory {out}')
     wall = args.wall_hours * 3600 if args.wall_hours else None
+    # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         trainer.run(progress=not args.no_progress, evaluate=evaluate, writer=writer,
                     wall_limit=wall)
     except KeyboardInterrupt:
-        print(f'interrupted: checkpoint written to {out / CHECKPOINT_NAME}; '
-              f'continue with --resume', file=sys.stderr)
+        if trainer.prefilled:
+            print(f'interrupted: checkpoint written to {out / CHECKPOINT_NAME}; '
+                  f'continue with --resume', file=sys.stderr)
+        else:
+            print('interrupted during the replay prefill: nothing was saved', file=sys.stderr)
         return
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if writer is not None:
             writer.close()
     model = trainer.export()

@@ -1,6 +1,11 @@
 """The ``fga`` command line: its jobs work end to end and bad input ends in a clear error."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -109,3 +114,24 @@ def test_corrupt_image_and_corrupt_model_are_named(capsys, tmp_path, model_path)
     bad_model.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
     code, _, err = _run(capsys, 'propose', '--checkpoint', bad_model)
     assert code == cli.EXIT_USAGE and 'bad.pt' in err
+
+
+def test_train_stops_with_a_checkpoint_on_sigterm(tmp_path):
+    """`kill` (or a job scheduler) stops training like Ctrl-C: checkpoint, then --resume."""
+    out = tmp_path / 'run'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out', str(out),
+         '--steps', '1000000', '--set', 'checkpoint_every=0', '--set', 'eval_every=0',
+         '--no-progress'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # 'training js for ... steps' comes just before training
+        if line.startswith('training'):
+            break
+    time.sleep(8.0)  # the prefill (about a second) and some training steps
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert 'checkpoint written' in err and '--resume' in err
+    resumed = Trainer(load_config('tiny', {'steps': 1000000}), SimEnvironment(('H',)), out,
+                      resume=True)
+    assert resumed.step > 0
