@@ -1,5 +1,8 @@
 """Checkpoints: atomic writes, weights_only loading, replay files, clear errors, export."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,7 @@ from fga_ros.core.checkpoint import (
     FORMAT,
     MAX_MODEL_BYTES,
     CheckpointError,
+    atomic_write,
     check_compatible,
     export_model,
     load_checkpoint,
@@ -217,3 +221,12 @@ def test_save_replay_round_trip(tmp_path, config):
     assert loaded.keys() == state.keys()
     for key in state:
         np.testing.assert_array_equal(loaded[key], state[key])
+
+
+def test_written_files_are_readable_by_others_as_umask_allows(tmp_path):
+    """Not the 0600 of a temporary file: an installed model must be readable by every user."""
+    path = tmp_path / 'file.bin'
+    atomic_write(path, lambda stream: stream.write(b'x'))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
