@@ -36,6 +36,22 @@ class Environment(Protocol):
         the rest uniform random grasps; labels are the true outcomes."""
 
 
+def grasp_batch(actions, num_states):
+    """Check the argument of ``try_grasps``: (num_states, k, 3) float64 grasps.
+
+    Raises:
+        RuntimeError: no current problem (``num_states`` 0: ``new_states`` not called).
+        ValueError: not one row of grasps per current problem.
+    """
+    if num_states == 0:
+        raise RuntimeError('try_grasps called before new_states')
+    actions = np.asarray(actions, dtype=np.float64)
+    if actions.ndim != 3 or actions.shape[0] != num_states or actions.shape[2] != 3:
+        raise ValueError(f'actions must have shape ({num_states}, k, 3), one row per current '
+                         f'problem, got {actions.shape}')
+    return actions
+
+
 class SimEnvironment:
     """``Environment`` over the in-process simulator (``fga_ros.sim``).
 
@@ -77,12 +93,7 @@ class SimEnvironment:
         self.scenes = [Scene.from_dict(scene) for scene in state['scenes']]
 
     def try_grasps(self, actions):
-        if not self.scenes:
-            raise RuntimeError('try_grasps called before new_states')
-        actions = np.asarray(actions, dtype=np.float64)
-        if actions.ndim != 3 or actions.shape[0] != len(self.scenes) or actions.shape[2] != 3:
-            raise ValueError(f'actions must have shape ({len(self.scenes)}, k, 3), one row '
-                             f'per current problem, got {actions.shape}')
+        actions = grasp_batch(actions, len(self.scenes))
         return np.stack([grasp_success(scene, validate_actions(row))
                          for scene, row in zip(self.scenes, actions)])
 

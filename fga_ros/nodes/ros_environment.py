@@ -17,6 +17,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from fga_ros.bridge import demos, image
+from fga_ros.core.env import grasp_batch
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
 
 DEMO_CHUNK_STATES = 16
@@ -163,12 +164,7 @@ class RosEnvironment:
             return sim.frame
 
     def try_grasps(self, actions):
-        if not self.current:
-            raise RuntimeError('try_grasps called before new_states')
-        actions = np.asarray(actions, dtype=np.float64)
-        if actions.ndim != 3 or actions.shape[0] != len(self.current) or actions.shape[2] != 3:
-            raise ValueError(f'actions must have shape ({len(self.current)}, k, 3), one row '
-                             f'per current scene, got {actions.shape}')
+        actions = grasp_batch(actions, len(self.current))
         calls = [(sim.execute, ExecuteGrasp.Request(
                      x=float(x), y=float(y), angle=float(angle), scene_id=scene_id))
                  for (sim, scene_id), row in zip(self.current, actions) for x, y, angle in row]
