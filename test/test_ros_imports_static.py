@@ -285,17 +285,41 @@ def test_parameter_files_set_only_declared_parameters(name):
     assert not problems, '\n'.join(problems)
 
 
+def dict_variables(tree):
+    """Variable name -> constant keys given to it: ``v = {'k': ...}`` and ``v['k'] = ...``."""
+    keys = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict):
+            keys.setdefault(target.id, []).extend(
+                k.value for k in node.value.keys if isinstance(k, ast.Constant))
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                and isinstance(target.slice, ast.Constant):
+            keys.setdefault(target.value.id, []).append(target.slice.value)
+    return keys
+
+
 def launched_nodes(path):
-    """(executable, parameter names set in dicts, line) of each fga_ros Node(...) call."""
-    for node in ast.walk(parse(path)):
+    """(executable, parameter names set in dicts, line) of each fga_ros Node(...) call.
+
+    Parameters given as dict literals or as variables holding one (see dict_variables).
+    """
+    tree = parse(path)
+    variables = dict_variables(tree)
+    for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'Node'):
             continue
         kwargs = {k.arg: k.value for k in node.keywords}
         if getattr(kwargs.get('package'), 'value', None) != 'fga_ros':
             continue
-        names = [key.value for params in ast.walk(kwargs.get('parameters', ast.List([])))
+        parameters = kwargs.get('parameters', ast.List([]))
+        names = [key.value for params in ast.walk(parameters)
                  if isinstance(params, ast.Dict) for key in params.keys
                  if isinstance(key, ast.Constant)]
+        names += [key for name in ast.walk(parameters) if isinstance(name, ast.Name)
+                  for key in variables.get(name.id, [])]
         yield kwargs['executable'].value, names, node.lineno
 
 
