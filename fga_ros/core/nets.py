@@ -183,7 +183,8 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Feasibility critic xi(s, a): features (S, F), critic inputs (S, n, 4) -> logits (S, n).
+    """Feasibility critic xi(s, a) of appendix B: ``ImageFeatures`` of S states (it reads
+    their flat features), critic inputs (S, n, 4) -> logits (S, n).
 
     The actions are the unit-norm ``[x_n, y_n, sin 2alpha, cos 2alpha]``
     (``actions.encode_actions`` / ``actions.normalise_actor_output``); sigmoid(logit) is
@@ -195,7 +196,7 @@ class Critic(nn.Module):
         self.head = SplitHead(feature_dim, ACTION_DIM, hidden, 1)
 
     def forward(self, features, actions):
-        return self.head(features, actions).squeeze(-1)
+        return self.head(features.flat, actions).squeeze(-1)
 
 
 CRITIC_READOUTS = ('flat', 'local')
@@ -209,12 +210,11 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.image_size = config.image_size
         self.latent_dim = config.latent_dim
-        self.readout = config.critic_readout
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)
         self.actor = Actor(self.extractor.feature_dim, config.latent_dim, config.actor_hidden)
-        if self.readout == 'flat':
+        if config.critic_readout == 'flat':
             self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
         else:
             self.critic = LocalCritic(self.extractor.feature_dim, config.embed_channels,
@@ -241,8 +241,6 @@ class ActorCritic(nn.Module):
 
     def score(self, features, actions):
         """Critic logits (S, n) of critic inputs (S, n, 4)."""
-        if self.readout == 'flat':
-            return self.critic(features.flat, actions)
         return self.critic(features, actions)
 
     def actor_parameters(self):

@@ -87,7 +87,7 @@ def critic_step_loss(model, images, actions_px, labels):
         (loss, accuracy): scalar loss tensor and the class-balanced batch accuracy (float).
     """
     features = model.features(images)
-    logits = model.score(features, encode_actions(actions_px).to(images.device).float())
+    logits = model.score(features, encode_actions(actions_px).float())
     loss = critic_loss(logits, labels)
     return loss, balanced_accuracy(logits, labels)
 
@@ -111,7 +111,7 @@ def discriminator_step_loss(model, images, actions_px, generator=None):
         (loss, accuracy) as in ``critic_step_loss``.
     """
     features = model.features(images)
-    real = encode_actions(actions_px).to(images.device).float()
+    real = encode_actions(actions_px).float()
     with torch.no_grad():
         fake = normalise_actor_output(model.sample(features, real.shape[1], generator))
     logits = model.score(features, torch.cat([real, fake], dim=1))  # (L, 2k)

@@ -131,11 +131,15 @@ class GraspProposalNode(Node):
         """One proposal on a simulator image, so that the first request is not slow."""
         settings = self._settings()
         rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 0))
-        proposal = self.proposer.propose(rgb, settings.num_grasps,
-                                         reject_fraction=settings.reject_fraction,
-                                         ranking=settings.ranking,
-                                         oversample=self._param('oversample'))
+        proposal = self._run_proposal(rgb, settings)
         self.get_logger().info(f'warm-up proposal took {proposal.inference_ms:.0f} ms')
+
+    def _run_proposal(self, rgb, settings):
+        """Proposal for an RGB image with the request's settings and the node's oversample."""
+        return self.proposer.propose(rgb, settings.num_grasps,
+                                     reject_fraction=settings.reject_fraction,
+                                     ranking=settings.ranking,
+                                     oversample=self._param('oversample'))
 
     def _settings(self):
         """The node's default ProposalSettings (parameters num_grasps, reject_fraction,
@@ -190,10 +194,7 @@ class GraspProposalNode(Node):
         rgb = image.image_to_rgb(msg)
         header = {'stamp': msg.header.stamp,
                   'frame_id': msg.header.frame_id or self.camera.frame_id}
-        proposal = self.proposer.propose(rgb, settings.num_grasps,
-                                         reject_fraction=settings.reject_fraction,
-                                         ranking=settings.ranking,
-                                         oversample=self._param('oversample'))
+        proposal = self._run_proposal(rgb, settings)
         return rgb, header, proposal
 
     def propose_grasps_callback(self, request, response):
