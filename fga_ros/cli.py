@@ -81,12 +81,15 @@ def cmd_train(args):
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
         raise UserError(f'{out} already holds a training checkpoint; pass --resume to continue '
                         'it, or choose another --out (nothing was overwritten)')
-    out.mkdir(parents=True, exist_ok=True)
+    if args.warm_start and args.resume:
+        raise UserError('--warm-start starts a new run; a resumed run already holds its '
+                        'critic (drop one of --warm-start and --resume)')
     env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
     try:
-        trainer = Trainer(config, env, out, resume=args.resume)
+        trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
     except ckpt.CheckpointError as exc:
         raise UserError(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
     (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     writer = None
     try:
@@ -97,6 +100,8 @@ def cmd_train(args):
     evaluate = _periodic_evaluation(config, args.seed_eval)
     print(f'training {config.divergence} for {config.steps} steps on {trainer.device} '
           f'(resuming at step {trainer.step}); run directory {out}')
+    if args.warm_start:
+        print(f'new run on the feature extractor and critic of {args.warm_start}')
     wall = args.wall_hours * 3600 if args.wall_hours else None
     # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -318,6 +323,9 @@ def build_parser():
     p.add_argument('--set', action='append', metavar='KEY=VALUE',
                    help='override any config field (YAML value), repeatable')
     p.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
+    p.add_argument('--warm-start', default=None, metavar='MODEL',
+                   help='start from the feature extractor and critic of this model or '
+                        'checkpoint (same critic architecture); the actor starts fresh')
     p.add_argument('--wall-hours', type=float, default=None,
                    help='stop (checkpointed) after this many hours')
     p.add_argument('--seed-eval', type=int, default=1_000_000,

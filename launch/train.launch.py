@@ -1,7 +1,8 @@
 """Train over ROS: num_sims simulators (namespaces sim0, sim1, ...) and one trainer_node.
 
 ros2 launch fga_ros train.launch.py [num_sims:=4] [preset:=cpu] [divergence:=fkl]
-    [out_dir:=fga_runs/ros] [resume:=true] [namespace:=robot1] [rviz:=false]
+    [out_dir:=fga_runs/ros] [resume:=true] [warm_start:=model.pt] [namespace:=robot1]
+    [rviz:=false]
 
 Each training step asks every simulator for a new scene at once and tries the grasps on all
 of them in parallel (config.interaction_steps = num_sims).
@@ -41,6 +42,7 @@ def nodes(context):
         'preset': LaunchConfiguration('preset').perform(context),
         'out_dir': LaunchConfiguration('out_dir').perform(context),
         'resume': _flag(context, 'resume'),
+        'warm_start': LaunchConfiguration('warm_start').perform(context),
         'config.interaction_steps': num_sims,
     }
     divergence = LaunchConfiguration('divergence').perform(context)
@@ -82,6 +84,9 @@ def generate_launch_description():
         DeclareLaunchArgument('resume', default_value='true',
                               description='continue the checkpoint in out_dir; false refuses '
                                           'an out_dir that holds one'),
+        DeclareLaunchArgument('warm_start', default_value='',
+                              description='model whose extractor and critic start a new '
+                                          'run (the actor starts fresh); empty = none'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of all nodes'),
         DeclareLaunchArgument('rviz', default_value='false',

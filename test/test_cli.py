@@ -97,6 +97,11 @@ def test_train_refuses_to_overwrite_and_resumes(capsys, tmp_path):
     (['propose', '--checkpoint', '/nonexistent/model.pt'], 'not found'),
     (['train', '--preset', 'tiny', '--out', 'x', '--set', 'bogus=1'], 'bogus'),
     (['train', '--preset', 'no_such_preset', '--out', 'x'], 'no_such_preset'),
+    (['train', '--preset', 'tiny', '--out', 'x', '--warm-start', 'm.pt', '--resume'],
+     '--warm-start starts a new run'),
+    (['train', '--preset', 'tiny', '--out', 'x', '--warm-start', '/nonexistent/m.pt'],
+     'm.pt'),
+    (['train', '--preset', 'tiny', '--out', 'x', '--set', 'actor_head=grid'], 'actor_head'),
 ])
 def test_bad_input_is_one_clear_line(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

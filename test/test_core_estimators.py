@@ -11,6 +11,8 @@ from fga_ros.core.divergences import (
     DIVERGENCES,
     F_DIVERGENCES,
     SCORE_FLOOR,
+    choice_costs,
+    choice_surrogate,
     critic_loss,
     divergence_value,
     estimator_weights,
@@ -19,6 +21,7 @@ from fga_ros.core.divergences import (
     me_actor_loss,
     radius_weight,
     target_log_density,
+    target_log_density_at,
 )
 from fga_ros.core.kde import (
     KDE_BANDWIDTH,
@@ -27,6 +30,7 @@ from fga_ros.core.kde import (
     log_volume,
     resample,
 )
+from fga_ros.core.updates import f_divergence_loss
 
 F64 = torch.float64
 
@@ -447,6 +451,73 @@ def test_fkl_covers_a_mode_rkl_never_reaches():
     rkl = train_mode_shares('rkl', EQUAL_MODES, scale=0.6, shift=-0.4)
     assert min(fkl) >= 0.2, fkl
     assert rkl[0] > 0.9 and rkl[1] < 0.05, rkl
+
+
+# ---------------------------------------------------------------- discrete choices
+
+
+CELLS = torch.tensor([0.1, 0.35, 0.6, 0.85], dtype=F64)
+FEASIBLE_CELLS = [(0.02, 0.18), (0.52, 0.68)]  # around cells 0 and 2
+
+
+def train_choice_shares(kind, steps=300, n=64, seed=0):
+    """Mixture over 4 fixed cells (each a narrow uniform around its centre); only the
+    choice probabilities are trained, by the score-function term of ``f_divergence_loss``,
+    on the exact target g = 1 around cells 0 and 2. Returns pi."""
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.zeros(4, dtype=F64, requires_grad=True)
+    optimiser = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(steps):
+        log_pi = torch.log_softmax(logits, 0)
+        cells = torch.multinomial(log_pi.exp().detach(), n, replacement=True, generator=gen)
+        offsets = 0.04 * (2 * torch.rand(n, generator=gen, dtype=F64) - 1)
+        supports = (CELLS[cells] + offsets).view(1, n, 1)
+        optimiser.zero_grad()
+        f_divergence_loss(kind, supports, lambda x: interval_indicator(x[..., 0], FEASIBLE_CELLS),
+                          2, (0.03,), (0.09,), gen, log_pi[cells].view(1, n)).backward()
+        optimiser.step()
+    return torch.softmax(logits, 0).detach()
+
+
+@pytest.mark.parametrize('kind', F_DIVERGENCES)
+def test_choice_gradient_moves_the_mass_to_the_feasible_cells(kind):
+    pi = train_choice_shares(kind)
+    assert pi[1] + pi[3] < 0.05, pi
+    if kind != 'rkl':  # the mass-covering divergences keep both feasible cells
+        assert min(pi[0], pi[2]) > 0.3, pi
+
+
+def test_choice_costs_are_f_prime_of_q_over_p():
+    log_q = torch.log(torch.tensor([[0.5, 2.0, 1.0]], dtype=F64))
+    log_p = torch.log(torch.tensor([[1.0, 1.0, 4.0]], dtype=F64))
+    t = torch.exp(log_q - log_p)
+    torch.testing.assert_close(choice_costs('fkl', log_q, log_p), -1 / t)
+    torch.testing.assert_close(choice_costs('rkl', log_q, log_p), torch.log(t))
+    torch.testing.assert_close(choice_costs('js', log_q, log_p), 0.5 * torch.log(2 * t / (1 + t)))
+    with pytest.raises(ValueError, match='divergence must be one of'):
+        choice_costs('gan', log_q, log_p)
+
+
+def test_choice_surrogate_uses_a_baseline_and_a_scale_free_step():
+    log_choice = torch.zeros(1, 4, dtype=F64, requires_grad=True)
+    costs = torch.tensor([[1.0, 2.0, 3.0, 4.0]], dtype=F64)
+    choice_surrogate(costs, log_choice).backward()
+    grad = log_choice.grad.clone()
+    assert grad.sum().item() == pytest.approx(0.0)  # a constant cost moves nothing
+    assert torch.all(grad[0, 1:] > grad[0, :-1])  # costlier choices are made less likely
+    log_choice.grad = None
+    choice_surrogate(100 * costs + 7, log_choice).backward()
+    torch.testing.assert_close(log_choice.grad, grad)
+
+
+def test_target_density_elsewhere_uses_the_samples_volume():
+    scores = torch.tensor([[1.0, 0.0, 1.0, 1.0]], dtype=F64)
+    log_q_prop = torch.zeros(1, 4, dtype=F64)  # q' = 1 on [0, 1]: V = 3/4
+    at = target_log_density_at(torch.tensor([[1.0, 0.5]], dtype=F64), scores, log_q_prop)
+    # (the zero score counts as SCORE_FLOOR)
+    torch.testing.assert_close(at.exp(), torch.tensor([[4 / 3, 2 / 3]], dtype=F64), rtol=1e-5,
+                               atol=0)
+    torch.testing.assert_close(target_log_density(scores, log_q_prop)[0, 0], at[0, 0])
 
 
 # ---------------------------------------------------------------- baselines and critic

@@ -21,12 +21,14 @@ from fga_ros.core.actions import (
 from fga_ros.core.config import load_config
 from fga_ros.core.local_critic import LocalCritic
 from fga_ros.core.nets import (
+    ACTOR_HEADS,
     CRITIC_READOUTS,
     ActorCritic,
     images_to_tensor,
     resize_images,
     sample_latent,
 )
+from fga_ros.core.spatial_actor import SpatialActor
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
 
 
@@ -41,11 +43,14 @@ def model(config):
     return ActorCritic(config)
 
 
-@pytest.fixture(params=CRITIC_READOUTS)
+@pytest.fixture(params=[(a, c) for a in ACTOR_HEADS for c in CRITIC_READOUTS],
+                ids=lambda p: f'{p[0]}-actor-{p[1]}-critic')
 def any_model(config, request):
-    """A model with each critic readout."""
+    """A model with each actor head and critic readout."""
     torch.manual_seed(0)
-    return ActorCritic(dataclasses.replace(config, critic_readout=request.param))
+    actor_head, critic_readout = request.param
+    return ActorCritic(dataclasses.replace(config, actor_head=actor_head,
+                                           critic_readout=critic_readout))
 
 
 # -- actions ------------------------------------------------------------------------------
@@ -149,10 +154,14 @@ def test_shapes(config, any_model):
     assert features.trunk.shape == (3, config.embed_channels, grid, grid)
     assert model.extractor.feature_dim == config.pixel_mlp_channels[-1] * grid * grid
     assert features.flat.shape == (3, model.extractor.feature_dim)
-    z = sample_latent(3, 5, config.latent_dim)
+    z = sample_latent(3, 5, model.latent_dim)
     actions = model.act(features, z)
     assert actions.shape == (3, 5, 4)
-    assert actions.abs().max() <= 1.0
+    assert actions[..., 2:].abs().max() <= 1.0
+    # the spatial head's grasps may leave the workspace by up to two cell reaches (they get
+    # zero target density there, and decode_actor clips them)
+    reach = 2 * model.actor.reach if isinstance(model.actor, SpatialActor) else 0.0
+    assert actions[..., :2].abs().max() <= 1.0 + reach
     assert model.score(features, normalise_actor_output(actions)).shape == (3, 5)
     assert model.sample(features, 7).shape == (3, 7, 4)
 
@@ -211,8 +220,11 @@ def _grads(params):
 def test_actor_loss_does_not_reach_the_extractor(config, any_model):
     model = any_model
     features = model.features(_images(config, 2))
-    actions = model.sample(features, 8)
-    actions.square().sum().backward()
+    actions, log_choice = model.sample_with_choice(features, 8)
+    loss = actions.square().sum()
+    if log_choice is not None:  # the spatial head's cell scores learn through it only
+        loss = loss + log_choice.sum()
+    loss.backward()
     assert all(g is None for g in _grads(model.extractor.parameters()))
     assert all(g is None for g in _grads(model.critic.parameters()))
     assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.actor_parameters()))

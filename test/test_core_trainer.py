@@ -117,3 +117,28 @@ def test_every_objective_runs_and_exports(tmp_path, divergence):
     assert np.isfinite(stats.actor_loss) and np.isfinite(stats.critic_loss)
     model, loaded, meta = ckpt.load_model(trainer.export())
     assert loaded == config and meta['divergence'] == divergence
+
+
+def test_warm_start_copies_the_critic_and_starts_a_fresh_actor(tmp_path):
+    source = _config(steps=2, eval_every=0)
+    trained = Trainer(source, SimEnvironment(source.shapes, seed=0), tmp_path / 'source')
+    trained.run(progress=False)
+    model_path = trained.export()
+    config = dataclasses.replace(source, actor_head='spatial', divergence='fkl')
+    warm = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'warm',
+                   warm_start=model_path)
+    fresh = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'fresh')
+    src, got, new = _state(trained), _state(warm), _state(fresh)
+    critic_keys = [k for k in got if k.startswith(('extractor.', 'critic.'))]
+    assert critic_keys and all(torch.equal(got[k], src[k]) for k in critic_keys)
+    assert not all(torch.equal(new[k], src[k]) for k in critic_keys)
+    assert all(torch.equal(got[k], new[k]) for k in got if k.startswith('actor.'))
+    warm.run(steps=1, progress=False)  # and it trains
+
+    other = dataclasses.replace(config, critic_hidden=(8, 8))
+    with pytest.raises(ckpt.CheckpointError, match=r'critic_hidden: saved \[16, 16\]'):
+        Trainer(other, SimEnvironment(config.shapes, seed=0), tmp_path / 'x',
+                warm_start=model_path)
+    with pytest.raises(ValueError, match='exclude each other'):
+        Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'y', resume=True,
+                warm_start=model_path)

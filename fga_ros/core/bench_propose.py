@@ -31,6 +31,9 @@ CEM_GRASPS = 64
 WARMUP = 10
 """Untimed calls before each measurement."""
 
+CEM_ITERATIONS_TRIED = (3, 5, 8, 12, 20, 30)
+"""CEM iteration counts tried, in order, for the equal-accuracy comparison."""
+
 
 def _timed(call, repeats):
     for _ in range(WARMUP):
@@ -60,23 +63,42 @@ def _load(checkpoint, device):
     return Proposer(ActorCritic(config), config, device=device, seed=0), 'untrained cpu', note
 
 
+def _scenes(shapes, scenes, seed):
+    """(scene, image) pairs of the accuracy comparison."""
+    return [(scene, render(scene)) for shape in shapes
+            for scene in evaluation_scenes(shape, scenes, seed)]
+
+
 def _accuracy(proposer, shapes, scenes, seed):
     model = proposer.snapshot().model
     hits = {'propose': [], 'propose_once': [], 'cem': []}
     top = {name: [] for name in hits}
-    for shape in shapes:
-        for scene in evaluation_scenes(shape, scenes, seed):
-            image = render(scene)
-            results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
-                       'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
-                                                        oversample=1),
-                       'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
-            for name, proposal in results.items():
-                success = grasp_success(scene, proposal.actions)
-                hits[name].append(success.mean())
-                top[name].append(float(success[0]))
+    for scene, image in _scenes(shapes, scenes, seed):
+        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
+                   'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
+                                                    oversample=1),
+                   'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
+        for name, proposal in results.items():
+            success = grasp_success(scene, proposal.actions)
+            hits[name].append(success.mean())
+            top[name].append(float(success[0]))
     return {name: {'mean': float(np.mean(hits[name])), 'top1': float(np.mean(top[name]))}
             for name in hits}
+
+
+def _cem_matching(model, target, shapes, scenes, seed):
+    """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
+    as ``target`` (a fraction) on the comparison scenes: (iterations or None, accuracy of
+    the last count tried)."""
+    pairs = _scenes(shapes, scenes, seed)
+    for iterations in CEM_ITERATIONS_TRIED:
+        accuracy = float(np.mean([
+            grasp_success(scene, cem_propose(model, image, CEM_GRASPS, iterations,
+                                             seed=seed).actions).mean()
+            for scene, image in pairs]))
+        if accuracy >= target:
+            return iterations, accuracy
+    return None, accuracy
 
 
 def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=None,
@@ -94,8 +116,10 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
         'propose_1024', 'cem_64'} -> {'p50', 'p90', 'p99', 'calls'}), 'speedup' (CEM p50 /
-        propose_64 p50), 'accuracy' ({'propose', 'cem'} -> {'mean', 'top1'}), 'shapes',
-        'accuracy_scenes'.
+        propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem'} -> {'mean',
+        'top1'}), 'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed
+        to match the actor's accuracy ({'iterations' (None: none of
+        ``CEM_ITERATIONS_TRIED``), 'accuracy', 'latency_ms', 'speedup'}).
     """
     if num_threads is not None:
         configure_threads(num_threads)
@@ -113,12 +137,20 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
                                           repeats)
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
     base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
+    accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed)
+    iterations, cem_accuracy = _cem_matching(model, accuracy['propose']['mean'], shapes,
+                                             accuracy_scenes, seed)
+    matching = {'iterations': iterations, 'accuracy': cem_accuracy}
+    if iterations is not None:
+        matching['latency_ms'] = _timed(
+            lambda: cem_propose(model, image, CEM_GRASPS, iterations), repeats)
+        matching['speedup'] = matching['latency_ms']['p50'] / base if base > 0 else math.nan
     return {
         'model': name, 'note': note, 'device': str(proposer.device),
         'threads': torch.get_num_threads(), 'latency_ms': latency,
         'speedup': latency[f'cem_{CEM_GRASPS}']['p50'] / base if base > 0 else math.nan,
-        'accuracy': _accuracy(proposer, shapes, accuracy_scenes, seed),
-        'shapes': shapes, 'accuracy_scenes': accuracy_scenes,
+        'accuracy': accuracy, 'shapes': shapes, 'accuracy_scenes': accuracy_scenes,
+        'cem_matching': matching,
     }
 
 
@@ -143,3 +175,11 @@ def print_propose_bench(results):
                         ('propose_once', 'actor (*, oversample 1)'), ('cem', 'critic + CEM')):
         print(f'  {label:<28} all grasps {100 * acc[name]["mean"]:5.1f}%   '
               f'top-ranked grasp {100 * acc[name]["top1"]:5.1f}%')
+    match = results['cem_matching']
+    if match['iterations'] is None:
+        print(f"CEM does not match the actor's accuracy within {CEM_ITERATIONS_TRIED[-1]} "
+              f'iterations ({100 * match["accuracy"]:.1f}% of its grasps feasible)')
+    else:
+        print(f"CEM matches the actor's accuracy with {match['iterations']} iterations "
+              f'({100 * match["accuracy"]:.1f}% feasible): p50 '
+              f'{match["latency_ms"]["p50"]:.2f} ms, the actor is {match["speedup"]:.2f}x faster')

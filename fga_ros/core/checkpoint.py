@@ -25,7 +25,12 @@ import numpy as np
 import torch
 
 import fga_ros
-from fga_ros.core.config import ARCHITECTURE_FIELDS, config_from_dict, config_to_dict
+from fga_ros.core.config import (
+    ACTOR_ARCHITECTURE_FIELDS,
+    ARCHITECTURE_FIELDS,
+    config_from_dict,
+    config_to_dict,
+)
 from fga_ros.core.nets import ActorCritic
 
 FORMAT = 'fga_ros.checkpoint/1'
@@ -222,6 +227,39 @@ def check_compatible(path, payload, config):
     if diffs:
         raise CheckpointError(f'{path}: networks do not match the configuration ('
                               + '; '.join(diffs) + ')')
+
+
+CRITIC_PARTS = ('extractor', 'critic')
+"""The ``ActorCritic`` submodules a warm start copies (the critic side)."""
+
+
+def load_critic_weights(path, config):
+    """The extractor and critic weights of a model or checkpoint, for a warm start.
+
+    Args:
+        path: exported model or training checkpoint.
+        config: the ``TrainConfig`` of the run to start; its extractor and critic must have
+            the saved architecture (the actor head may differ).
+
+    Returns:
+        state dict of the ``CRITIC_PARTS`` (keys as in ``ActorCritic.state_dict()``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: unreadable file, unknown format, or another critic architecture.
+    """
+    path, data = _load(path, 'cpu')
+    if data.get('format') not in (MODEL_FORMAT, FORMAT) or 'model' not in data:
+        raise CheckpointError(f'{path}: format {data.get("format")!r} is neither '
+                              f'{MODEL_FORMAT!r} nor {FORMAT!r} with model weights')
+    saved = config_to_dict(config_of(path, data))
+    wanted = config_to_dict(config)
+    diffs = [f'{k}: saved {saved[k]!r}, configured {wanted[k]!r}' for k in ARCHITECTURE_FIELDS
+             if k not in ACTOR_ARCHITECTURE_FIELDS and saved[k] != wanted[k]]
+    if diffs:
+        raise CheckpointError(f'{path}: its extractor and critic do not match the '
+                              'configuration (' + '; '.join(diffs) + ')')
+    return {k: v for k, v in data['model'].items() if k.split('.', 1)[0] in CRITIC_PARTS}
 
 
 def export_model(path, model, config, meta=None, max_bytes=None):

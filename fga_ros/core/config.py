@@ -19,17 +19,21 @@ import yaml
 
 from fga_ros.core.divergences import DIVERGENCES
 from fga_ros.core.kde import KDE_BANDWIDTH, PROPOSAL_BANDWIDTH
-from fga_ros.core.nets import CRITIC_READOUTS
+from fga_ros.core.nets import ACTOR_HEADS, CRITIC_READOUTS
 from fga_ros.resources import share_path
 from fga_ros.sim import DISTORTIONS, train_shapes
 from fga_ros.sim import shapes as sim_shapes
 
 ARCHITECTURE_FIELDS = (
     'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels',
-    'pixel_mlp_channels', 'latent_dim', 'actor_hidden', 'critic_hidden', 'critic_readout',
+    'pixel_mlp_channels', 'latent_dim', 'actor_head', 'actor_hidden', 'critic_hidden',
+    'critic_readout',
     'readout_span', 'readout_width',
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
+ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden')
+"""The architecture fields of the actor head alone; the others fix the extractor and the
+critic (a warm start copies those from another model)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,10 @@ class TrainConfig:
     times the trunk's spatial size is the image feature length"""
     latent_dim: int = 4
     """d, dimension of the actor's latent input z ~ Uniform([-1, 1]^d)"""
+    actor_head: str = 'flat'
+    """the actor: 'flat' (appendix B: MLP on the flattened feature vector and z) or
+    'spatial' (a choice among the trunk map's cells, then a local MLP on the features
+    around the chosen cell; fga_ros/core/spatial_actor.py)"""
     actor_hidden: tuple = (256, 256, 256)
     """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
     critic_hidden: tuple = (256, 256)
@@ -182,6 +190,9 @@ class TrainConfig:
         if not 0.0 <= self.prefill_imitation_fraction <= 1.0:
             raise ValueError('prefill_imitation_fraction must be in [0, 1], got '
                              f'{self.prefill_imitation_fraction!r}')
+        if self.actor_head not in ACTOR_HEADS:
+            raise ValueError(f'actor_head must be one of {ACTOR_HEADS}, got '
+                             f'{self.actor_head!r}')
         if self.critic_readout not in CRITIC_READOUTS:
             raise ValueError(f'critic_readout must be one of {CRITIC_READOUTS}, got '
                              f'{self.critic_readout!r}')

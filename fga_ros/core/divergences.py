@@ -104,6 +104,28 @@ def target_log_density(critic_scores, log_q_prop, radius_weight=None, score_floo
     return log_r - log_v.unsqueeze(-1)
 
 
+def target_log_density_at(scores, critic_scores, log_q_prop, score_floor=SCORE_FLOOR):
+    """log p at other points, e.g. the actor's own samples: log max(scores, floor) - log V,
+    V estimated as in ``target_log_density`` from the samples a*_j ~ q'.
+
+    Args:
+        scores: (..., n) feasibility in [0, 1] at the points (radius weight included).
+        critic_scores, log_q_prop: (..., M) as in ``target_log_density``.
+
+    Returns:
+        (..., n) log p, detached.
+    """
+    _check_same_shape(critic_scores=critic_scores, log_q_prop=log_q_prop)
+    for name, value in (('scores', scores), ('critic_scores', critic_scores)):
+        _check_scores(name, value)
+    if scores.shape[:-1] != critic_scores.shape[:-1]:
+        raise ValueError(f'scores and critic_scores must share their leading dims, got '
+                         f'{tuple(scores.shape)} and {tuple(critic_scores.shape)}')
+    log_v = log_volume(torch.log(critic_scores.detach().clamp_min(score_floor)),
+                       log_q_prop.detach())
+    return torch.log(scores.detach().clamp_min(score_floor)) - log_v.unsqueeze(-1)
+
+
 def estimator_weights(kind, log_q, log_q_prop, log_p):
     """Per-sample weights w_j = (q/q') (f'(q/p) + lambda) of eq. 10 / Table 2, detached.
 
@@ -150,6 +172,53 @@ def f_divergence_surrogate(kind, log_q, log_q_prop, log_p):
     """
     weights = estimator_weights(kind, log_q, log_q_prop, log_p)
     return (weights * log_q).mean()
+
+
+def choice_costs(kind, log_q, log_p):
+    """Per-sample costs f'(q/p)(a_i) at the actor's own samples a_i, detached.
+
+    For an actor that is a mixture q = sum_c pi_c q_c over discrete choices c,
+    d D_f / d pi_c = E_{a ~ q_c}[f'(q/p)(a)] (with D_f = int p f(q/p)), so these costs,
+    paired with log pi of each sample's choice in ``choice_surrogate``, give the
+    score-function gradient of the same divergence. Table 1's f' with t = q/p:
+
+    js:  (1/2) log(2q / (q + p));  fkl: -p/q;  rkl: log(q/p) (+ 1, a constant dropped).
+
+    Args:
+        kind: one of F_DIVERGENCES.
+        log_q: (..., n) log KDE density at the samples; log_p: (..., n) log target there.
+
+    Returns:
+        (..., n) costs.
+    """
+    _check_kind(kind, F_DIVERGENCES)
+    _check_same_shape(log_q=log_q, log_p=log_p)
+    lq = log_q.detach().clamp_min(LOG_DENSITY_FLOOR)
+    lp = log_p.detach().clamp_min(LOG_DENSITY_FLOOR)
+    if kind == 'fkl':
+        return -torch.exp(lp - lq)
+    if kind == 'rkl':
+        return lq - lp
+    return 0.5 * (_LOG2 + lq - torch.logaddexp(lq, lp))
+
+
+def choice_surrogate(costs, log_choice):
+    """Score-function surrogate for an actor's discrete choices: its gradient is
+    mean_i A_i grad log pi(c_i), with A the costs less their mean over each row (the
+    baseline) divided by their root mean square over the batch (scale-free steps).
+
+    Args:
+        costs: (K, n) cost of each sample (``choice_costs``, or the GAN / ME per-sample
+            losses), detached here.
+        log_choice: (K, n) log pi of each sample's choice, differentiable.
+
+    Returns:
+        scalar tensor (its value is meaningless).
+    """
+    _check_same_shape(costs=costs, log_choice=log_choice)
+    advantage = costs.detach() - costs.detach().mean(-1, keepdim=True)
+    advantage = advantage / advantage.square().mean().sqrt().clamp_min(1e-12)
+    return (advantage * log_choice).mean()
 
 
 def divergence_value(kind, log_q, log_q_prop, log_p):

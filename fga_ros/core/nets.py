@@ -4,10 +4,12 @@ Image (S, 3, H, W) -> + 2 positional channels (x, y in [-1, 1]) -> 5x5 stride-3 
 embedding -> residual bottleneck blocks (the trunk map, (S, C, G, G)) -> 3 pixel-wise
 shared MLP layers (1x1 convs) -> flatten: the image feature vector (S, F).
 
-The actor is an MLP on ``concat(flat features, z)``. The critic reads the image one of
-two ways (``critic_readout``): ``flat``, appendix B's MLP on ``concat(flat features,
-action)``; or ``local`` (``local_critic.LocalCritic``), which adds features sampled where
-the gripper is. The heads split their first layer into an image part, computed once per
+The actor is one of two heads (``actor_head``): ``flat``, appendix B's MLP on
+``concat(flat features, z)``; or ``spatial`` (``spatial_actor.SpatialActor``), a mixture
+over the trunk map's cells with a local MLP. The critic reads the image one of two ways
+(``critic_readout``): ``flat``, appendix B's MLP on ``concat(flat features, action)``; or
+``local`` (``local_critic.LocalCritic``), which adds features sampled where the gripper
+is. The heads split their first layer into an image part, computed once per
 image, and a part computed per action (``split_head.SplitHead``): for n actions per image
 the cost is one small MLP per action, not a pass over the F-long feature vector.
 
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from fga_ros.core.local_critic import LocalCritic
+from fga_ros.core.spatial_actor import SpatialActor
 from fga_ros.core.split_head import SplitHead
 
 ACTION_DIM = 4
@@ -202,6 +205,9 @@ class Critic(nn.Module):
 CRITIC_READOUTS = ('flat', 'local')
 """How the critic reads the image: appendix B's flat features, or ``LocalCritic``."""
 
+ACTOR_HEADS = ('flat', 'spatial')
+"""The actor: appendix B's MLP on the flat features, or ``SpatialActor``."""
+
 
 class ActorCritic(nn.Module):
     """One shared feature extractor (trunk trained by the critic), the actor and the critic."""
@@ -209,11 +215,18 @@ class ActorCritic(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.image_size = config.image_size
-        self.latent_dim = config.latent_dim
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)
-        self.actor = Actor(self.extractor.feature_dim, config.latent_dim, config.actor_hidden)
+        if config.actor_head == 'flat':
+            self.actor = Actor(self.extractor.feature_dim, config.latent_dim,
+                               config.actor_hidden)
+        else:
+            self.actor = SpatialActor(config.embed_channels, self.extractor.grid,
+                                      config.image_size, config.latent_dim,
+                                      config.actor_hidden)
+        self.latent_dim = self.actor.latent_dim
+        """Latent size the actor takes (the spatial head adds its cell choice)."""
         if config.critic_readout == 'flat':
             self.critic = Critic(self.extractor.feature_dim, config.critic_hidden)
         else:
@@ -228,16 +241,30 @@ class ActorCritic(nn.Module):
         return ImageFeatures(normalised, trunk, self.extractor.flatten(trunk))
 
     def act(self, features, z):
-        """Actor outputs (S, n, 4) for ``ImageFeatures`` of S states and latents (S, n, d).
+        """Actor outputs (S, n, 4) for ``ImageFeatures`` of S states and latents
+        (S, n, ``latent_dim``)."""
+        return self.act_with_choice(features, z)[0]
+
+    def act_with_choice(self, features, z):
+        """``act`` and the log-probability (S, n) of each sample's cell choice (``None``
+        for the flat head, which has no discrete choice).
 
         The features are detached: actor losses do not reach the extractor.
         """
-        return self.actor(features.flat.detach(), z)
+        features = features.detach()
+        if isinstance(self.actor, SpatialActor):
+            return self.actor(features.trunk, z)
+        return self.actor(features.flat, z), None
 
     def sample(self, features, n, generator=None):
         """Sample n actor outputs (S, n, 4) per state with fresh latents."""
+        return self.sample_with_choice(features, n, generator)[0]
+
+    def sample_with_choice(self, features, n, generator=None):
+        """``sample`` and the log-probabilities of the cell choices (see
+        ``act_with_choice``)."""
         z = sample_latent(features.num_states, n, self.latent_dim, generator, features.device)
-        return self.act(features, z)
+        return self.act_with_choice(features, z)
 
     def score(self, features, actions):
         """Critic logits (S, n) of critic inputs (S, n, 4)."""

@@ -59,9 +59,12 @@ class Trainer:
         env: an ``Environment`` (``fga_ros.core.env``).
         out_dir: run directory (checkpoint, replay memory, TensorBoard events, model).
         resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+        warm_start: optional model or checkpoint whose extractor and critic initialise a
+            new run (the actor starts fresh), e.g. to train other objectives on a critic
+            that is already good. Not with ``resume``.
     """
 
-    def __init__(self, config, env, out_dir, resume=False):
+    def __init__(self, config, env, out_dir, resume=False, warm_start=None):
         self.config = config
         self.env = env
         self.out_dir = Path(out_dir)
@@ -70,7 +73,14 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.model = ActorCritic(config).to(self.device)
+        self.model = ActorCritic(config)
+        if warm_start is not None:
+            if resume:
+                raise ValueError('warm_start and resume exclude each other: a resumed run '
+                                 'already holds its critic')
+            self.model.load_state_dict(ckpt.load_critic_weights(warm_start, config),
+                                       strict=False)
+        self.model.to(self.device)
         self.opt_actor = torch.optim.Adam(self.model.actor_parameters(), lr=config.lr_actor)
         self.opt_critic = torch.optim.Adam(self.model.critic_parameters(), lr=config.lr_critic)
         self.replay = ReplayMemory(config.replay_positive, config.replay_negative,

@@ -11,12 +11,16 @@ import torch
 from fga_ros.core.actions import decode_actor, encode_actions, normalise_actor_output
 from fga_ros.core.divergences import (
     F_DIVERGENCES,
+    SCORE_FLOOR,
+    choice_costs,
+    choice_surrogate,
     critic_loss,
     f_divergence_surrogate,
     gan_actor_loss,
     me_actor_loss,
     radius_weight,
     target_log_density,
+    target_log_density_at,
 )
 from fga_ros.core.kde import kde_log_density, resample
 
@@ -49,12 +53,14 @@ def feasibility(model, features, actions4):
 
 
 def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth,
-                      generator=None):
+                      generator=None, log_choice=None):
     """Surrogate loss of eq. 10 for KDE supports drawn from the actor (lines 23-32).
 
     Resamples m points around each support (bandwidth sigma'), evaluates the target weight
     ``g_fn`` there, estimates p (eq. 1, 11) and returns the surrogate whose gradient with
-    respect to the supports is the f-divergence estimator.
+    respect to the supports is the f-divergence estimator. With ``log_choice`` (an actor
+    with discrete choices, ``SpatialActor``) it adds the score-function term of the same
+    divergence for those choices, f'(q/p) at the supports (``choice_costs``).
 
     Args:
         kind: one of F_DIVERGENCES.
@@ -64,6 +70,7 @@ def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth
         m: resampled points per support.
         kde_bandwidth, proposal_bandwidth: (4,) sigma and sigma'.
         generator: optional ``torch.Generator`` for the resampling noise.
+        log_choice: optional (K, N) log-probabilities of the supports' discrete choices.
 
     Returns:
         scalar tensor.
@@ -71,8 +78,16 @@ def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth
     points = resample(supports, m, proposal_bandwidth, generator)
     log_q = kde_log_density(points, supports, kde_bandwidth)
     log_q_prop = kde_log_density(points, supports.detach(), proposal_bandwidth)
-    log_p = target_log_density(g_fn(points), log_q_prop)
-    return f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
+    scores = g_fn(points)
+    log_p = target_log_density(scores, log_q_prop)
+    loss = f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
+    if log_choice is None:
+        return loss
+    with torch.no_grad():
+        own = supports.detach()
+        log_p_own = target_log_density_at(g_fn(own), scores, log_q_prop)
+        costs = choice_costs(kind, kde_log_density(own, own, kde_bandwidth), log_p_own)
+    return loss + choice_surrogate(costs, log_choice)
 
 
 def critic_step_loss(model, images, actions_px, labels):
@@ -124,7 +139,9 @@ def actor_step_loss(model, config, images, generator=None):
     """Actor loss for K states (Algorithm 1, lines 21-34; Table 2 for the baselines).
 
     For the f-divergences the value is a surrogate whose gradient is the estimator of
-    eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples.
+    eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples. An
+    actor with discrete choices (``SpatialActor``) also gets the score-function gradient
+    of the same loss for them (``divergences.choice_surrogate``).
 
     Args:
         images: (K, 3, H, W) uint8 tensor of replayed states.
@@ -134,24 +151,28 @@ def actor_step_loss(model, config, images, generator=None):
     """
     features = model.features(images).detach()
     kind = config.divergence
+    samples, log_choice = model.sample_with_choice(features, config.num_supports, generator)
     if kind in F_DIVERGENCES:
-        supports = model.sample(features, config.num_supports, generator)
         loss = f_divergence_loss(
-            kind, supports, lambda points: feasibility(model, features, points),
+            kind, samples, lambda points: feasibility(model, features, points),
             config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
-            generator)
-        score = feasibility(model, features, supports.detach()).mean().item()
+            generator, log_choice)
+        score = feasibility(model, features, samples.detach()).mean().item()
         return loss, {'actor_score': score}
-    samples = model.sample(features, config.num_supports, generator)
     xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
     xi = xi * radius_weight(samples)
+    log_xi = torch.log(xi.clamp_min(SCORE_FLOOR))
     if kind == 'gan':
         loss = gan_actor_loss(xi)
+        costs = torch.log1p(-xi.clamp_max(1.0 - SCORE_FLOOR))
     elif kind == 'me':
         log_q = kde_log_density(samples, samples, config.kde_bandwidth)
         loss = me_actor_loss(log_q, xi, log_scores=True)
+        costs = log_q - log_xi
     else:
         raise ValueError(f'unknown divergence {kind!r}')
+    if log_choice is not None:
+        loss = loss + choice_surrogate(costs, log_choice)
     return loss, {'actor_score': xi.mean().item()}
 
 

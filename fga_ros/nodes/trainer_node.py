@@ -46,6 +46,10 @@ class TrainerNode(Node):
         self.declare_parameter('resume', True, descriptor(
             'continue from out_dir/checkpoint.pt when it exists; false refuses a run '
             'directory that holds one', read_only=True))
+        self.declare_parameter('warm_start', '', descriptor(
+            'model or checkpoint whose feature extractor and critic start a new run (the '
+            'actor starts fresh; the critic architecture must match); "" = none; unused '
+            'when an out_dir checkpoint is resumed', read_only=True))
         self.declare_parameter('steps', 0, descriptor(
             'total training steps to reach; 0 = config.steps', read_only=True,
             int_range=(0, 10**9)))
@@ -81,10 +85,16 @@ class TrainerNode(Node):
                                   seed=self.config.seed)
         # Raises CheckpointError (naming the differing fields) when out_dir holds a run of
         # another configuration.
-        self.trainer = Trainer(self.config, self.env, self.out_dir, resume=resume)
+        resuming = resume and (self.out_dir / CHECKPOINT_NAME).exists()
+        warm_start = None if resuming else self.get_parameter('warm_start').value or None
+        self.trainer = Trainer(self.config, self.env, self.out_dir, resume=resuming,
+                               warm_start=warm_start)
         self.total_steps = self.get_parameter('steps').value or self.config.steps
         self.stop_requested = threading.Event()
         self.error = None
+        if warm_start:
+            self.get_logger().info(f'new run on the feature extractor and critic of '
+                                   f'{warm_start}')
         if self.trainer.step:
             self.get_logger().info(f'resuming {self.out_dir / CHECKPOINT_NAME} at step '
                                    f'{self.trainer.step}')

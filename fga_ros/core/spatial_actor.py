@@ -1,0 +1,127 @@
+"""The 'spatial' actor head: choose a trunk cell, then place the grasp around it.
+
+Appendix B's actor maps ``concat(flat features, z)`` to an action with one MLP, so it has
+to learn, for every object position and orientation separately, where the graspable parts
+are; from a few thousand scenes it does not generalise (our measurement, README). This
+head is a mixture over the trunk map's cells instead (``actor_head: spatial``):
+
+- a small convolutional net scores every cell of the trunk map (S, C, G, G); a softmax
+  gives the cell probabilities pi(c | s), cells whose reach lies wholly outside the
+  workspace excluded;
+- the first latent component picks a cell by inverse CDF, ``u = (z_0 + 1) / 2``;
+- an MLP reads the trunk features of the 3 x 3 cells around it and the other latent
+  components and returns the grasp centre within ``REACH_CELLS`` of the cell centre, and
+  ``[r sin 2alpha, r cos 2alpha]`` as appendix B's actor does.
+
+What is learnt at one place holds at every place. The offset and angle are
+reparameterised, so the f-divergence estimator of eq. 10 trains the MLP through the
+samples as in the paper; the discrete cell choice has no pathwise gradient, so the trainer
+adds a score-function term of the same objective (``divergences.choice_surrogate``),
+which needs ``log pi(c | s)`` of every sample: ``forward`` returns it.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from fga_ros.core.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.local_critic import EMBED_STRIDE
+from fga_ros.sim.workspace import IMAGE_SIZE
+
+ACTION_DIM = 4
+"""[x_n, y_n, r sin 2alpha, r cos 2alpha], as the appendix-B actor."""
+NEIGHBOURHOOD = 1
+"""Cells on each side of the chosen one that the local MLP reads (3 x 3 patch)."""
+REACH_CELLS = 1.0
+"""Largest offset of the grasp centre from its cell's centre, per axis, in cells."""
+SCORER_CHANNELS = 64
+"""Channels of the cell scorer's hidden layers."""
+
+
+def _mlp(in_dim, hidden, out_dim):
+    layers = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), nn.ReLU()]
+        in_dim = width
+    return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
+
+
+class SpatialActor(nn.Module):
+    """Trunk map (S, C, G, G), latents (S, n, d + 1) -> (actions (S, n, 4), log pi (S, n)).
+
+    Args:
+        trunk_channels: C.
+        grid_side: G.
+        image_size: side of the network input image (pixels); a trunk cell spans
+            ``EMBED_STRIDE`` of its pixels.
+        latent_dim: d of the local MLP; the head takes one more latent component, the cell
+            choice (``self.latent_dim`` is d + 1).
+        hidden: widths of the local MLP's hidden layers (the cell scorer is a 3 x 3 conv
+            and a 1 x 1 conv of ``SCORER_CHANNELS``, then a 1 x 1 conv to one logit).
+    """
+
+    def __init__(self, trunk_channels, grid_side, image_size, latent_dim, hidden):
+        super().__init__()
+        self.latent_dim = latent_dim + 1
+        self.cell_scores = nn.Sequential(
+            nn.Conv2d(trunk_channels, SCORER_CHANNELS, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(SCORER_CHANNELS, SCORER_CHANNELS, 1), nn.ReLU(),
+            nn.Conv2d(SCORER_CHANNELS, 1, 1))
+        side = 2 * NEIGHBOURHOOD + 1
+        self.local = _mlp(trunk_channels * side * side + latent_dim, hidden, ACTION_DIM)
+        # flat index offsets of the patch around a cell in the zero-padded map
+        padded = grid_side + 2 * NEIGHBOURHOOD
+        steps = torch.arange(-NEIGHBOURHOOD, NEIGHBOURHOOD + 1)
+        self.register_buffer('patch_offsets', (steps[:, None] * padded + steps).reshape(-1),
+                             persistent=False)
+        self.grid_side = grid_side
+        # cell j is centred on network pixel EMBED_STRIDE * j (+ 0.5 to its centre), as in
+        # LocalCritic.trunk_grid; in network units (workspace half-width = 1)
+        scale = IMAGE_SIZE / image_size
+        j = torch.arange(grid_side, dtype=torch.float32)
+        coords = (scale * (EMBED_STRIDE * j + 0.5) - CENTRE) / HALF_WIDTH
+        ys, xs = torch.meshgrid(coords, coords, indexing='ij')
+        centres = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+        self.reach = REACH_CELLS * EMBED_STRIDE * scale / HALF_WIDTH
+        self.register_buffer('centres', centres, persistent=False)
+        reachable = (centres.abs() - self.reach <= 1.0).all(-1)
+        self.register_buffer('unreachable', ~reachable, persistent=False)
+
+    def cell_log_probs(self, trunk):
+        """log pi(c | s) (S, G * G) of every cell; unreachable cells get -inf."""
+        logits = self.cell_scores(trunk).flatten(1)
+        return torch.log_softmax(logits.masked_fill(self.unreachable, float('-inf')), dim=-1)
+
+    def place(self, trunk, cells, z):
+        """Actions (S, n, 4) of the local MLP at chosen cells (S, n), latents (S, n, d)."""
+        num_states, channels = trunk.shape[:2]
+        padded = functional.pad(trunk, (NEIGHBOURHOOD,) * 4).flatten(2)  # (S, C, P)
+        row, col = cells // self.grid_side, cells % self.grid_side
+        centre = (row + NEIGHBOURHOOD) * (self.grid_side + 2 * NEIGHBOURHOOD) + col + NEIGHBOURHOOD
+        index = (centre.unsqueeze(-1) + self.patch_offsets).flatten(1)  # (S, n * 9)
+        local = torch.gather(padded, 2, index.unsqueeze(1).expand(-1, channels, -1))
+        local = local.reshape(num_states, channels, cells.shape[1], -1).permute(0, 2, 1, 3)
+        out = torch.tanh(self.local(torch.cat([local.flatten(2), z], dim=-1)))
+        centre = self.centres[cells] + self.reach * out[..., :2]
+        return torch.cat([centre, out[..., 2:]], dim=-1)
+
+    def forward(self, trunk, z):
+        if z.ndim != 3 or z.shape[0] != trunk.shape[0] or z.shape[2] != self.latent_dim:
+            raise ValueError(f'z must have shape ({trunk.shape[0]}, n, {self.latent_dim}), '
+                             f'got {tuple(z.shape)}')
+        log_probs = self.cell_log_probs(trunk)
+        cells = choose_cells(log_probs, z[..., 0])
+        return self.place(trunk, cells, z[..., 1:]), torch.gather(log_probs, 1, cells)
+
+
+def choose_cells(log_probs, z0):
+    """Inverse-CDF draw of cells: log-probabilities (S, c), latents z0 (S, n) in [-1, 1]
+    -> cell indices (S, n), cell i for ``u = (z0 + 1) / 2`` in [F(i - 1), F(i)).
+
+    A cell of probability 0 is never returned.
+    """
+    cdf = torch.cumsum(log_probs.detach().exp(), dim=-1)
+    # u scaled to the total mass (1 up to rounding) and kept below it: the first cell whose
+    # cumulative mass exceeds u has non-zero probability
+    u = (0.5 * (z0 + 1.0)).clamp(0.0, 1.0 - 1e-7) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u.contiguous(), right=True)

@@ -1,0 +1,110 @@
+"""The spatial actor head: cell choice, placement, translation equivariance, training."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from fga_ros.core.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.nets import ActorCritic, sample_latent
+from fga_ros.core.spatial_actor import SpatialActor, choose_cells
+from fga_ros.core.updates import actor_step_loss
+
+CHANNELS, GRID, IMAGE = 4, 22, 64
+
+
+@pytest.fixture()
+def actor():
+    torch.manual_seed(0)
+    return SpatialActor(CHANNELS, GRID, IMAGE, latent_dim=3, hidden=(16, 16))
+
+
+def test_cells_are_drawn_with_their_probabilities():
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0]])
+    z0 = 2.0 * torch.rand((1, 40000), generator=torch.Generator().manual_seed(0)) - 1.0
+    cells = choose_cells(torch.log(probs), z0)
+    freq = torch.bincount(cells[0], minlength=5).float() / z0.shape[1]
+    torch.testing.assert_close(freq, probs[0], atol=0.01, rtol=0)
+    # the ends of the latent range never pick a cell of probability 0
+    ends = choose_cells(torch.log(probs), torch.tensor([[-1.0, 1.0, 1.0 - 1e-9]]))
+    assert ends.tolist() == [[0, 3, 3]]
+
+
+def test_cells_out_of_reach_of_the_workspace_are_never_chosen(actor):
+    trunk = torch.randn(2, CHANNELS, GRID, GRID)
+    log_probs = actor.cell_log_probs(trunk)
+    centres = actor.centres
+    inside = (centres.abs() <= 1.0).all(-1)
+    far = (centres.abs() - actor.reach > 1.0).any(-1)
+    assert torch.isfinite(log_probs[:, inside]).all()
+    assert torch.isinf(log_probs[:, far]).all() and far.any()
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2))
+    actions, log_choice = actor(trunk, 2.0 * torch.rand(2, 500, 4) - 1.0)
+    assert torch.isfinite(log_choice).all()
+    # a reachable cell's reach overlaps the workspace: its grasps lie within 2 reaches of it
+    assert (actions[..., :2].abs() <= 1.0 + 2 * actor.reach + 1e-6).all()
+
+
+def test_grasps_are_placed_within_reach_of_their_cell(actor):
+    trunk = torch.randn(1, CHANNELS, GRID, GRID)
+    z = 2.0 * torch.rand(1, 300, 4) - 1.0
+    actions, log_choice = actor(trunk, z)
+    log_probs = actor.cell_log_probs(trunk)
+    cells = choose_cells(log_probs, z[..., 0])
+    offset = actions[..., :2] - actor.centres[cells]
+    assert (offset.abs() <= actor.reach + 1e-6).all()
+    torch.testing.assert_close(log_choice, torch.gather(log_probs, 1, cells))
+    # one cell is 3 network pixels = 6 observation pixels at a 64-pixel input
+    cell_px = (actor.centres[1, 0] - actor.centres[0, 0]) * HALF_WIDTH
+    assert cell_px.item() == pytest.approx(6.0)
+    assert (actor.centres[0] * HALF_WIDTH + CENTRE).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_what_is_learnt_at_one_place_holds_at_every_place(actor):
+    """Moving the image content by whole cells moves the cell scores and the grasps."""
+    trunk = torch.zeros(1, CHANNELS, GRID, GRID)
+    trunk[0, :, 8:11, 7:10] = torch.randn(CHANNELS, 3, 3)
+    moved = torch.roll(trunk, shifts=(2, 3), dims=(2, 3))  # 2 cells down, 3 right
+    logits = actor.cell_scores(trunk)[0, 0]
+    logits_moved = actor.cell_scores(moved)[0, 0]
+    torch.testing.assert_close(logits_moved[10:13, 10:13], logits[8:11, 7:10])
+    z = 2.0 * torch.rand(1, 5, 3) - 1.0
+    cell = torch.full((1, 5), 9 * GRID + 8)
+    grasps = actor.place(trunk, cell, z)
+    grasps_moved = actor.place(moved, cell + 2 * GRID + 3, z)
+    step = actor.centres[1, 0] - actor.centres[0, 0]
+    torch.testing.assert_close(grasps_moved[..., :2], grasps[..., :2] + torch.stack([3 * step,
+                                                                                     2 * step]))
+    torch.testing.assert_close(grasps_moved[..., 2:], grasps[..., 2:])
+
+
+def test_bad_latents_are_rejected(actor):
+    with pytest.raises(ValueError, match=r'z must have shape \(1, n, 4\)'):
+        actor(torch.zeros(1, CHANNELS, GRID, GRID), torch.zeros(1, 5, 3))
+
+
+@pytest.mark.parametrize('divergence', ['js', 'fkl', 'rkl', 'gan', 'me'])
+def test_every_objective_trains_the_cell_choice_and_the_placement(tiny_config, divergence):
+    config = dataclasses.replace(tiny_config, actor_head='spatial', divergence=divergence,
+                                 critic_readout='local')
+    torch.manual_seed(0)
+    model = ActorCritic(config)
+    assert model.latent_dim == config.latent_dim + 1
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    loss, stats = actor_step_loss(model, config, images, torch.Generator().manual_seed(0))
+    loss.backward()
+    for part in (model.actor.cell_scores, model.actor.local):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert sum(g.abs().sum() for g in grads) > 0
+    assert all(p.grad is None for p in model.extractor.parameters())
+    assert 0.0 <= stats['actor_score'] <= 1.0
+
+
+def test_sampling_is_reproducible_with_a_generator(tiny_config):
+    model = ActorCritic(dataclasses.replace(tiny_config, actor_head='spatial'))
+    features = model.features(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    z = sample_latent(1, 6, model.latent_dim, torch.Generator().manual_seed(3))
+    a = model.act(features, z)
+    b = model.sample(features, 6, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
