@@ -371,7 +371,9 @@ def build_parser():
         p.add_argument('--reject', type=float, default=None,
                        help='fraction of samples rejected as lowest KDE density (default: '
                             "the core's REJECT_FRACTION, the paper's 10 %%)")
-        p.add_argument('--ranking', choices=['score', 'diverse'], default='score',
+        # the demo shows every mode; a caller of propose gets the best grasps first
+        p.add_argument('--ranking', choices=['score', 'diverse'],
+                       default='diverse' if name == 'demo' else 'score',
                        help='best score first, or best of each mode first')
         p.add_argument('--oversample', type=int, default=None,
                        help='actor samples per returned grasp, the critic keeps the best '
