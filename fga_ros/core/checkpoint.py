@@ -218,15 +218,21 @@ def config_of(path, payload):
         raise CheckpointError(f'{path}: stored config is unusable: {error}') from None
 
 
-def check_compatible(path, payload, config):
-    """Raise ``CheckpointError`` unless the saved networks have ``config``'s architecture."""
+def _check_fields(path, payload, config, fields, what):
+    """Raise ``CheckpointError`` naming every field of ``fields`` the saved config and
+    ``config`` disagree on."""
     saved = config_to_dict(config_of(path, payload))
     wanted = config_to_dict(config)
     diffs = [f'{k}: saved {saved[k]!r}, configured {wanted[k]!r}'
-             for k in ARCHITECTURE_FIELDS if saved[k] != wanted[k]]
+             for k in fields if saved[k] != wanted[k]]
     if diffs:
-        raise CheckpointError(f'{path}: networks do not match the configuration ('
+        raise CheckpointError(f'{path}: {what} do not match the configuration ('
                               + '; '.join(diffs) + ')')
+
+
+def check_compatible(path, payload, config):
+    """Raise ``CheckpointError`` unless the saved networks have ``config``'s architecture."""
+    _check_fields(path, payload, config, ARCHITECTURE_FIELDS, 'networks')
 
 
 CRITIC_PARTS = ('extractor', 'critic')
@@ -252,13 +258,9 @@ def load_critic_weights(path, config):
     if data.get('format') not in (MODEL_FORMAT, FORMAT) or 'model' not in data:
         raise CheckpointError(f'{path}: format {data.get("format")!r} is neither '
                               f'{MODEL_FORMAT!r} nor {FORMAT!r} with model weights')
-    saved = config_to_dict(config_of(path, data))
-    wanted = config_to_dict(config)
-    diffs = [f'{k}: saved {saved[k]!r}, configured {wanted[k]!r}' for k in ARCHITECTURE_FIELDS
-             if k not in ACTOR_ARCHITECTURE_FIELDS and saved[k] != wanted[k]]
-    if diffs:
-        raise CheckpointError(f'{path}: its extractor and critic do not match the '
-                              'configuration (' + '; '.join(diffs) + ')')
+    _check_fields(path, data, config,
+                  [k for k in ARCHITECTURE_FIELDS if k not in ACTOR_ARCHITECTURE_FIELDS],
+                  'its extractor and critic')
     return {k: v for k, v in data['model'].items() if k.split('.', 1)[0] in CRITIC_PARTS}
 
 
