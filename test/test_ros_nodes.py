@@ -241,3 +241,49 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
     deadline = threading.Event()
     deadline.wait(1.0)
     assert shown and shown[-1].markers[0].action == shown[-1].markers[0].DELETEALL
+
+
+def _trainer_params(tmp_path, **values):
+    from rclpy.parameter import Parameter
+    values = {'preset': 'tiny', 'out_dir': str(tmp_path / 'run'), 'service_timeout': TIMEOUT,
+              'config.prefill_examples': 64, 'config.prefill_scenes': 4,
+              'config.eval_every': 0, **values}
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
+
+    from fga_ros.core import checkpoint as ckpt
+    from fga_ros.core.config import load_config
+    from fga_ros.core.env import SimEnvironment
+    from fga_ros.core.trainer import Trainer
+    from fga_ros.nodes.trainer_node import TrainerNode
+
+    config = load_config('tiny')
+    source = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'source')
+    source.run(steps=2, progress=False)
+    source_model = source.export()
+
+    ros.add(GraspSimNode)
+    client = ros.client_node()
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    announced = []
+    done = threading.Event()
+    client.create_subscription(String, 'checkpoint',
+                               lambda msg: (announced.append(msg.data), done.set()), latched)
+    trainer = ros.add(TrainerNode, parameter_overrides=_trainer_params(
+        tmp_path, steps=6, warm_start=str(source_model)))
+    assert done.wait(3 * TIMEOUT), 'no checkpoint announced'
+    trainer.thread.join(TIMEOUT)
+    assert trainer.error is None and trainer.trainer.step == 6
+    model, loaded, meta = ckpt.load_model(announced[-1])
+    assert meta['step'] == 6 and loaded.actor_head == config.actor_head
+
+    # a model whose critic does not fit the configuration is refused at start
+    cpu_model = bundled_model_path()
+    with pytest.raises(ckpt.CheckpointError, match='its extractor and critic do not match'):
+        ros.add(TrainerNode, parameter_overrides=_trainer_params(
+            tmp_path, out_dir=str(tmp_path / 'other'), warm_start=str(cpu_model)))
+    assert not (tmp_path / 'other' / 'checkpoint.pt').exists()
