@@ -24,6 +24,8 @@ import torch
 
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
 
+ACTION_DIM = 4
+"""Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
 CENTRE = 0.5 * (WORKSPACE_LO + WORKSPACE_HI)
 """Workspace centre in pixels (64 for the 128-pixel image)."""
 HALF_WIDTH = 0.5 * (WORKSPACE_HI - WORKSPACE_LO)

@@ -29,12 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from fga_ros.core.actions import ACTION_DIM
 from fga_ros.core.local_critic import LocalCritic
 from fga_ros.core.spatial_actor import SpatialActor
 from fga_ros.core.split_head import SplitHead
 
-ACTION_DIM = 4
-"""Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
 IMAGE_CHANNELS = 3
 POSITION_CHANNELS = 2
 

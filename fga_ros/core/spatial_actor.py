@@ -24,12 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from fga_ros.core.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.actions import ACTION_DIM, CENTRE, HALF_WIDTH
 from fga_ros.core.local_critic import EMBED_STRIDE
 from fga_ros.sim.workspace import IMAGE_SIZE
 
-ACTION_DIM = 4
-"""[x_n, y_n, r sin 2alpha, r cos 2alpha], as the appendix-B actor."""
 NEIGHBOURHOOD = 1
 """Cells on each side of the chosen one that the local MLP reads (3 x 3 patch)."""
 REACH_CELLS = 1.0
@@ -97,8 +95,8 @@ class SpatialActor(nn.Module):
         num_states, channels = trunk.shape[:2]
         padded = functional.pad(trunk, (NEIGHBOURHOOD,) * 4).flatten(2)  # (S, C, P)
         row, col = cells // self.grid_side, cells % self.grid_side
-        centre = (row + NEIGHBOURHOOD) * (self.grid_side + 2 * NEIGHBOURHOOD) + col + NEIGHBOURHOOD
-        index = (centre.unsqueeze(-1) + self.patch_offsets).flatten(1)  # (S, n * 9)
+        middle = (row + NEIGHBOURHOOD) * (self.grid_side + 2 * NEIGHBOURHOOD) + col + NEIGHBOURHOOD
+        index = (middle.unsqueeze(-1) + self.patch_offsets).flatten(1)  # (S, n * 9)
         local = torch.gather(padded, 2, index.unsqueeze(1).expand(-1, channels, -1))
         local = local.reshape(num_states, channels, cells.shape[1], -1).permute(0, 2, 1, 3)
         out = torch.tanh(self.local(torch.cat([local.flatten(2), z], dim=-1)))
