@@ -140,12 +140,12 @@ def _plot_learning_curve(out):
 
 
 def _periodic_evaluation(config, seed):
-    """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.evaluation import quick_accuracy
+    """Evaluation callback for the trainer: accuracy with and without rejection, coverage."""
+    from fga_ros.core.evaluation import quick_metrics
 
     def evaluate(trainer):
-        return quick_accuracy(trainer.model, config, config.shapes + ('Box',),
-                              config.eval_states, seed=seed)
+        return quick_metrics(trainer.model, config, config.shapes + ('Box',),
+                             config.eval_states, seed=seed)
     return evaluate
 
 
