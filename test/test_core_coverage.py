@@ -13,7 +13,9 @@ from fga_ros.core.coverage import (
     summarise_coverage,
     tv_floor,
 )
+from fga_ros.core.coverage_figure import coverage_figure, worst_cases
 from fga_ros.core.evaluation import evaluate, evaluation_scenes
+from fga_ros.core.figures import learning_curve_figure
 from fga_ros.sim import ground_truth, render
 
 SHAPE = 'T'  # 3 modes per scene
@@ -239,3 +241,25 @@ def test_worst_scene_is_listed_first():
     assert worst[1]['mode_recall'] == 1.0 and worst[1]['tv_distance'] >= worst[2]['tv_distance']
     assert res['mode_recall'] == pytest.approx((1 + 3 + 3) / 9)
     assert res['all_modes_hit'] == pytest.approx(2 / 3)
+
+
+def test_worst_coverage_figure_and_learning_curve(tmp_path):
+    samples = {}
+    res = evaluate(ModeSampler('skip', infeasible=30), [SHAPE], STATES, 90,
+                   reject_fraction=0.1, progress=False,
+                   on_scene=lambda shape, scene, a, d: samples.update({scene.seed: (scene, a,
+                                                                                   d)}))
+    cases = worst_cases(res[SHAPE], samples)
+    assert [c[0].seed for c in cases] == [w['seed'] for w in res[SHAPE]['worst_scenes']]
+    coverage_figure(cases, tmp_path / 'worst.png', 0.1, title='test')
+    with pytest.raises(ValueError, match='no scenes'):
+        coverage_figure([], tmp_path / 'none.png', 0.1)
+    record = {'step': 1, 'seconds': 10.0}
+    for prefix in ('acc', 'acc*', 'hit', 'recall', 'tv'):
+        record.update({f'{prefix}/{s}': 0.5 for s in (SHAPE, 'mean')})
+    old = [{k: v for k, v in record.items() if not k.startswith(('hit', 'recall', 'tv'))}]
+    learning_curve_figure([record, {**record, 'step': 2, 'seconds': 20.0}],
+                          tmp_path / 'curve.png')
+    learning_curve_figure(old, tmp_path / 'old_curve.png')  # records from before coverage
+    for name in ('worst.png', 'curve.png', 'old_curve.png'):
+        assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

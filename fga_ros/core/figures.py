@@ -239,33 +239,48 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
 
 
 def learning_curve_figure(records, path, title='accuracy during training'):
-    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run).
+    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run); when the
+    records hold coverage (``recall/<shape>``, ``hit/<shape>``, ``tv/<shape>``), two more
+    panels show mode recall with all-modes-hit (dashed) and the TV distance.
 
     Args:
         records: list of dicts with 'step', 'seconds' and 'acc/<shape>' / 'acc*/<shape>'
-            fractions (``quick_accuracy`` output).
+            fractions (``quick_metrics`` output).
     """
     if not records:
         raise ValueError('no evaluation records to plot')
     hours = np.array([r['seconds'] for r in records]) / 3600.0
     steps = np.array([r['step'] for r in records])
     shapes = [k.split('/', 1)[1] for k in records[0] if k.startswith('acc/')]
-    fig = _new_figure(9.0, 4.5)
-    ax = fig.subplots()
-    for i, shape in enumerate(shapes):
-        color = np.array(MODE_COLORS[i % len(MODE_COLORS)]) / 255.0
-        width = 2.5 if shape == 'mean' else 1.2
-        ax.plot(hours, [100 * r[f'acc*/{shape}'] for r in records], color=color, lw=width,
-                label=f'{shape}*')
-        ax.plot(hours, [100 * r[f'acc/{shape}'] for r in records], color=color, lw=0.8,
-                ls='--')
-    ax.set_xlabel('training time [h]  (dashed: without density rejection)')
-    ax.set_ylabel('accuracy [%]')
-    ax.set_ylim(0, 100)
-    top = ax.secondary_xaxis('top', functions=(
-        lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
-    top.set_xlabel('step')
-    ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    ax.set_title(title, fontsize=10)
+    coverage = all(f'recall/{s}' in r for r in records for s in shapes)
+    fig = _new_figure(9.0, 9.5 if coverage else 4.5)
+    axes = fig.subplots(3 if coverage else 1, 1, sharex=True, squeeze=False)[:, 0]
+    panels = [(axes[0], 'acc*', 'acc', 'accuracy [%]', 100.0,
+               'dashed: without density rejection')]
+    if coverage:
+        panels += [(axes[1], 'recall', 'hit', 'mode recall [%]', 100.0,
+                    'dashed: scenes with every mode hit'),
+                   (axes[2], 'tv', None, 'TV distance to uniform', 1.0, '')]
+    for ax, solid, dashed, label, scale, note in panels:
+        for i, shape in enumerate(shapes):
+            color = np.array(MODE_COLORS[i % len(MODE_COLORS)]) / 255.0
+            width = 2.5 if shape == 'mean' else 1.2
+            suffix = '*' if solid == 'acc*' else ''
+            ax.plot(hours, [scale * r[f'{solid}/{shape}'] for r in records], color=color,
+                    lw=width, label=f'{shape}{suffix}')
+            if dashed:
+                ax.plot(hours, [scale * r[f'{dashed}/{shape}'] for r in records],
+                        color=color, lw=0.8, ls='--')
+        ax.set_ylabel(label)
+        ax.set_ylim(0, scale)
+        if note:
+            ax.text(0.01, 0.02, note, transform=ax.transAxes, fontsize=8, color='0.3')
+        ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    axes[-1].set_xlabel('training time [h]')
+    if len(records) > 1:
+        top = axes[0].secondary_xaxis('top', functions=(
+            lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
+        top.set_xlabel('step')
+    axes[0].set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(str(path), format='png')
