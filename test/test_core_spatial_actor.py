@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from fga_ros.core.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.divergences import categorical_divergence
 from fga_ros.core.nets import ActorCritic, sample_latent
 from fga_ros.core.spatial_actor import SpatialActor, choose_cells
-from fga_ros.core.updates import actor_step_loss, cell_divergence_loss, cell_target
+from fga_ros.core.updates import actor_step_loss, cell_fkl_loss, cell_target
 
 CHANNELS, GRID, IMAGE = 4, 22, 64
 
@@ -113,7 +114,7 @@ def test_sampling_is_reproducible_with_a_generator(tiny_config):
 def test_cell_target_follows_the_critic_and_the_cell_term_trains_only_the_scorer(
         tiny_config, monkeypatch):
     config = dataclasses.replace(tiny_config, actor_head='spatial', critic_readout='local',
-                                 cell_divergence_weight=1.0)
+                                 cell_fkl_weight=1.0)
     torch.manual_seed(0)
     model = ActorCritic(config)
     features = model.features(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
@@ -136,13 +137,19 @@ def test_cell_target_follows_the_critic_and_the_cell_term_trains_only_the_scorer
     assert probs[:, ~inside & ~outside].max() <= top.min() + 1e-7
     assert probs[:, ~inside & ~outside].sum() > 0
     monkeypatch.undo()
-    loss = cell_divergence_loss(model, features, 'js', torch.Generator().manual_seed(0))
+    loss = cell_fkl_loss(model, features, torch.Generator().manual_seed(0))
     loss.backward()
     assert loss.item() > 0
+    # The gradient on the cell logits is pi - p (cross-entropy), here through the scorer.
+    logits = model.actor.cell_scores(features.trunk.detach()).flatten(1)
+    logits = logits[:, ~model.actor.unreachable].detach().requires_grad_()
+    log_p = cell_target(model, features, generator=torch.Generator().manual_seed(0))
+    categorical_divergence('fkl', torch.log_softmax(logits, -1), log_p).mean().backward()
+    torch.testing.assert_close(logits.grad, (logits.softmax(-1) - log_p.exp()).detach() / 2)
     assert all(p.grad is not None for p in model.actor.cell_scores.parameters())
     assert all(p.grad is None for p in model.actor.local.parameters())
     assert all(p.grad is None for p in model.extractor.parameters())
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     actor_step_loss(model, config, images, torch.Generator().manual_seed(0))[0].backward()
-    with pytest.raises(ValueError, match='cell_divergence_weight'):
+    with pytest.raises(ValueError, match='cell_fkl_weight'):
         dataclasses.replace(config, divergence='gan')

@@ -95,10 +95,10 @@ class TrainConfig:
     units (x, y: workspace half-width = 1)"""
     proposal_bandwidth: tuple = PROPOSAL_BANDWIDTH
     """sigma', standard deviations of the resampling (proposal) KDE, same units"""
-    cell_divergence_weight: float = 0.0
-    """spatial actor, f-divergences: weight of the exact f-divergence between the critic's
-    feasibility mass per trunk cell and the cell probabilities (``updates.cell_target``;
-    0: off)"""
+    cell_fkl_weight: float = 0.0
+    """spatial actor, f-divergences: weight of the forward KL from the critic's feasibility
+    mass per trunk cell to the cell probabilities, a mode-covering term on the cell choice
+    (``updates.cell_fkl_loss``; 0: off)"""
 
     # Replay memory (section 4.1).
     replay_positive: int = 160_000
@@ -179,7 +179,7 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
         for name in ('prefill_examples', 'critic_steps', 'actor_steps', 'eval_every',
-                     'checkpoint_every', 'seed', 'num_threads', 'cell_divergence_weight'):
+                     'checkpoint_every', 'seed', 'num_threads', 'cell_fkl_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
         for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
@@ -205,9 +205,9 @@ class TrainConfig:
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
-        if self.cell_divergence_weight > 0 and (self.actor_head != 'spatial'
+        if self.cell_fkl_weight > 0 and (self.actor_head != 'spatial'
                                                 or self.divergence not in F_DIVERGENCES):
-            raise ValueError('cell_divergence_weight > 0 needs actor_head: spatial and an '
+            raise ValueError('cell_fkl_weight > 0 needs actor_head: spatial and an '
                              f'f-divergence ({", ".join(F_DIVERGENCES)})')
         if not self.shapes:
             raise ValueError('shapes must name at least one shape')

@@ -122,17 +122,18 @@ def cell_target(model, features, points_per_cell=CELL_TARGET_POINTS, generator=N
     return log_mass - torch.logsumexp(log_mass, dim=-1, keepdim=True)
 
 
-def cell_divergence_loss(model, features, kind, generator=None):
-    """Exact f-divergence between ``cell_target`` and the spatial actor's cell
-    probabilities, mean over states; differentiable w.r.t. the cell scorer.
+def cell_fkl_loss(model, features, generator=None):
+    """Forward KL from ``cell_target`` to the spatial actor's cell probabilities pi, mean
+    over states; differentiable w.r.t. the cell scorer.
 
-    Unlike the score-function term of the sampled choices, it reaches every cell: one the
-    actor never picks but the critic finds feasible is pulled up in proportion to its
-    feasible mass.
+    Its gradient on the logit of cell c is ``pi_c - p_c`` (a cross-entropy): unlike the
+    score-function term of the sampled choices it reaches every cell, and a cell the actor
+    never picks but the critic finds feasible is pulled up in proportion to its target
+    mass p_c, however small pi_c is (mode covering).
     """
     log_pi = model.actor.cell_log_probs(features.trunk.detach())[:, ~model.actor.unreachable]
     log_p = cell_target(model, features, generator=generator)
-    return categorical_divergence(kind, log_pi, log_p).mean()
+    return categorical_divergence('fkl', log_pi, log_p).mean()
 
 
 def critic_step_loss(model, images, actions_px, labels):
@@ -187,7 +188,7 @@ def actor_step_loss(model, config, images, generator=None):
     eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples. An
     actor with discrete choices (``SpatialActor``) also gets the score-function gradient
     of the same loss for them (``divergences.choice_surrogate``) and, with
-    ``cell_divergence_weight`` > 0, that weight times ``cell_divergence_loss``.
+    ``cell_fkl_weight`` > 0, that weight times ``cell_fkl_loss``.
 
     Args:
         images: (K, 3, H, W) uint8 tensor of replayed states.
@@ -203,9 +204,8 @@ def actor_step_loss(model, config, images, generator=None):
             kind, samples, lambda points: feasibility(model, features, points),
             config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
             generator, log_choice)
-        if config.cell_divergence_weight > 0:
-            loss = loss + config.cell_divergence_weight * cell_divergence_loss(
-                model, features, kind, generator)
+        if config.cell_fkl_weight > 0:
+            loss = loss + config.cell_fkl_weight * cell_fkl_loss(model, features, generator)
         score = feasibility(model, features, samples.detach()).mean().item()
         return loss, {'actor_score': score}
     xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
