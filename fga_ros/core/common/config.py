@@ -205,21 +205,26 @@ class TrainConfig:
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
-        if not self.shapes:
-            raise ValueError('shapes must name at least one shape')
-        known = sim_shapes()
-        unknown = [s for s in self.shapes if s not in known]
-        if unknown:
-            raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
-                             f'{", ".join(known)}')
-        if self.distortion not in DISTORTIONS:
-            raise ValueError(f'distortion must be one of {DISTORTIONS}, got '
-                             f'{self.distortion!r}')
+        check_scene_choice(self.shapes, self.distortion)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
                              f'got {self.critic_batch}')
         if not self.device:
             raise ValueError('device must be a non-empty string')
+
+
+def check_scene_choice(shapes, distortion):
+    """Raise ValueError unless ``shapes`` names one or more of the simulator's shape families
+    and ``distortion`` is one of its distortions (a config's, or the simulator node's)."""
+    if not shapes:
+        raise ValueError('shapes must name at least one shape')
+    known = sim_shapes()
+    unknown = [s for s in shapes if s not in known]
+    if unknown:
+        raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
+                         f'{", ".join(known)}')
+    if distortion not in DISTORTIONS:
+        raise ValueError(f'distortion must be one of {DISTORTIONS}, got {distortion!r}')
 
 
 _ELEMENT_TYPES = {
