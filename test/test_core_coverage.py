@@ -6,16 +6,16 @@ import math
 import numpy as np
 import pytest
 
-from fga_ros.core.coverage import (
+from fga_ros.core.analysis.coverage import (
     RECALL_RATIO,
     coverage_order,
     scene_coverage,
     summarise_coverage,
     tv_floor,
 )
-from fga_ros.core.coverage_figure import coverage_figure, worst_cases
-from fga_ros.core.evaluation import evaluate, evaluation_scenes
-from fga_ros.core.figures import learning_curve_figure
+from fga_ros.core.analysis.coverage_figure import coverage_figure, worst_cases
+from fga_ros.core.analysis.evaluation import evaluate, evaluation_scenes
+from fga_ros.core.analysis.figures import learning_curve_figure
 from fga_ros.sim import ground_truth, render
 
 SHAPE = 'T'  # 3 modes per scene

@@ -10,9 +10,9 @@ import math
 
 import torch
 
-from fga_ros.core.actions import decode_actor, encode_actions, normalise_actor_output
-from fga_ros.core.divergences import (
-    F_DIVERGENCES,
+from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
+from fga_ros.core.common.choices import F_DIVERGENCES
+from fga_ros.core.estimators.divergences import (
     RADIUS_MEAN,
     SCORE_FLOOR,
     categorical_divergence,
@@ -26,8 +26,8 @@ from fga_ros.core.divergences import (
     target_log_density,
     target_log_density_at,
 )
-from fga_ros.core.kde import kde_log_density, resample
-from fga_ros.core.spatial_actor import REACH_CELLS
+from fga_ros.core.estimators.kde import kde_log_density, resample
+from fga_ros.core.models.spatial_actor import REACH_CELLS
 
 CELL_TARGET_POINTS = 2
 """Critic evaluations per trunk cell and state in ``cell_target``."""

@@ -16,8 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 import numpy as np
 
-from fga_ros.core.coverage import RECALL_RATIO, scene_coverage
-from fga_ros.core.proposal import keep_densest
+from fga_ros.core.analysis.coverage import RECALL_RATIO, scene_coverage
+from fga_ros.core.inference.density import keep_densest
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, ground_truth, render
 from fga_ros.sim.drawing import mode_color, projection_image
 
