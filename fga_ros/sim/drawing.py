@@ -161,7 +161,7 @@ def plot_grasps(ax, actions, colours, feasible=None, distortion='none', aperture
         if bad.shape != (len(glyphs),):
             raise ValueError(f'feasible must hold one flag per grasp ({len(glyphs)})')
         centres = glyphs[bad, 2].mean(axis=1)
-        ax.plot(centres[:, 0], centres[:, 1], ls='none', gid='infeasible', **_CROSS)
+        ax.plot(centres[:, 0], centres[:, 1], ls='none', gid='infeasible', zorder=4, **_CROSS)
 
 
 
