@@ -211,6 +211,7 @@ def _read_image(path):
 def cmd_propose(args):
     from fga_ros import sim
     from fga_ros.core.figures import proposal_figure
+    from fga_ros.sim.drawing import cluster_numbers
 
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
@@ -227,7 +228,8 @@ def cmd_propose(args):
     for _ in range(2):
         proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
                                     seed=args.seed, **optional)
-    source = args.image or f'scene {args.shape} seed {args.seed} ({args.distortion})'
+    source = args.image or (f'scene {args.shape} seed {args.seed}' + (
+        '' if args.distortion == 'none' else f', {args.distortion} distortion'))
     feasible = None
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
@@ -244,12 +246,16 @@ def cmd_propose(args):
     else:
         print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
               f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
-              f'rejected as lowest density, {proposal.num_modes} clusters)')
-        header = f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} {"mode":>4}'
+              f'rejected as lowest density, {proposal.num_modes} '
+              f'cluster{"s" * (proposal.num_modes != 1)})')
+        # clusters numbered from 1, as in the figure (its colour = the palette's colour k)
+        clusters = cluster_numbers(proposal.mode_ids)
+        header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
+                  f'{"cluster":>7}')
         print(header + ('  feasible' if feasible is not None else ''))
         for i, (x, y, a) in enumerate(proposal.actions):
             line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
-                    f'{proposal.scores[i]:>6.3f} {proposal.mode_ids[i]:>4}')
+                    f'{proposal.scores[i]:>6.3f} {clusters[i]:>7}')
             if feasible is not None:
                 line += f'  {"yes" if feasible[i] else "no"}'
             print(line)
