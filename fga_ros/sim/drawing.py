@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.gripper import load_gripper_config
 from fga_ros.sim.render import load_camera, render
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from fga_ros.sim.ground_truth import GroundTruth
+    from fga_ros.sim.scene import Scene
 
 MODE_COLORS = np.array([
     [228, 26, 28], [55, 126, 184], [77, 175, 74], [152, 78, 163], [255, 127, 0],
@@ -46,7 +51,7 @@ IMAGE_EXTENT = (-0.5, IMAGE_SIZE - 0.5, IMAGE_SIZE - 0.5, -0.5)
 """matplotlib ``imshow`` extent of a camera image: pixel centres at integer coordinates."""
 
 
-def mode_color(mode) -> tuple:
+def mode_color(mode: int) -> tuple[int, int, int]:
     """RGB uint8 colour of a mode number (1-based; 0 = no feasible grasp, white;
     negative = unknown, grey)."""
     mode = int(mode)
@@ -55,28 +60,30 @@ def mode_color(mode) -> tuple:
     return NO_MODE_COLOR if mode == 0 else tuple(int(v) for v in MODE_COLORS[(mode - 1) % 10])
 
 
-def mode_rgb(modes) -> np.ndarray:
+def mode_rgb(modes: ArrayLike) -> np.ndarray:
     """RGB floats in [0, 1] of mode numbers (n,) -> (n, 3) (same rules as :func:`mode_color`;
     what matplotlib and RViz markers take)."""
     modes = np.asarray(modes, dtype=np.int64).reshape(-1)
     return np.array([mode_color(m) for m in modes], dtype=np.float64).reshape(-1, 3) / 255.0
 
 
-def cluster_numbers(cluster_ids) -> np.ndarray:
+def cluster_numbers(cluster_ids: ArrayLike) -> np.ndarray:
     """Shown numbers (and palette indices) of a proposal's 0-based cluster ids (n,): id + 1,
     so that clusters are numbered from 1 like the simulator's modes; negative ids stay -1."""
     ids = np.asarray(cluster_ids, dtype=np.int64).reshape(-1)
     return np.where(ids >= 0, ids + 1, -1)
 
 
-def gripper_size(aperture=None, claw_width=None) -> tuple:
+def gripper_size(aperture: float | None = None,
+                 claw_width: float | None = None) -> tuple[float, float]:
     """(aperture, claw_width) in px: the given values, else those of sim/gripper.yaml."""
     config = load_gripper_config()
     return (float(config.aperture if aperture is None else aperture),
             float(config.claw_width if claw_width is None else claw_width))
 
 
-def grasp_glyphs(actions, distortion='none', aperture=None, claw_width=None) -> np.ndarray:
+def grasp_glyphs(actions: ArrayLike, distortion: str = 'none', aperture: float | None = None,
+                 claw_width: float | None = None) -> np.ndarray:
     """Glyph segments of grasps (B, 3) = (x px, y px, alpha rad): (B, 3, 2, 2) image points
     (x, y); [:, 0] and [:, 1] are the jaws (``aperture`` apart, ``claw_width`` long), [:, 2]
     the closing line between the jaw centres. With a distortion the points are mapped into
@@ -106,8 +113,9 @@ def _colours_255(colours, count) -> list:
     return [tuple(int(v) for v in np.round(255 * np.clip(c, 0.0, 1.0))) for c in colours]
 
 
-def draw_grasps(image, actions, colours, scale=1, aperture=None, claw_width=None,
-                distortion='none') -> np.ndarray:
+def draw_grasps(image: np.ndarray, actions: ArrayLike, colours: ArrayLike, scale: int = 1,
+                aperture: float | None = None, claw_width: float | None = None,
+                distortion: str = 'none') -> np.ndarray:
     """OpenCV raster: a copy of an RGB image (H, W, 3) uint8, upscaled by the integer
     ``scale`` (nearest), with the glyph of each grasp drawn in its colour (over a black
     outline when scale > 1). colours: (n, 3) RGB floats in [0, 1] (e.g. :func:`mode_rgb`).
@@ -140,8 +148,9 @@ _JAW_LW, _LINE_LW, _OUTLINE_EXTRA = 2.2, 1.0, 1.4
 _CROSS = {'marker': 'X', 'ms': 9, 'mfc': 'k', 'mec': 'w', 'mew': 0.8}
 
 
-def plot_grasps(ax, actions, colours, feasible=None, distortion='none', aperture=None,
-                claw_width=None) -> None:
+def plot_grasps(ax: 'Axes', actions: ArrayLike, colours: ArrayLike,
+                feasible: ArrayLike | None = None, distortion: str = 'none',
+                aperture: float | None = None, claw_width: float | None = None) -> None:
     """Draw grasp glyphs on a matplotlib axes in image pixels, each in its colour (n, 3)
     RGB floats over a black outline; where ``feasible`` (n,) bool is given, each infeasible
     grasp gets a black cross on its centre (:func:`legend_handles` explains both)."""
@@ -174,8 +183,9 @@ def _glyph_marker():
                 [Path.MOVETO, Path.LINETO] * 3)
 
 
-def legend_handles(modes=None, glyph=True, infeasible=False, workspace=False,
-                   no_mode=False) -> list:
+def legend_handles(modes: dict[int, str] | None = None, glyph: bool = True,
+                   infeasible: bool = False, workspace: bool = False,
+                   no_mode: bool = False) -> list:
     """matplotlib legend handles: the gripper glyph (with its size in px and mm), a colour
     patch per item of ``modes`` ({mode number: label}), the white of 'no feasible grasp',
     the cross of an infeasible grasp, the workspace outline."""
@@ -201,7 +211,7 @@ def legend_handles(modes=None, glyph=True, infeasible=False, workspace=False,
     return handles
 
 
-def plot_workspace(ax, distortion='none') -> None:
+def plot_workspace(ax: 'Axes', distortion: str = 'none') -> None:
     """Dashed outline of the workspace (where grasp centres may lie), in image pixels."""
     lo, hi = WORKSPACE_LO - 0.5, WORKSPACE_HI - 0.5  # pixel-cell edges
     corners = np.array([[lo, lo], [hi, lo], [hi, hi], [lo, hi], [lo, lo]])
@@ -211,7 +221,7 @@ def plot_workspace(ax, distortion='none') -> None:
     ax.plot(corners[:, 0], corners[:, 1], ls='--', lw=0.8, color='0.5', gid='workspace')
 
 
-def add_mm_axes(ax, x=True, y=True) -> None:
+def add_mm_axes(ax: 'Axes', x: bool = True, y: bool = True) -> None:
     """Secondary axes in millimetres on the table (top for x, right for y) for an axes in
     image pixels; pixel size from sim/camera.yaml."""
     mm = 1e3 * load_camera().pixel_size_m
@@ -222,7 +232,7 @@ def add_mm_axes(ax, x=True, y=True) -> None:
         ax.secondary_yaxis('right', functions=functions).set_ylabel('y [mm]')
 
 
-def show_image(ax, image, distortion='none') -> None:
+def show_image(ax: 'Axes', image: np.ndarray, distortion: str = 'none') -> None:
     """A camera image on an axes in pixels (mm too when undistorted: then image pixels are
     table pixels), with the workspace outline."""
     ax.imshow(image, extent=IMAGE_EXTENT, interpolation='nearest')
@@ -235,7 +245,7 @@ def show_image(ax, image, distortion='none') -> None:
         add_mm_axes(ax)
 
 
-def projection_image(labels, axis) -> np.ndarray:
+def projection_image(labels: np.ndarray, axis: int) -> np.ndarray:
     """Project mode labels (n, 78, 78) over ``axis`` and colour by mode: RGB uint8. Where
     several modes overlap, the largest (smallest id) is shown."""
     labels = np.asarray(labels)
@@ -246,7 +256,8 @@ def projection_image(labels, axis) -> np.ndarray:
     return palette[proj]
 
 
-def show_projections(xy_ax, xa_ax, xy, xa, **style) -> None:
+def show_projections(xy_ax: 'Axes', xa_ax: 'Axes', xy: np.ndarray, xa: np.ndarray,
+                     **style) -> None:
     """x-y and x-alpha projections (images over the workspace) on two axes, in px, mm and
     degrees."""
     lo, hi = WORKSPACE_LO, WORKSPACE_HI
@@ -261,7 +272,8 @@ def show_projections(xy_ax, xa_ax, xy, xa, **style) -> None:
     add_mm_axes(xa_ax, y=False)
 
 
-def sim_figure(scene, gt, path, num_grasps=24, seed=0) -> 'Figure':
+def sim_figure(scene: 'Scene', gt: 'GroundTruth', path, num_grasps: int = 24,
+               seed: int = 0) -> 'Figure':
     """Save a PNG: the camera image with ``num_grasps`` feasible grasps coloured by mode, and
     the x-y and x-alpha projections (max over the hidden dimension) of the feasible set
     coloured by mode, in the style of the paper's figures 1 and 4."""
