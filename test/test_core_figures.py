@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from fga_ros import cli, sim
-from fga_ros.core import figures
-from fga_ros.core.config import load_config
-from fga_ros.core.nets import ActorCritic
-from fga_ros.core.proposal import Proposal
+from fga_ros.core.analysis import figures
+from fga_ros.core.common.config import load_config
+from fga_ros.core.inference.proposer import Proposal
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import drawing
 
 
@@ -140,7 +140,7 @@ def test_maps_are_probabilities(name):
 
 
 def test_modes_figure_crosses_the_simulator_failures(tmp_path):
-    from fga_ros.core.oracle_experiment import modes_figure
+    from fga_ros.core.analysis.oracle_experiment import modes_figure
     scene = sim.make_scene('H', 0)
     gt = sim.ground_truth(scene)
     rng = np.random.default_rng(0)

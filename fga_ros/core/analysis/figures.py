@@ -4,7 +4,7 @@
   truth, critic and actor in x-y and x-alpha projections (max over the hidden dimension);
 - :func:`rank_share_figure`: the paper's figure 3: stacked shares of each mode rank and of
   failures, per shape, without and with density rejection ('*');
-- :func:`proposal_figure`: a :class:`~fga_ros.core.proposal.Proposal` drawn on the camera
+- :func:`proposal_figure`: a :class:`~fga_ros.core.inference.proposer.Proposal` drawn on the camera
   image, grippers coloured by cluster, labelled by rank and crossed where the simulator
   says they fail, with the scores by rank;
 - :func:`learning_curve_figure`: accuracy over training time.
@@ -24,9 +24,8 @@ from matplotlib.patches import Patch
 import numpy as np
 import torch
 
-from fga_ros.core.actions import decode_actor, encode_actions
-from fga_ros.core.nets import images_to_tensor
-from fga_ros.core.proposal import model_device
+from fga_ros.core.common.actions import decode_actor, encode_actions
+from fga_ros.core.common.tensors import images_to_tensor, model_device
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, render
 from fga_ros.sim.drawing import (
     cluster_numbers,
@@ -244,7 +243,7 @@ def proposal_figure(image, proposal, path, feasible=None, distortion='none', max
 
     Args:
         image: (128, 128, 3) uint8 RGB frame the proposal was made for.
-        proposal: :class:`~fga_ros.core.proposal.Proposal`.
+        proposal: :class:`~fga_ros.core.inference.proposer.Proposal`.
         feasible: optional (n,) bool simulator outcome of each grasp (ground truth).
         distortion: the camera distortion of a simulator image (no mm axes unless 'none').
         timing: how ``proposal.inference_ms`` was measured (for the title).
