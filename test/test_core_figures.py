@@ -95,8 +95,8 @@ def test_critic_actor_figure_explains_itself(tmp_path):
         f'mode {m}' for m in range(1, gt.num_modes + 1)]
     assert {'no feasible grasp', 'workspace: allowed grasp centres'} <= set(labels)
     colourbars = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == '<colorbar>']
-    assert colourbars == ['critic success probability (max over the hidden dimension)',
-                          'actor samples per cell / most in any cell']
+    assert colourbars == ['critic success probability',
+                          'actor samples per cell (1 = the busiest cell)']
     mm_axes = [child for ax in fig.axes for child in ax.child_axes
                if child.get_xlabel() == 'x [mm]']
     assert len(mm_axes) == 7  # each projection and the camera image

@@ -131,9 +131,9 @@ def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=3
     axes['problem'].set_title('(a) camera image, one feasible grasp per mode', fontsize=10)
     panels = (('gt', '(b) ground truth: feasible grasps by mode', None, None),
               ('critic', '(c) critic: predicted success probability', critic,
-               'critic success probability (max over the hidden dimension)'),
+               'critic success probability'),
               ('actor', f'(d) actor: {num_samples} samples, {100 * accuracy:.0f}% feasible',
-               actor, 'actor samples per cell / most in any cell'))
+               actor, 'actor samples per cell (1 = the busiest cell)'))
     for name, title, volume, label in panels:
         top, bottom = axes[f'{name}_xy'], axes[f'{name}_xa']
         if volume is None:
