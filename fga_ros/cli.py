@@ -48,6 +48,8 @@ def cmd_sim(args):
         out.parent.mkdir(parents=True, exist_ok=True)
         sim.sim_figure(scene, gt, out, num_grasps=args.num_grasps)
     summary = sim.summary(scene, gt)
+    if args.camera_out:
+        _write_tilted_camera(scene, args)
     if args.json:
         print(json.dumps(summary))
         return
@@ -60,8 +62,46 @@ def cmd_sim(args):
         print(f'figure: {args.out}')
 
 
+def _image_size(text):
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise UserError(
+            f'--camera-size must be WIDTHxHEIGHT, e.g. 640x480, got {text!r}') from None
+    return width, height
+
+
+def _write_tilted_camera(scene, args):
+    """``fga sim --camera-out``: the scene seen by a tilted pinhole camera, with its model."""
+    import cv2
+
+    from fga_ros.bridge.camera_files import write_camera_files
+    from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
+    from fga_ros.sim.pinhole import TABLE_FRAME, render_view, tilted_view
+
+    if scene.distortion != 'none':
+        raise UserError('--camera-out renders the scene through a camera pose; use it with '
+                        '--distortion none')
+    width, height = _image_size(args.camera_size)
+    view = tilted_view(args.camera_tilt, width, height)
+    out = Path(args.camera_out)
+    out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / 'image.png'), render_view(scene, view)[..., ::-1])
+    info, pose = write_camera_files(view, out, TABLE_FRAME, DEFAULT_CAMERA_FRAME)
+    print(f'tilted camera ({args.camera_tilt:g} deg, {width} x {height}): {out / "image.png"}, '
+          f'{info}, {pose}')
+
+
 def cmd_bench(args):
-    if args.target == 'sim':
+    if args.target == 'camera':
+        from fga_ros.bridge.camera_bench import print_camera_bench, run_camera_bench
+        tilts = tuple(float(t) for t in args.tilts.split(','))
+        width, height = _image_size(args.camera_size)
+        shapes = sim.train_shapes()
+        rows = run_camera_bench(args.checkpoint, tilts, args.states, width=width,
+                                height=height, shapes=shapes, device=args.device)
+        print_camera_bench(rows, args.states, shapes)
+    elif args.target == 'sim':
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
         print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
     else:
@@ -234,9 +274,12 @@ def cmd_propose(args):
     from fga_ros.sim.drawing import cluster_numbers
 
     proposer = _load_proposer(args.checkpoint, args.device)
-    scene = None
+    scene = mapping = None
     if args.image:
         image = _read_image(args.image)
+        mapping = _camera_mapping(args, image)
+        if mapping is not None:
+            image = mapping.warp(image)
     else:
         scene = sim.make_scene(args.shape, args.seed, args.distortion)
         image = sim.render(scene)
@@ -260,6 +303,8 @@ def cmd_propose(args):
                  'mode': int(proposal.mode_ids[i]),
                  **({'feasible': bool(feasible[i])} if feasible is not None else {})}
                 for i, a in enumerate(proposal.actions)]
+        if mapping is not None:
+            _add_metric_poses(rows, mapping, proposal.actions)
         print(json.dumps({'grasps': rows, 'num_sampled': proposal.num_sampled,
                           'num_rejected': proposal.num_rejected,
                           'inference_ms': proposal.inference_ms}))
@@ -281,6 +326,8 @@ def cmd_propose(args):
             print(line)
         if feasible is not None:
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
+        if mapping is not None:
+            _print_metric_poses(mapping, proposal.actions)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         proposal_figure(image, proposal, args.out, feasible=feasible,
@@ -288,6 +335,65 @@ def cmd_propose(args):
                         timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
             print(f'figure: {args.out}')
+
+
+def _camera_mapping(args, image):
+    """The camera -> top-down mapping of --camera-info/--camera-pose, or None for a
+    128 x 128 top-down image without them."""
+    from fga_ros.bridge.camera_files import read_mapping
+    from fga_ros.bridge.camera_geometry import CameraGeometryError, Workspace, default_workspace
+
+    if args.camera_info is None and args.camera_pose is None:
+        if image.shape[:2] != (sim.IMAGE_SIZE, sim.IMAGE_SIZE):
+            raise UserError(
+                f'{args.image} is {image.shape[1]} x {image.shape[0]} px: the mapping from '
+                f"this camera to the model's {sim.IMAGE_SIZE} x {sim.IMAGE_SIZE} top-down "
+                f'input at {1000 * sim.load_camera().pixel_size_m:g} mm/px is unknown; give '
+                '--camera-info and --camera-pose (see fga propose --help)')
+        return None
+    if args.camera_info is None or args.camera_pose is None:
+        raise UserError('--camera-info and --camera-pose go together: the mapping needs the '
+                        'intrinsics and the table -> camera transform')
+    try:
+        workspace = default_workspace()
+        if args.workspace is not None:
+            values = [float(v) for v in args.workspace.split(',')]
+            if len(values) != 3:
+                raise ValueError
+            workspace = Workspace(*values)
+    except ValueError:
+        raise UserError(
+            f'--workspace must be X,Y,SIZE in metres, got {args.workspace!r}') from None
+    try:
+        return read_mapping(args.camera_info, args.camera_pose, workspace)
+    except CameraGeometryError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _add_metric_poses(rows, mapping, actions):
+    positions, quaternions = mapping.action_poses(actions)
+    table_positions, table_quaternions = mapping.table_action_poses(actions)
+    for i, row in enumerate(rows):
+        row['camera_pose'] = {'frame': mapping.camera_frame,
+                              'position': positions[i].tolist(),
+                              'orientation': quaternions[i].tolist()}
+        row['table_pose'] = {'frame': mapping.table_frame,
+                             'position': table_positions[i].tolist(),
+                             'orientation': table_quaternions[i].tolist()}
+
+
+def _print_metric_poses(mapping, actions):
+    positions, _ = mapping.action_poses(actions)
+    table_positions, _ = mapping.table_action_poses(actions)
+    pixels = mapping.top_down_to_camera_pixels(actions[:, :2])
+    print(f'x, y, angle are pixels of the rectified {sim.IMAGE_SIZE} x {sim.IMAGE_SIZE} '
+          f'top-down view ({1000 * mapping.pixel_size:g} mm/px); metric grasp centres (m):')
+    print(f'{"rank":>4} {"camera u,v px":>15} {mapping.camera_frame + " x y z":>34} '
+          f'{mapping.table_frame + " x y":>22}')
+    for i in range(len(actions)):
+        cam, tab = positions[i], table_positions[i]
+        print(f'{i:>4} {pixels[i, 0]:>7.1f},{pixels[i, 1]:<7.1f} '
+              f'{cam[0]:>11.4f} {cam[1]:>10.4f} {cam[2]:>10.4f} {tab[0]:>11.4f} {tab[1]:>10.4f}')
 
 
 def cmd_demo(args):
@@ -342,6 +448,12 @@ def build_parser():
     p.add_argument('--num-grasps', type=int, default=24, help='feasible grasps drawn')
     p.add_argument('--json', action='store_true',
                    help='print the scene and its ground-truth summary as one JSON object')
+    p.add_argument('--camera-out', default=None, metavar='DIR',
+                   help='also write the scene as seen by a tilted pinhole camera: '
+                        'DIR/image.png, camera_info.yaml, camera_pose.yaml')
+    p.add_argument('--camera-tilt', type=float, default=35.0,
+                   help='tilt from straight down of the --camera-out camera, degrees')
+    p.add_argument('--camera-size', default='640x480', help='--camera-out image WIDTHxHEIGHT')
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser('train', help='train actor and critic on the in-process simulator')
@@ -391,7 +503,17 @@ def build_parser():
             p.add_argument('--checkpoint', default=None,
                            help='model or checkpoint (default: bundled)')
             p.add_argument('--image', default=None,
-                           help='128x128 RGB image file (default: a simulator scene)')
+                           help='RGB image file (default: a simulator scene): a 128x128 '
+                                'top-down image, or any camera with --camera-info/-pose')
+            p.add_argument('--camera-info', default=None, metavar='YAML',
+                           help='intrinsics of the --image camera (ROS calibration YAML)')
+            p.add_argument('--camera-pose', default=None, metavar='YAML',
+                           help='table -> camera transform of the --image camera: '
+                                'translation [x, y, z], rotation [x, y, z, w]')
+            p.add_argument('--workspace', default=None, metavar='X,Y,SIZE',
+                           help='table square (m, table frame) rectified into the model '
+                                "input (default: centre 0, 0, the training image's side, "
+                                '128 px x sim/camera.yaml pixel size)')
             _add_scene_args(p)
             p.add_argument('--out', default='proposals.png', help='PNG figure ("" for none)')
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
@@ -434,7 +556,10 @@ def build_parser():
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser('bench', help='print throughput / latency figures')
-    p.add_argument('target', choices=['sim', 'propose'])
+    p.add_argument('target', choices=['sim', 'propose', 'camera'])
+    p.add_argument('--tilts', default='0,20,35,45', help='camera: tilts, degrees')
+    p.add_argument('--states', type=int, default=16, help='camera: scenes per shape')
+    p.add_argument('--camera-size', default='640x480', help='camera: image WIDTHxHEIGHT')
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')

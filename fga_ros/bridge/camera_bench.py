@@ -14,8 +14,8 @@ import numpy as np
 from fga_ros.bridge.camera_geometry import (
     CameraIntrinsics,
     TableToCamera,
-    Workspace,
     camera_mapping,
+    default_workspace,
     matrix_to_quaternions,
 )
 from fga_ros.core.analysis.evaluation import evaluation_scenes
@@ -24,7 +24,6 @@ from fga_ros.sim import (
     WORKSPACE_HI,
     WORKSPACE_LO,
     grasp_success,
-    load_camera,
     render,
     train_shapes,
 )
@@ -35,15 +34,9 @@ from fga_ros.sim.pinhole import (
     table_to_pixels,
     tilted_view,
 )
-from fga_ros.sim.workspace import IMAGE_SIZE
 
 TILTS_DEG = (0.0, 20.0, 35.0, 45.0)
 """Camera tilts from straight down measured by default, degrees."""
-
-
-def sim_workspace() -> Workspace:
-    """The simulator's top-down image footprint on its table (centre 0, 0; 0.256 m)."""
-    return Workspace(0.0, 0.0, IMAGE_SIZE * load_camera().pixel_size_m)
 
 
 def sim_mapping(view, camera_frame='camera_optical_frame'):
@@ -53,7 +46,7 @@ def sim_mapping(view, camera_frame='camera_optical_frame'):
     intrinsics = CameraIntrinsics.from_fields(info['width'], info['height'], info['k'],
                                               info['distortion_model'], info['d'])
     pose = TableToCamera.from_fields(view.translation, matrix_to_quaternions(view.rotation)[0])
-    return camera_mapping(intrinsics, pose, sim_workspace(), camera_frame, TABLE_FRAME)
+    return camera_mapping(intrinsics, pose, default_workspace(), camera_frame, TABLE_FRAME)
 
 
 def camera_poses_to_sim_actions(view, positions, rotations) -> np.ndarray:

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from fga_ros.bridge.geometry import pose_dict
+from fga_ros.sim.render import load_camera
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 SUPPORTED_DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial')
@@ -123,7 +124,7 @@ class CameraIntrinsics:
         if len(d) > limit:
             raise CameraGeometryError(
                 f'{model} takes at most {limit} coefficients, got {len(d)}')
-        return cls(width, height, k, model, d)
+        return cls(width, height, k, model, d + (0.0,) * (limit - len(d)) if any(d) else ())
 
     @property
     def distorted(self) -> bool:
@@ -243,6 +244,12 @@ class Workspace:
         return np.array([[s, 0.0, self.center_x - c * s],
                          [0.0, -s, self.center_y + c * s],
                          [0.0, 0.0, 1.0]])
+
+
+def default_workspace() -> Workspace:
+    """The training images' footprint: centre (0, 0), side 128 px x sim/camera.yaml's pixel
+    size (0.256 m): with the simulator's camera, the rectified view is its top-down image."""
+    return Workspace(0.0, 0.0, IMAGE_SIZE * load_camera().pixel_size_m)
 
 
 _EDGES = np.array([[-0.5, -0.5], [IMAGE_SIZE - 0.5, -0.5], [IMAGE_SIZE - 0.5, IMAGE_SIZE - 0.5],
