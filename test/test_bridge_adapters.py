@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fga_ros.bridge import annotate, demos, geometry, grasps, image, markers, requests
+from fga_ros.bridge.camera_geometry import top_down_mapping
 from fga_ros.sim import drawing
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
@@ -285,7 +286,8 @@ def fake_proposal():
 
 
 def test_proposal_response_is_a_valid_response(store, camera):
-    fields = grasps.proposal_response_fields(fake_proposal(), camera, HEADER, opening_px=24.0)
+    fields = grasps.proposal_response_fields(fake_proposal(), top_down_mapping(camera), HEADER,
+                                             opening_px=24.0)
     response = roundtrip(store, 'fga_ros/msg/ProposeGrasps_Response', fields)
     assert response.success and response.message == ''
     assert [g.rank for g in response.grasps] == [0, 1, 2]
@@ -296,6 +298,15 @@ def test_proposal_response_is_a_valid_response(store, camera):
     np.testing.assert_allclose(
         [best.pose.pose.position.x, best.pose.pose.position.y, best.pose.pose.position.z],
         camera.pixels_to_points([[60.0, 70.0]])[0])
+    # the same grasp in the table frame: on the plane, image y up, approach along -z
+    assert best.table_pose.header.frame_id == 'world'
+    position = best.table_pose.pose.position
+    np.testing.assert_allclose([position.x, position.y, position.z],
+                               [(60.0 - 63.5) * 0.002, -(70.0 - 63.5) * 0.002, 0.0])
+    # the camera-frame orientation is the rotation by the grasp angle about optical z
+    q = best.pose.pose.orientation
+    np.testing.assert_allclose([q.x, q.y, q.z, q.w], [0.0, 0.0, np.sin(1.0), np.cos(1.0)],
+                               atol=1e-12)
     assert (response.num_sampled, response.num_rejected) == (40, 4)
     assert response.inference_time == pytest.approx(0.0125)
 
@@ -305,7 +316,7 @@ def test_empty_and_failed_responses(store, camera):
                             log_density=np.zeros(0), mode_ids=np.zeros(0, int),
                             ranks=np.zeros(0, int), num_sampled=0, num_rejected=0,
                             inference_ms=0.0)
-    fields = grasps.proposal_response_fields(empty, camera, HEADER, 24.0)
+    fields = grasps.proposal_response_fields(empty, top_down_mapping(camera), HEADER, 24.0)
     assert roundtrip(store, 'fga_ros/msg/ProposeGrasps_Response', fields).grasps == []
     failed = roundtrip(store, 'fga_ros/msg/ProposeGrasps_Response',
                        grasps.failure_response_fields('no camera frame yet'))
@@ -316,7 +327,7 @@ def test_mismatched_proposal_is_refused(camera):
     proposal = fake_proposal()
     proposal.scores = proposal.scores[:2]
     with pytest.raises(ValueError, match='proposal.scores has 2 entries, expected 3'):
-        grasps.proposal_response_fields(proposal, camera, HEADER, 24.0)
+        grasps.proposal_response_fields(proposal, top_down_mapping(camera), HEADER, 24.0)
 
 
 @pytest.mark.parametrize('colour_by', markers.COLOUR_MODES)

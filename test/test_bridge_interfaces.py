@@ -39,9 +39,11 @@ def field_names(store, name):
 
 def test_grasp_fields(store):
     assert field_names(store, 'fga_ros/msg/Grasp') == [
-        'pose', 'x', 'y', 'angle', 'opening_width', 'score', 'log_density', 'mode_id', 'rank']
-    pose_type = dict(store.fielddefs['fga_ros/msg/Grasp'][1])['pose'][1]
-    assert pose_type == 'geometry_msgs/msg/PoseStamped'
+        'pose', 'table_pose', 'x', 'y', 'angle', 'opening_width', 'score', 'log_density',
+        'mode_id', 'rank']
+    for name in ('pose', 'table_pose'):
+        pose_type = dict(store.fielddefs['fga_ros/msg/Grasp'][1])[name][1]
+        assert pose_type == 'geometry_msgs/msg/PoseStamped'
 
 
 def test_propose_grasps_contract(store):

@@ -36,7 +36,7 @@ import math
 import cv2
 import numpy as np
 
-from fga_ros.bridge.geometry import pose_dict
+from fga_ros.bridge.geometry import DEFAULT_WORLD_FRAME, CameraModel, pose_dict
 from fga_ros.sim.render import load_camera
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -353,10 +353,37 @@ class CameraMapping:
         positions, rotations = self.table_poses(actions)
         return positions, matrix_to_quaternions(rotations)
 
+    @property
+    def frame_id(self) -> str:
+        """The camera frame: the frame of :meth:`action_poses`."""
+        return self.camera_frame
+
+    def table_pixels(self, points) -> np.ndarray:
+        """Top-down pixels (n, 2) of camera-frame points (n, 3), m, projected onto the table
+        plane along its normal (a point's height above the table does not move it)."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        if not np.isfinite(points).all():
+            raise ValueError('points must be finite')
+        table = (points - self.pose.translation) @ self.pose.rotation  # R^T (p - t)
+        return self.workspace.table_to_top_down(table[:, :2])
+
     def pose_fields(self, actions) -> list:
         """``geometry_msgs/Pose`` fields (camera frame), one per action (n, 3)."""
         positions, quaternions = self.action_poses(actions)
         return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
+
+
+def top_down_mapping(model: CameraModel, table_frame: str = DEFAULT_WORLD_FRAME):
+    """The mapping of the simulator-style top-down camera ``model`` (128 x 128, optical axis
+    straight down onto the centre of the image; see :mod:`fga_ros.bridge.geometry`): the
+    identity on pixels, so that the node's default behaviour is the top-down service."""
+    info = model.camera_info_fields({})
+    intrinsics = CameraIntrinsics.from_fields(info['width'], info['height'], info['k'],
+                                              info['distortion_model'], info['d'])
+    # table (world: z up, y = image up) -> optical frame (y, z flipped), camera_height above
+    pose = TableToCamera(np.diag([1.0, -1.0, -1.0]), np.array([0.0, 0.0, model.camera_height]))
+    workspace = Workspace(0.0, 0.0, model.pixel_size * IMAGE_SIZE)
+    return camera_mapping(intrinsics, pose, workspace, model.frame_id, table_frame)
 
 
 def camera_mapping(intrinsics: CameraIntrinsics, pose: TableToCamera, workspace: Workspace,

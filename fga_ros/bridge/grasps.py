@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from fga_ros.bridge.geometry import CameraModel, pose_dict
+from fga_ros.bridge.camera_geometry import CameraMapping
+from fga_ros.bridge.geometry import pose_dict
 
 PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'mode_ids', 'ranks')
 
@@ -25,14 +26,19 @@ def proposal_arrays(proposal) -> dict:
     return {name: value[order] for name, value in arrays.items()}
 
 
-def grasp_fields(arrays: dict, camera: CameraModel, header: dict, opening_px: float) -> list:
-    """``fga_ros/Grasp`` dicts, one per proposal row of :func:`proposal_arrays`."""
+def grasp_fields(arrays: dict, camera: CameraMapping, header: dict, opening_px: float) -> list:
+    """``fga_ros/Grasp`` dicts, one per proposal row of :func:`proposal_arrays`: poses in the
+    camera frame (``header.frame_id``) and in the table frame (``camera.table_frame``)."""
     positions, quaternions = camera.action_poses(arrays['actions'])
+    table_positions, table_quaternions = camera.table_action_poses(arrays['actions'])
+    table_header = {'stamp': header['stamp'], 'frame_id': camera.table_frame}
     opening = float(opening_px * camera.pixel_size)
     grasps = []
     for i, (x, y, angle) in enumerate(arrays['actions']):
         grasps.append({
             'pose': {'header': header, 'pose': pose_dict(positions[i], quaternions[i])},
+            'table_pose': {'header': table_header,
+                           'pose': pose_dict(table_positions[i], table_quaternions[i])},
             'x': float(x),
             'y': float(y),
             'angle': float(angle),
@@ -45,7 +51,7 @@ def grasp_fields(arrays: dict, camera: CameraModel, header: dict, opening_px: fl
     return grasps
 
 
-def proposal_response_fields(proposal, camera: CameraModel, header: dict,
+def proposal_response_fields(proposal, camera: CameraMapping, header: dict,
                              opening_px: float) -> dict:
     """ProposeGrasps response fields for a successful proposal."""
     arrays = proposal_arrays(proposal)

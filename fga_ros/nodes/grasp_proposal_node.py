@@ -2,7 +2,12 @@
 
 Loads a model (default: the bundled one), warms it up, then answers ``propose_grasps``
 (``fga_ros/srv/ProposeGrasps``) for a request image or the latest ``camera/image_raw``
-frame; without either it answers at once with success = false. Each answer also goes to
+frame; without either it answers at once with success = false. With the default (empty)
+``table_frame`` the image is the 128 x 128 top-down view of the camera described by the
+parameters pixel_size and camera_height; with a ``table_frame``, images of any size come
+with ``camera/camera_info`` and TF (table_frame -> the image's frame), and the node
+rectifies the workspace square of the table into the model input
+(:mod:`fga_ros.bridge.camera_geometry`). Each answer also goes to
 ``grasps/markers`` (MarkerArray, DELETEALL first), ``grasps/poses`` (PoseArray) and
 ``grasps/image`` (annotated rgb8). The model can be swapped at run time (parameter
 ``checkpoint`` or a path on the ``checkpoint`` topic) with ``Proposer.reload``: each request
@@ -19,12 +24,14 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
+from tf2_ros import Buffer, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
-from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
+from fga_ros.bridge import annotate, camera_geometry, geometry, grasps, image, markers, requests
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_OVERSAMPLE, OVERSAMPLE
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
@@ -69,6 +76,21 @@ class GraspProposalNode(Node):
             'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'frame of the grasp poses when the image header names none', read_only=True))
+        workspace = camera_geometry.default_workspace()
+        self.declare_parameter('table_frame', '', descriptor(
+            'frame of the table plane (z up); empty = images are 128 x 128 top-down views '
+            '(pixel_size, camera_height); set = any camera, from camera/camera_info and TF '
+            'table_frame -> image frame', read_only=True))
+        self.declare_parameter('workspace_center_x', workspace.center_x, descriptor(
+            'x of the workspace centre in table_frame, m', read_only=True,
+            float_range=(-100.0, 100.0)))
+        self.declare_parameter('workspace_center_y', workspace.center_y, descriptor(
+            'y of the workspace centre in table_frame, m', read_only=True,
+            float_range=(-100.0, 100.0)))
+        self.declare_parameter('workspace_size', workspace.size, descriptor(
+            'side of the table square rectified into the 128 x 128 model input, m (default: '
+            "the training images' 128 px x pixel size)", read_only=True,
+            float_range=(0.01, 10.0)))
         self.declare_parameter('gripper_opening_px', geometry.default_opening_px(), descriptor(
             'distance between the open claws, px (sets opening_width and the markers)',
             read_only=True, float_range=(1.0, 128.0)))
@@ -78,9 +100,16 @@ class GraspProposalNode(Node):
             'also serve moveit_msgs/srv/GraspPlanning on plan_grasps (needs moveit_msgs)',
             read_only=True))
 
-        self.camera = geometry.CameraModel(
+        self.camera = camera_geometry.top_down_mapping(geometry.CameraModel(
             pixel_size=self._param('pixel_size'), camera_height=self._param('camera_height'),
-            frame_id=self._param('camera_frame'))
+            frame_id=self._param('camera_frame')))
+        self.table_frame = self._param('table_frame')
+        self.workspace = camera_geometry.Workspace(
+            self._param('workspace_center_x'), self._param('workspace_center_y'),
+            self._param('workspace_size'))
+        self.latest_camera_info = None
+        self.tf_buffer = Buffer()
+        self.tf_listener = TransformListener(self.tf_buffer, self)
         self.opening_px = float(self._param('gripper_opening_px'))
         self.claw_width_px = geometry.default_claw_width_px()
         self.max_grasps = int(self._param('max_grasps'))
@@ -101,6 +130,9 @@ class GraspProposalNode(Node):
         self.create_subscription(Image, 'camera/image_raw', self.image_callback,
                                  qos_profile_sensor_data, callback_group=inputs)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        if self.table_frame:
+            self.create_subscription(CameraInfo, 'camera/camera_info', self.camera_info_callback,
+                                     qos_profile_sensor_data, callback_group=inputs)
         self.create_subscription(String, 'checkpoint', self.checkpoint_callback, latched,
                                  callback_group=inputs)
         serving = MutuallyExclusiveCallbackGroup()
@@ -177,29 +209,61 @@ class GraspProposalNode(Node):
     def image_callback(self, msg):
         self.latest_image = msg
 
+    def camera_info_callback(self, msg):
+        self.latest_camera_info = msg
+
     # -- proposals ------------------------------------------------------------------------------
 
+    def _camera_for(self, msg):
+        """The CameraMapping of an image: the top-down camera, or (table_frame set) the
+        latest camera_info and TF table_frame -> the image's frame; raises ValueError naming
+        what is missing or wrong."""
+        if not self.table_frame:
+            return self.camera
+        info = self.latest_camera_info
+        if info is None:
+            raise requests.RequestError(
+                f'table_frame is {self.table_frame!r}, but no camera_info arrived on '
+                'camera/camera_info yet: the camera model is unknown')
+        frame = msg.header.frame_id or info.header.frame_id or self.camera.frame_id
+        intrinsics = camera_geometry.CameraIntrinsics.from_fields(
+            info.width, info.height, info.k, info.distortion_model, info.d)
+        try:
+            tf = self.tf_buffer.lookup_transform(frame, self.table_frame, Time())
+        except TransformException as error:
+            raise requests.RequestError(
+                f'no transform from table frame {self.table_frame!r} to the image frame '
+                f'{frame!r} ({type(error).__name__}: {error})') from None
+        t, q = tf.transform.translation, tf.transform.rotation
+        pose = camera_geometry.TableToCamera.from_fields((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+        return camera_geometry.camera_mapping(intrinsics, pose, self.workspace, frame,
+                                              self.table_frame)
+
     def _propose(self, msg, settings):
-        """(rgb, header dict, proposal) for an Image message; raises ValueError on bad input."""
+        """(rgb, header dict, proposal, camera) for an Image message: ``rgb`` is the model
+        input, ``camera`` the CameraMapping of the grasp poses; raises ValueError on bad
+        input."""
         if msg is None or image.is_empty(msg):
             msg = self.latest_image
             if msg is None:
                 raise requests.RequestError(
                     'the request has no image and no frame arrived on camera/image_raw yet')
-        rgb = image.image_to_rgb(msg)
-        header = {'stamp': msg.header.stamp,
-                  'frame_id': msg.header.frame_id or self.camera.frame_id}
+        camera = self._camera_for(msg)
+        if camera is self.camera:
+            rgb = image.image_to_rgb(msg)
+        else:
+            rgb = camera.warp(image.image_to_rgb(msg, msg.height, msg.width))
+        header = {'stamp': msg.header.stamp, 'frame_id': msg.header.frame_id or camera.frame_id}
         proposal = self._run_proposal(rgb, settings)
-        return rgb, header, proposal
+        return rgb, header, proposal, camera
 
     def propose_grasps_callback(self, request, response):
         start = time.monotonic()
         try:
             settings = requests.resolve_proposal_request(
                 request, self._settings(), self.max_grasps)
-            rgb, header, proposal = self._propose(request.image, settings)
-            fields = grasps.proposal_response_fields(
-                proposal, self.camera, header, self.opening_px)
+            rgb, header, proposal, camera = self._propose(request.image, settings)
+            fields = grasps.proposal_response_fields(proposal, camera, header, self.opening_px)
             response = to_msg(type(response), fields)
         except ValueError as error:
             return to_msg(type(response), grasps.failure_response_fields(str(error)))
@@ -208,7 +272,7 @@ class GraspProposalNode(Node):
             return to_msg(type(response), grasps.failure_response_fields(
                 f'internal error while proposing: {type(error).__name__}: {error}'))
         try:
-            self._publish(rgb, header, proposal)
+            self._publish(rgb, header, proposal, camera)
         except Exception as error:  # noqa: BLE001 - the answer is good; only the display failed
             self.get_logger().error(f'cannot publish the grasps: {type(error).__name__}: {error}')
         self.get_logger().debug(
@@ -216,14 +280,15 @@ class GraspProposalNode(Node):
             f'{1000 * (time.monotonic() - start):.1f} ms')
         return response
 
-    def _publish(self, rgb, header, proposal):
-        """Markers (DELETEALL first), poses and the annotated image, for subscribed topics."""
+    def _publish(self, rgb, header, proposal, camera):
+        """Markers (DELETEALL first), poses and the annotated model input, for subscribed
+        topics."""
         arrays = grasps.proposal_arrays(proposal)
-        poses = self.camera.pose_fields(arrays['actions'])
+        poses = camera.pose_fields(arrays['actions'])
         colours = markers.grasp_colours(self._param('colour_by'), arrays['scores'],
                                         arrays['mode_ids'])
         if self.marker_pub.get_subscription_count():
-            size = self.camera.pixel_size
+            size = camera.pixel_size
             marker_fields = markers.grasp_markers(
                 poses, colours, header, opening=self.opening_px * size,
                 claw_width=self.claw_width_px * size, line_width=size)
@@ -238,9 +303,9 @@ class GraspProposalNode(Node):
     def plan_grasps_callback(self, request, response):
         """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings."""
         try:
-            rgb, header, proposal = self._propose(None, self._settings())
+            rgb, header, proposal, camera = self._propose(None, self._settings())
             arrays = grasps.proposal_arrays(proposal)
-            poses = self.camera.pose_fields(arrays['actions'])
+            poses = camera.pose_fields(arrays['actions'])
             response.grasps = [to_msg(MoveItGrasp, {
                 'id': f'fga_{rank}',
                 'grasp_pose': {'header': header, 'pose': pose},
