@@ -136,10 +136,19 @@ def cmd_train(args):
         raise UserError('--warm-start starts a new run; a resumed run already holds its '
                         'critic (drop one of --warm-start and --resume)')
     env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
+    dataset = _read_dataset(args.dataset) if args.dataset else None
+    if dataset is not None:
+        env = WithoutOracle(env)
+    if args.offline_steps < 0:
+        raise UserError(f'--offline-steps must be >= 0, got {args.offline_steps}')
     try:
-        trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
+        trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start,
+                          dataset=dataset, offline_steps=args.offline_steps)
     except model_file.CheckpointError as exc:
         raise UserError(str(exc)) from None
+    if args.record:
+        from fga_ros.core.common.dataset import DatasetWriter
+        trainer.recorder = DatasetWriter(args.record, source=f'fga train --out {out}')
     out.mkdir(parents=True, exist_ok=True)
     (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     writer = None
@@ -153,6 +162,10 @@ def cmd_train(args):
           f'(resuming at step {trainer.step}); run directory {out}')
     if args.warm_start:
         print(f'new run on the feature extractor and critic of {args.warm_start}')
+    if dataset is not None and not trainer.prefilled:
+        print(f'replay prefill from {args.dataset}: {len(dataset.images)} states, '
+              f'{len(dataset.actions)} grasps ({int(dataset.labels.sum())} successes), no '
+              f'oracle; {args.offline_steps} offline steps before training online')
     wall = args.wall_hours * 3600 if args.wall_hours else None
     # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -170,11 +183,58 @@ def cmd_train(args):
         signal.signal(signal.SIGTERM, previous)
         if writer is not None:
             writer.close()
+        if trainer.recorder is not None and trainer.recorder.num_states:
+            print(f'recorded {trainer.recorder.num_states} states: {trainer.recorder.close()}')
+        elif trainer.recorder is not None:
+            trainer.recorder.abort()
     model = trainer.export()
     print(f'step {trainer.step}: checkpoint {out / CHECKPOINT_NAME}, model {model}')
     curve = _plot_learning_curve(out)
     if curve:
         print(f'learning curve: {curve}')
+
+
+class WithoutOracle:
+    """An environment whose demonstrations are refused: training from a dataset must not
+    fall back on the simulator's oracle."""
+
+    def __init__(self, env):
+        self._env = env
+
+    def __getattr__(self, name):
+        if name == 'demonstrations':
+            raise AttributeError('demonstrations: training from a dataset uses no oracle')
+        return getattr(self._env, name)
+
+
+def _read_dataset(path):
+    from fga_ros.core.common.dataset import DatasetError, read_dataset
+    try:
+        return read_dataset(path)
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_record(args):
+    """Oracle demonstrations of the simulator written to a dataset file."""
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.common.dataset import write_dataset
+    from fga_ros.core.common.env import SimEnvironment
+
+    config = load_config(args.preset)
+    shapes = _split_shapes(args.shapes) if args.shapes else config.shapes
+    per_state = args.per_state or max(1, -(-config.prefill_examples
+                                           // max(1, config.prefill_scenes)))
+    states = args.states or -(-config.prefill_examples // per_state)
+    fraction = (config.prefill_imitation_fraction if args.imitation_fraction is None
+                else args.imitation_fraction)
+    env = SimEnvironment(shapes, args.distortion, seed=args.seed)
+    demos = env.demonstrations(states, per_state, np.random.default_rng(args.seed), fraction)
+    source = (f'fga record: simulator oracle, shapes {",".join(shapes)}, distortion '
+              f'{args.distortion}, seed {args.seed}, imitation fraction {fraction:g}')
+    path = write_dataset(args.out, demos, source)
+    print(f'{states} states x {per_state} grasps ({100 * fraction:g} % expert): {path} '
+          f'({path.stat().st_size / 1e6:.1f} MB)')
 
 
 def _plot_learning_curve(out):
@@ -470,12 +530,34 @@ def build_parser():
     p.add_argument('--warm-start', default=None, metavar='MODEL',
                    help='start from the feature extractor and critic of this model or '
                         'checkpoint (same critic architecture); the actor starts fresh')
+    p.add_argument('--dataset', default=None, metavar='FILE',
+                   help='prefill the replay from this dataset file (fga record, --record) '
+                        'instead of the simulator oracle; then train online')
+    p.add_argument('--offline-steps', type=int, default=0,
+                   help='critic + actor updates on the prefilled replay before interacting')
+    p.add_argument('--record', default=None, metavar='FILE',
+                   help='write every prefill example and tried grasp to this dataset file')
     p.add_argument('--wall-hours', type=float, default=None,
                    help='stop (checkpointed) after this many hours')
     p.add_argument('--seed-eval', type=int, default=1_000_000,
                    help='first scene seed of the periodic evaluation')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('record', help='write simulator oracle demonstrations to a dataset '
+                                      'file (the format fga train --dataset reads)')
+    p.add_argument('--out', required=True, help='dataset file to write (.zip)')
+    p.add_argument('--preset', default='cpu',
+                   help='take states, grasps per state, shapes and imitation fraction from '
+                        "this preset's replay prefill")
+    p.add_argument('--states', type=int, default=None, help='scenes recorded')
+    p.add_argument('--per-state', type=int, default=None, help='grasps per scene')
+    p.add_argument('--shapes', default=None, help='comma-separated shapes')
+    p.add_argument('--imitation-fraction', type=float, default=None,
+                   help='share of expert (feasible) grasps, the rest uniform random')
+    p.add_argument('--distortion', default=sim.DISTORTIONS[0], help=_names(sim.DISTORTIONS))
+    p.add_argument('--seed', type=int, default=0, help='seed of scenes and grasps')
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
     p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')

@@ -68,9 +68,17 @@ class Trainer:
         warm_start: optional model or checkpoint whose extractor and critic initialise a
             new run (the actor starts fresh), e.g. to train other objectives on a critic
             that is already good. Not with ``resume``.
+        dataset: optional ``GraspDataset`` (``fga_ros.core.common.dataset``): the replay
+            prefill takes all its records instead of asking the environment for
+            demonstrations, so no oracle is needed.
+        offline_steps: critic + actor updates on the prefilled replay before the first
+            interaction (offline pre-training; not counted in ``step``).
+        recorder: optional ``DatasetWriter``: every prefill example and every tried grasp
+            (image as the environment gave it, grasps, outcomes) is written to it.
     """
 
-    def __init__(self, config, env, out_dir, resume=False, warm_start=None):
+    def __init__(self, config, env, out_dir, resume=False, warm_start=None, dataset=None,
+                 offline_steps=0, recorder=None):
         self.config = config
         self.env = env
         self.out_dir = Path(out_dir)
@@ -95,6 +103,9 @@ class Trainer:
         self.train_seconds = 0.0
         """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
         self.prefilled = False
+        self.dataset = dataset
+        self.offline_steps = int(offline_steps)
+        self.recorder = recorder
         self.successes = 0
         self.interactions = 0
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
@@ -105,20 +116,42 @@ class Trainer:
     def _tensor(self, images):
         return images_to_tensor(images, self.config.image_size, self.device)
 
-    def prefill(self, progress=None):
-        """Fill the replay memory with imitation + random examples (Algorithm 1, line 1)."""
+    def prefill_states(self):
+        """Number of states the prefill adds (the dataset's, or the configured scenes)."""
         cfg = self.config
+        if self.dataset is not None:
+            return len(self.dataset.images)
         if cfg.prefill_examples <= 0:
-            self.prefilled = True
-            return
-        per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
-        num_states = math.ceil(cfg.prefill_examples / per_state)
-        demos = self.env.demonstrations(num_states, per_state, self.rng,
-                                          cfg.prefill_imitation_fraction)
+            return 0
+        return math.ceil(cfg.prefill_examples / max(1, math.ceil(
+            cfg.prefill_examples / max(1, cfg.prefill_scenes))))
+
+    def prefill(self, progress=None):
+        """Fill the replay memory (Algorithm 1, line 1) with the dataset's records or the
+        environment's imitation + random examples, then run the offline updates."""
+        cfg = self.config
+        if self.dataset is not None:
+            demos = self.dataset.records()
+        elif cfg.prefill_examples > 0:
+            per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
+            num_states = math.ceil(cfg.prefill_examples / per_state)
+            demos = self.env.demonstrations(num_states, per_state, self.rng,
+                                            cfg.prefill_imitation_fraction)
+        else:
+            demos = ()
         for image, actions, labels in demos:
             self.replay.add(resize_images(image, cfg.image_size), actions, labels)
+            if self.recorder is not None and self.dataset is None:
+                self.recorder.add(image, actions, labels)
             if progress is not None:
                 progress(1)
+        if self.offline_steps:
+            self.model.train()
+            for _ in range(self.offline_steps):
+                for _ in range(cfg.critic_steps):
+                    self.critic_update()
+                for _ in range(cfg.actor_steps):
+                    self.actor_update()
         self.prefilled = True
 
     # -- one step -------------------------------------------------------------------------
@@ -131,8 +164,8 @@ class Trainer:
         outcomes and the critic scores of the tried grasps, both (states, grasps).
         """
         cfg = self.config
-        images = resize_images(np.stack(self.env.new_states(cfg.interaction_steps)),
-                               cfg.image_size)
+        observed = np.stack(self.env.new_states(cfg.interaction_steps))
+        images = resize_images(observed, cfg.image_size)
         actions, scores = most_uncertain_actions(
             self.model, self._tensor(images), cfg.uncertainty_proposals, cfg.grasps_per_state,
             self.generator)
@@ -140,6 +173,9 @@ class Trainer:
         outcomes = np.asarray(self.env.try_grasps(actions), dtype=bool)
         for image, tried, won in zip(images, actions, outcomes):
             self.replay.add(image, tried, won)
+        if self.recorder is not None:
+            for image, tried, won in zip(observed, actions, outcomes):
+                self.recorder.add(image, tried, won)
         self.interactions += outcomes.size
         self.successes += int(outcomes.sum())
         return outcomes, scores.cpu().numpy()
@@ -275,9 +311,8 @@ class Trainer:
         cfg = self.config
         total = cfg.steps if steps is None else steps
         if not self.prefilled:
-            with tqdm(total=math.ceil(cfg.prefill_examples / max(1, math.ceil(
-                    cfg.prefill_examples / max(1, cfg.prefill_scenes)))),
-                    desc='prefill (scenes)', disable=not progress, unit='scene') as bar:
+            with tqdm(total=self.prefill_states(), desc='prefill (scenes)',
+                      disable=not progress, unit='scene') as bar:
                 self.prefill(bar.update)
         bar = tqdm(total=total, initial=self.step, desc=f'train {cfg.divergence}',
                    disable=not progress, unit='step', dynamic_ncols=True)
