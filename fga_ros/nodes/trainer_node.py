@@ -27,6 +27,7 @@ from fga_ros.core.common.config import (
     field_descriptions,
     load_config,
 )
+from fga_ros.core.common.dataset import DatasetWriter, read_dataset
 from fga_ros.core.models.model_file import CheckpointError
 from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 from fga_ros.nodes.common import closing_logger, descriptor, run
@@ -50,6 +51,16 @@ class TrainerNode(Node):
             'model or checkpoint whose feature extractor and critic start a new run (the '
             'actor starts fresh; the critic architecture must match); "" = none; unused '
             'when an out_dir checkpoint is resumed', read_only=True))
+        self.declare_parameter('dataset', '', descriptor(
+            'dataset file (fga record, or a record of an earlier run) that fills the replay '
+            'memory instead of get_demonstrations: the robot then needs no oracle; "" = ask '
+            'the simulators; unused when an out_dir checkpoint is resumed', read_only=True))
+        self.declare_parameter('offline_steps', 0, descriptor(
+            'critic + actor updates on the prefilled replay before the first grasp is tried',
+            read_only=True, int_range=(0, 10**9)))
+        self.declare_parameter('record', '', descriptor(
+            'dataset file to write every prefill example and tried grasp of this session to, '
+            'when the node closes (must not exist); "" = none', read_only=True))
         self.declare_parameter('steps', 0, descriptor(
             'total training steps to reach; 0 = config.steps', read_only=True,
             int_range=(0, 10**9)))
@@ -87,8 +98,15 @@ class TrainerNode(Node):
         # another configuration.
         resuming = resume and (self.out_dir / CHECKPOINT_NAME).exists()
         warm_start = None if resuming else self.get_parameter('warm_start').value or None
+        dataset_path = None if resuming else self.get_parameter('dataset').value or None
+        # Raises DatasetError naming the file and the problem.
+        dataset = read_dataset(dataset_path) if dataset_path else None
+        record = self.get_parameter('record').value
+        recorder = DatasetWriter(record, f'trainer_node {self.out_dir}') if record else None
         self.trainer = Trainer(self.config, self.env, self.out_dir, resume=resuming,
-                               warm_start=warm_start)
+                               warm_start=warm_start, dataset=dataset,
+                               offline_steps=self.get_parameter('offline_steps').value,
+                               recorder=recorder)
         self.total_steps = self.get_parameter('steps').value or self.config.steps
         self.stop_requested = threading.Event()
         self.error = None
@@ -118,7 +136,9 @@ class TrainerNode(Node):
         seconds_before = trainer.train_seconds
         try:
             if not trainer.prefilled:
-                self.get_logger().info('prefilling the replay memory with demonstrations')
+                source = ('the dataset ' + self.get_parameter('dataset').value
+                          if trainer.dataset is not None else 'get_demonstrations')
+                self.get_logger().info(f'prefilling the replay memory from {source}')
                 trainer.prefill()
             while trainer.step < self.total_steps and not self._stopping():
                 stats = trainer.train_step()
@@ -181,6 +201,12 @@ class TrainerNode(Node):
         if self.trainer.step > 0 or self.trainer.prefilled:
             path = self.trainer.save()
             closing_logger(self).info(f'checkpoint written: {path} (step {self.trainer.step})')
+        recorder = self.trainer.recorder
+        if recorder is not None and recorder.num_states:
+            closing_logger(self).info(f'recorded {recorder.num_states} states: '
+                                      f'{recorder.close()}')
+        elif recorder is not None:
+            recorder.abort()
 
 
 def main(args=None):

@@ -117,6 +117,8 @@ def _check_actions(actions, where):
 class DatasetWriter:
     """Write a dataset file record by record; the file appears (atomically) on ``close``.
 
+    An existing ``path`` is refused (DatasetError), never overwritten.
+
     Images go to a temporary archive next to ``path`` as they come; the small arrays are
     kept in memory. Use as a context manager; on an exception the temporary file is removed
     and nothing is written at ``path``.
@@ -125,6 +127,9 @@ class DatasetWriter:
     def __init__(self, path, source: str):
         self.path = Path(path)
         self.source = str(source)
+        if self.path.exists():
+            raise DatasetError(f'{self.path} exists; choose another name (nothing was '
+                               'overwritten)')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + '.tmp')
         self._zip = zipfile.ZipFile(self._tmp, 'w', zipfile.ZIP_STORED)
