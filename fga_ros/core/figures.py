@@ -149,7 +149,7 @@ def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=3
                  f'{100 * gt.feasible_fraction:.2f}%; projections take the max over the '
                  f'hidden dimension')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
 
 
 def _rank_colors(count):
@@ -193,7 +193,7 @@ def rank_share_figure(results, path, title='share of proposals per mode rank'):
     ax.legend(handles=handles[::-1], loc='center left', bbox_to_anchor=(1.0, 0.5),
               fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
 
 
 def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
@@ -235,7 +235,7 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
 
 
 def learning_curve_figure(records, path, title='accuracy during training'):
@@ -268,4 +268,4 @@ def learning_curve_figure(records, path, title='accuracy during training'):
     ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension

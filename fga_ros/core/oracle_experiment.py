@@ -215,4 +215,4 @@ def modes_figure(results, scene, path):
     fig.suptitle(f'{scene.shape} seed {scene.seed}: generator samples over the ground-truth '
                  f'modes (x-y, max over alpha); x = infeasible')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension

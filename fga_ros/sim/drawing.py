@@ -133,4 +133,4 @@ def sim_figure(scene, gt, path, num_grasps=24, seed=0):
     fig.suptitle(f'feasible fraction {100 * gt.feasible_fraction:.2f}% of the action space, '
                  f'{gt.num_modes} modes')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
