@@ -226,3 +226,25 @@ def test_git_objects_exist(command):
 def test_python_client_example_compiles():
     (python_block,) = _blocks(README.read_text(), 'python')
     compile(python_block, 'README.md (rclpy example)', 'exec')
+
+
+def test_readme_order_for_two_readers():
+    """What it is, the paper, the limits, then ROS 2, the CLI, results and internals."""
+    text = README.read_text()
+    headings = re.findall(r'^## (.+)$', text, flags=re.M)
+    assert headings == ['The paper', 'What it can and cannot do', 'ROS 2 quick start',
+                        'Command line (no ROS)', 'Results', 'ROS 2 reference', 'Internals']
+    paper = ' '.join(text[:text.index('## What it can')].split())
+    for citation in ('https://openreview.net/forum?id=P8DHF1Y_dph', 'arXiv:1904.07319',
+                     'Learning to Generate All Feasible Actions',
+                     'Learning Probabilistic Multi-Modal Actor Models'):
+        assert citation in paper
+
+
+def test_no_stray_figures_at_the_repository_root():
+    """A `sim.png` written by `fga sim --json` was once committed at the root."""
+    if not (ROOT / '.git').exists() or shutil.which('git') is None:
+        pytest.skip('not a git checkout')
+    tracked = subprocess.run(['git', '-C', str(ROOT), 'ls-files', '*.png', '*.jpg'],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert not [name for name in tracked if '/' not in name]
