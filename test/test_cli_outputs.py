@@ -8,6 +8,7 @@ unless asked, ``--version``, defaults in every help text, progress bars on stder
 import json
 import os
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -188,4 +189,6 @@ def test_bench_propose_progress_goes_to_stderr(capsys):
     result = run_propose_bench(repeats=1, accuracy_scenes=1, progress=True)
     out, err = capsys.readouterr()
     assert out == '' and 'bench propose' in err and 'call/s' in err
+    done, total = re.findall(r'(\d+)/(\d+) \[', err)[-1]
+    assert done == total  # the bar ends full, also when the CEM search stops early
     assert result['latency_ms']['propose_64']['calls'] == 1
