@@ -29,7 +29,7 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError('the command started its work before checking its outputs')
     monkeypatch.setattr(cli, '_load_proposer', forbidden)
-    from fga_ros.core import trainer
+    from fga_ros.core.training import trainer
     monkeypatch.setattr(trainer.Trainer, '__init__', forbidden)
 
 
@@ -185,7 +185,7 @@ def test_bench_sim_progress_goes_to_stderr(capsys):
 
 def test_bench_propose_progress_goes_to_stderr(capsys):
     """`fga bench propose` used to run for 4 minutes without a sign of life."""
-    from fga_ros.core.bench_propose import run_propose_bench
+    from fga_ros.core.analysis.bench_propose import run_propose_bench
     result = run_propose_bench(repeats=1, accuracy_scenes=1, progress=True)
     out, err = capsys.readouterr()
     assert out == '' and 'bench propose' in err and 'call/s' in err

@@ -36,7 +36,7 @@ import cv2
 import pytest
 
 from fga_ros import cli, sim
-from fga_ros.core.proposal import BUNDLED_MODEL
+from fga_ros.core.inference.proposer import BUNDLED_MODEL
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -153,7 +153,9 @@ def test_long_commands_parse(command):
 def test_make_targets_exist_and_the_demo_recipe_runs(command, tmp_path, monkeypatch, capsys):
     if shutil.which('make') is None:
         pytest.skip('make is not installed')
-    target, *variables = shlex.split(command)[1:]
+    words = shlex.split(command)[1:]
+    variables = [w for w in words if '=' in w]
+    (target,) = [w for w in words if '=' not in w]
     recipe = subprocess.run(['make', '-n', '-C', str(ROOT), target, *variables],
                             capture_output=True, text=True, check=True).stdout
     assert 'tools/make_venv.py' in recipe  # every target sets up the environment first
