@@ -263,7 +263,7 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
 
     config = load_config('tiny')
     source = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'source')
-    source.run(steps=2, progress=False)
+    source.run(steps=2)
     source_model = source.export()
 
     ros.add(GraspSimNode)

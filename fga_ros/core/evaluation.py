@@ -39,7 +39,14 @@ from fga_ros.core.proposal import (
     model_device,
     sample_with_density,
 )
-from fga_ros.sim import grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim import (
+    grasp_success,
+    ground_truth,
+    heldout_shapes,
+    make_scene,
+    render,
+    validate_actions,
+)
 
 EVAL_SEED_BASE = 2 ** 62
 """Smallest evaluation scene seed; training scene seeds are below it."""
@@ -254,3 +261,20 @@ def format_table(results):
         cells = ''.join(f'{_percent(m):>8}' for m in means[:3])
         lines.append(f'{"Avg":<8}{cells}{_percent(means[3]):>9}{modes:7.1f}')
     return '\n'.join(lines)
+
+
+TRAINING_EVAL_SEED = 1_000_000
+"""First scene seed of the periodic evaluation during training (``fga train --seed-eval``)."""
+
+
+def periodic_evaluation(seed=TRAINING_EVAL_SEED):
+    """The ``evaluate`` callable of ``Trainer.run`` used by ``fga train`` and trainer_node.
+
+    It returns ``quick_accuracy`` of the trainer's model on the run's training shapes and
+    the held-out ones, ``config.eval_states`` scenes each from scene seed ``seed``.
+    """
+    def evaluate(trainer):
+        config = trainer.config
+        shapes = config.shapes + tuple(s for s in heldout_shapes() if s not in config.shapes)
+        return quick_accuracy(trainer.model, config, shapes, config.eval_states, seed=seed)
+    return evaluate
