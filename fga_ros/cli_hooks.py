@@ -1,5 +1,6 @@
 """What ``fga train`` plugs into ``Trainer.run``: progress bars, TensorBoard, Ctrl-C/SIGTERM."""
 
+import math
 import signal
 import sys
 
@@ -43,8 +44,8 @@ class ProgressHooks(TrainingHooks):
         self.bar.update(1)
 
     def on_log(self, step, scalars):
-        self.bar.set_postfix(critic=f'{scalars.get("train/critic_accuracy", float("nan")):.2f}',
-                             score=f'{scalars.get("train/actor_score", float("nan")):.2f}',
+        self.bar.set_postfix(critic=f'{scalars["train/critic_accuracy"]:.2f}',
+                             score=f'{scalars["train/actor_score"]:.2f}',
                              hit=f'{scalars["train/collection_success_rate"]:.2f}')
 
     def on_eval(self, step, metrics):
@@ -80,7 +81,8 @@ class TensorBoardHooks(TrainingHooks):
     def on_log(self, step, scalars):
         if self.writer is not None:
             for name, value in scalars.items():
-                self.writer.add_scalar(name, value, step)
+                if not math.isnan(value):
+                    self.writer.add_scalar(name, value, step)
 
     def on_eval(self, step, metrics):
         if self.writer is not None:

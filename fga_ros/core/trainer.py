@@ -336,8 +336,7 @@ class Trainer:
 
     def _scalars(self, stats, start, start_step):
         """TensorBoard-style scalars of ``TrainingHooks.on_log``."""
-        scalars = {f'train/{name}': value for name, value in dataclasses.asdict(stats).items()
-                   if not math.isnan(value)}
+        scalars = {f'train/{name}': value for name, value in dataclasses.asdict(stats).items()}
         scalars['train/collection_success_rate'] = self.successes / max(1, self.interactions)
         scalars['train/steps_per_second'] = ((self.step - start_step)
                                              / max(1e-9, time.monotonic() - start))

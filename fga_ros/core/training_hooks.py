@@ -67,9 +67,10 @@ class TrainingHooks:
     def on_log(self, step: int, scalars: Mapping[str, float]) -> None:
         """Every ``config.log_every`` steps.
 
-        ``scalars`` are TensorBoard-style names -> values: ``train/<StepStats field>``
-        (NaN fields left out), ``train/collection_success_rate`` (share of tried grasps that
-        succeeded, whole run), ``train/steps_per_second`` (this call) and ``replay/<size>``.
+        ``scalars`` are TensorBoard-style names -> values: ``train/<StepStats field>`` (NaN
+        when not computed in the step, e.g. no actor step, or when training diverged),
+        ``train/collection_success_rate`` (share of tried grasps that succeeded, whole
+        run), ``train/steps_per_second`` (this call) and ``replay/<size>``.
         """
 
     def on_eval(self, step: int, metrics: Mapping[str, float]) -> None:
