@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from fga_ros.core.training_hooks import TrainingHooks
+from fga_ros.core.training.hooks import TrainingHooks
 
 
 class ProgressHooks(TrainingHooks):

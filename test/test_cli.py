@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from fga_ros import cli, sim
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import load_config
-from fga_ros.core.env import SimEnvironment
-from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.models import model_file
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -144,7 +144,7 @@ def test_train_stops_with_a_checkpoint_on_sigterm(capsys, tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, err
     assert 'Traceback' not in err
     assert f'continue with: fga train --resume --out {out}' in err
-    _, _, meta = ckpt.load_model(out / 'model.pt')  # the interrupted run is usable
+    _, _, meta = model_file.load_model(out / 'model.pt')  # the interrupted run is usable
     step = meta['step']
     assert step >= 5
     # it continues from its own run description; --steps is a change a resume may make

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from fga_ros import cli, cli_hooks
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.run_record import RUN_FILE
-from fga_ros.core.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME
+from fga_ros.core.models import model_file
+from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.core.training.run_record import RUN_FILE
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -48,7 +49,7 @@ def signal_at(monkeypatch):
 
 def _checkpoint(out):
     payload = ckpt.load_checkpoint(out / CHECKPOINT_NAME)
-    return payload['step'], ckpt.config_of(out, payload), payload
+    return payload['step'], model_file.config_of(out, payload), payload
 
 
 def _eval_steps(out):
@@ -64,7 +65,7 @@ def test_an_interrupted_run_resumes_with_its_own_configuration(capsys, tmp_path,
     assert 'SIGINT: stopping after the current step' in err
     assert f'stopped at step 7 of 20: checkpoint {out / CHECKPOINT_NAME}' in err
     assert f'continue with: fga train --resume --out {out}' in err
-    assert ckpt.load_model(out / MODEL_NAME)[2]['step'] == 7  # usable as it is
+    assert model_file.load_model(out / MODEL_NAME)[2]['step'] == 7  # usable as it is
     assert _eval_steps(out) == [5]
     description = yaml.safe_load((out / RUN_FILE).read_text())
     assert description['config']['steps'] == 20 and description['config']['lr_actor'] == 0.002

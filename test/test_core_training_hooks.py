@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import load_config
-from fga_ros.core.env import SimEnvironment
-from fga_ros.core.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME, Trainer
-from fga_ros.core.training_hooks import FINISHED, STOPPED, WALL_LIMIT, TrainingHooks
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.models import model_file
+from fga_ros.core.training.hooks import FINISHED, STOPPED, WALL_LIMIT, TrainingHooks
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME, Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -90,7 +90,7 @@ def test_hooks_see_prefill_steps_logs_evaluations_and_checkpoints(tmp_path):
     assert [step for step, _ in checkpoints] == [4, 6]
     paths = checkpoints[-1][1]
     assert paths.checkpoint == tmp_path / CHECKPOINT_NAME and paths.model == tmp_path / MODEL_NAME
-    assert ckpt.load_model(paths.model)[2]['step'] == 6
+    assert model_file.load_model(paths.model)[2]['step'] == 6
     assert hook.calls[-1] == ('end', result)
     assert result.reason == FINISHED and result.step == result.target == 6
     assert result.saved == paths
@@ -106,7 +106,7 @@ def test_a_stop_request_checkpoints_and_the_run_resumes_exactly(tmp_path):
     result = stopped.run(hooks=[hook])
     assert result.reason == STOPPED and result.step == 5
     assert [step for step, _ in hook.of('checkpoint')] == [4, 5]
-    assert ckpt.load_model(tmp_path / 'stopped' / MODEL_NAME)[2]['step'] == 5
+    assert model_file.load_model(tmp_path / 'stopped' / MODEL_NAME)[2]['step'] == 5
 
     resumed = _trainer(config, tmp_path / 'stopped', resume=True)
     assert resumed.step == 5

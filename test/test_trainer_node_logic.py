@@ -13,9 +13,9 @@ import types
 import pytest
 import yaml
 
-from fga_ros.core.env import SimEnvironment
-from fga_ros.core.run_record import RUN_FILE, RunError
-from fga_ros.core.trainer import EVAL_LOG_NAME
+from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.training.run_record import RUN_FILE, RunError
+from fga_ros.core.training.trainer import EVAL_LOG_NAME
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

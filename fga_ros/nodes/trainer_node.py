@@ -26,11 +26,11 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from fga_ros.core import run_record as runs
-from fga_ros.core.config import field_descriptions, field_names, load_config
-from fga_ros.core.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
-from fga_ros.core.trainer import MODEL_NAME, Trainer
-from fga_ros.core.training_hooks import STOPPED, WALL_LIMIT, TrainingHooks
+from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
+from fga_ros.core.common.config import field_descriptions, field_names, load_config
+from fga_ros.core.training import run_record as runs
+from fga_ros.core.training.hooks import STOPPED, WALL_LIMIT, TrainingHooks
+from fga_ros.core.training.trainer import MODEL_NAME, Trainer
 from fga_ros.nodes.common import closing_logger, descriptor, run
 from fga_ros.nodes.ros_environment import EnvironmentStoppedError, RosEnvironment
 
@@ -84,7 +84,7 @@ class TrainerNodeHooks(TrainingHooks):
 
 
 class TrainerNode(Node):
-    """Runs ``fga_ros.core.trainer.Trainer`` over simulator services."""
+    """Runs ``fga_ros.core.training.trainer.Trainer`` over simulator services."""
 
     def __init__(self, **kwargs):
         super().__init__('trainer', **kwargs)

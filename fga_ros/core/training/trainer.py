@@ -15,13 +15,18 @@ import time
 import numpy as np
 import torch
 
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import config_to_dict
-from fga_ros.core.device import configure_threads, select_device
-from fga_ros.core.nets import ActorCritic, images_to_tensor, resize_images
-from fga_ros.core.replay import ReplayMemory
-from fga_ros.core.run_record import CHECKPOINT_NAME, refused_changes
-from fga_ros.core.training_hooks import (
+from fga_ros.core.common.config import config_to_dict
+from fga_ros.core.common.files import atomic_write
+from fga_ros.core.common.tensors import (
+    configure_threads,
+    images_to_tensor,
+    resize_images,
+    select_device,
+)
+from fga_ros.core.models import model_file
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.core.training.hooks import (
     FINISHED,
     STOPPED,
     WALL_LIMIT,
@@ -30,7 +35,9 @@ from fga_ros.core.training_hooks import (
     SavedPaths,
     TrainingHooks,
 )
-from fga_ros.core.updates import (
+from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.run_record import CHECKPOINT_NAME, refused_changes
+from fga_ros.core.training.updates import (
     actor_step_loss,
     critic_step_loss,
     discriminator_step_loss,
@@ -60,7 +67,7 @@ class Trainer:
 
     Args:
         config: ``TrainConfig``.
-        env: an ``Environment`` (``fga_ros.core.env``).
+        env: an ``Environment`` (``fga_ros.core.common.env``).
         out_dir: run directory (checkpoint, replay memory, TensorBoard events, model).
         resume: continue from ``out_dir/checkpoint.pt`` when it exists.
         warm_start: optional model or checkpoint whose extractor and critic initialise a
@@ -236,9 +243,9 @@ class Trainer:
     def load(self, path):
         """Restore a checkpoint written by ``save`` (model, optimisers, replay, RNG, step)."""
         payload = ckpt.load_checkpoint(path, map_location=self.device)
-        refused = refused_changes(ckpt.config_of(path, payload), self.config)
+        refused = refused_changes(model_file.config_of(path, payload), self.config)
         if refused:
-            raise ckpt.CheckpointError(
+            raise model_file.CheckpointError(
                 f'{path} was written with another configuration: ' + '; '.join(refused)
                 + "; resume with the run's configuration, or start a new run directory")
         self.model.load_state_dict(payload['model'])
@@ -260,7 +267,7 @@ class Trainer:
             self.env.load_state_dict(payload['env'])
         replay = ckpt.load_replay_state(path, payload)
         if replay is None:
-            raise ckpt.CheckpointError(f'{path} holds no replay memory; cannot resume')
+            raise model_file.CheckpointError(f'{path} holds no replay memory; cannot resume')
         self.replay.load_state_dict(replay)
 
     def export(self, path=None, meta=None):
@@ -268,7 +275,7 @@ class Trainer:
         path = Path(path) if path else self.out_dir / MODEL_NAME
         info = {'step': self.step, 'divergence': self.config.divergence}
         info.update(meta or {})
-        ckpt.export_model(path, self.model, self.config, info)
+        model_file.export_model(path, self.model, self.config, info)
         return path
 
     # -- loop -----------------------------------------------------------------------------
@@ -374,5 +381,5 @@ def truncate_eval_log(out_dir, step: int) -> int:
             kept.append(line)
     if len(kept) != len(lines):
         text = ''.join(line + '\n' for line in kept)
-        ckpt.atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+        atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
     return len(lines) - len(kept)

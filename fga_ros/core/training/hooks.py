@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module
-    from fga_ros.core.trainer import StepStats, Trainer
+    from fga_ros.core.training.trainer import StepStats, Trainer
 
 FINISHED = 'finished'
 """``RunResult.reason``: the target step count was reached."""

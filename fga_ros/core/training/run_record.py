@@ -17,8 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 import fga_ros
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import (
+from fga_ros.core.common.config import (
     ARCHITECTURE_FIELDS,
     TrainConfig,
     config_from_dict,
@@ -27,6 +26,9 @@ from fga_ros.core.config import (
     load_config,
     read_yaml,
 )
+from fga_ros.core.common.files import atomic_write
+from fga_ros.core.models import model_file
+from fga_ros.core.training import checkpoint as ckpt
 
 RUN_FILE = 'run.yaml'
 """Name of the run description inside the run directory."""
@@ -129,7 +131,8 @@ def read_run(out_dir) -> RunRecord:
         if not checkpoint.is_file():
             raise RunError(f'{out_dir} holds no training run (neither {RUN_FILE} nor '
                            f'{CHECKPOINT_NAME})')
-        return RunRecord(config=ckpt.config_of(checkpoint, ckpt.load_checkpoint(checkpoint)))
+        return RunRecord(config=model_file.config_of(checkpoint,
+                                                    ckpt.load_checkpoint(checkpoint)))
     try:
         data = read_yaml(path)
         if data.get('format') != RUN_FORMAT:
@@ -152,7 +155,7 @@ def write_run(out_dir, record: RunRecord) -> Path:
     text = ('# fga_ros run description, read by `fga train --resume` and trainer_node '
             '(config.steps is the target step count)\n'
             + yaml.safe_dump(record.to_dict(), sort_keys=False))
-    ckpt.atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+    atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
     return path
 
 
