@@ -109,15 +109,44 @@ def _resume_command(out):
     return f'fga train --resume --out {shlex.quote(str(out))}'
 
 
-def cmd_train(args):
+def _record_run(args, out, overrides, config, record, changes, trainer):
+    """Write ``out/run.yaml`` for a new run (``record`` None) or a resumed one, say what
+    starts; return the record written."""
     import shlex
 
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED
+    from fga_ros.core.training import run_record as runs
+
+    command = shlex.join(['fga', *args.argv])
+    seed_eval = args.seed_eval
+    if record is None:
+        record = runs.RunRecord(
+            config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
+            eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
+            command=command, created=runs.now(), warm_start=args.warm_start)
+        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
+              f'directory {out}')
+        if args.warm_start:
+            print(f'new run on the feature extractor and critic of {args.warm_start}')
+    else:
+        if seed_eval is not None and seed_eval != record.eval_seed:
+            changes['eval_seed'] = (record.eval_seed, seed_eval)
+            record = dataclasses.replace(record, eval_seed=seed_eval)
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+              f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
+                                        if changes else ''))
+        record = runs.resumed_record(record, config, args.preset, overrides, command,
+                                     trainer.step, changes)
+    runs.write_run(out, record)
+    return record
+
+
+def cmd_train(args):
     from fga_ros.cli_hooks import ProgressHooks, SignalStop, TensorBoardHooks
     from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
     from fga_ros.core.common.env import SimEnvironment
     from fga_ros.core.models import model_file
     from fga_ros.core.training import run_record as runs
-    from fga_ros.core.training.hooks import FINISHED, WALL_LIMIT
     from fga_ros.core.training.trainer import Trainer
 
     out = Path(args.out)
@@ -135,27 +164,7 @@ def cmd_train(args):
         print(f'{out} is complete: step {trainer.step} of {config.steps}; raise --steps to '
               'train further (nothing was written)')
         return 0
-    command = shlex.join(['fga', *args.argv])
-    seed_eval = args.seed_eval
-    if record is None:
-        record = runs.RunRecord(
-            config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
-            eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
-            command=command, created=runs.now(), warm_start=args.warm_start)
-        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
-              f'directory {out}')
-    else:
-        if seed_eval is not None and seed_eval != record.eval_seed:
-            changes['eval_seed'] = (record.eval_seed, seed_eval)
-            record = dataclasses.replace(record, eval_seed=seed_eval)
-        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
-              f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
-                                        if changes else ''))
-        record = runs.resumed_record(record, config, args.preset, overrides, command,
-                                     trainer.step, changes)
-    runs.write_run(out, record)
-    if args.warm_start:
-        print(f'new run on the feature extractor and critic of {args.warm_start}')
+    record = _record_run(args, out, overrides, config, record, changes, trainer)
     progress = ProgressHooks(enabled=not args.no_progress)
     board = TensorBoardHooks(out / 'tensorboard', purge_step=trainer.step + 1)
     evaluate = periodic_evaluation(TRAINING_EVAL_SEED if record.eval_seed is None
@@ -170,6 +179,13 @@ def cmd_train(args):
         finally:
             progress.close()
             board.close()
+    return _report_end(args, out, trainer, result, stop)
+
+
+def _report_end(args, out, trainer, result, stop):
+    """Say how ``trainer.run`` ended (and how to continue); return the exit status."""
+    from fga_ros.core.training.hooks import FINISHED, WALL_LIMIT
+
     if result.reason == FINISHED:
         print(f'step {trainer.step}: checkpoint {result.saved.checkpoint}, model '
               f'{result.saved.model}')
@@ -179,8 +195,7 @@ def cmd_train(args):
         return 0
     if result.reason == WALL_LIMIT:
         print(f'wall-clock limit of {args.wall_hours:g} h reached', file=sys.stderr)
-        _report_interrupted(out, trainer, result.saved is not None, EXIT_WALL_LIMIT)
-        return EXIT_WALL_LIMIT
+        return _report_interrupted(out, trainer, result.saved is not None, EXIT_WALL_LIMIT)
     return _report_interrupted(out, trainer, result.saved is not None, stop.exit_status)
 
 
