@@ -130,6 +130,8 @@ def test_the_wall_clock_limit_stops_with_a_checkpoint(tmp_path):
     result = trainer.run(wall_limit=0.0)
     assert result.reason == WALL_LIMIT and result.step == 1
     assert _trainer(_config(), tmp_path, resume=True).step == 1
+    # a run that reaches its target at the limit has finished
+    assert _trainer(_config(steps=1), tmp_path / 'one').run(wall_limit=0.0).reason == FINISHED
 
 
 class FailingEnvironment(SimEnvironment):

@@ -317,9 +317,11 @@ class Trainer:
                     self._evaluate(evaluate, hooks)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     saved = self._checkpoint(hooks)
+                if self.step >= target:
+                    break
                 if wall_limit is not None and time.monotonic() - start >= wall_limit:
                     reason = WALL_LIMIT
-                elif self.step < target and hooks.should_stop():
+                elif hooks.should_stop():
                     reason = STOPPED
         except BaseException:
             if self.prefilled and self._saved_step != self.step:
