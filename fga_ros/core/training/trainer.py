@@ -106,8 +106,6 @@ class Trainer:
         self.interactions = 0
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load(self.out_dir / CHECKPOINT_NAME)
-        if resume:
-            truncate_eval_log(self.out_dir, self.step)
 
     # -- data -----------------------------------------------------------------------------
 
@@ -295,7 +293,9 @@ class Trainer:
         exported every ``config.checkpoint_every`` steps and when the loop ends (target
         reached, ``should_stop``, wall-clock limit), and also before an exception
         (KeyboardInterrupt, a failing environment) propagates, once the prefill is
-        complete. Nothing is written when ``self.step >= steps`` already.
+        complete. Records of ``eval.jsonl`` after ``self.step`` (logged by a killed process
+        after its last checkpoint) are dropped first. Nothing is written when
+        ``self.step >= steps`` already.
         """
         hooks = HookGroup(hooks)
         cfg = self.config
@@ -304,6 +304,8 @@ class Trainer:
         stats, reason, saved = StepStats(), FINISHED, None
         start, start_step = time.monotonic(), self.step
         self._started = start - self.train_seconds
+        if self.step < target:  # evaluations a killed process logged after its checkpoint
+            truncate_eval_log(self.out_dir, self.step)
         try:
             if not self.prefilled and self.step < target:
                 self.prefill(hooks)
