@@ -102,7 +102,8 @@ def _open_run(args, out, overrides):
         raise UserError(f'--resume: {out} holds no training run (no {runs.RUN_FILE} or '
                         f'{runs.CHECKPOINT_NAME}); drop --resume to start a new one')
     record = runs.read_run(out)
-    config, changes = runs.resumed_config(record, args.preset, overrides)
+    config, changes = runs.resumed_config(record, args.preset, overrides,
+                                          (out / runs.CHECKPOINT_NAME).is_file())
     return config, record, changes
 
 

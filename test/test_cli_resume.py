@@ -161,3 +161,25 @@ def test_a_run_from_before_run_descriptions_resumes_from_its_checkpoint(capsys, 
                            '--no-progress')
     assert code == 0 and 'changed: steps 4 -> 6' in stdout
     assert _checkpoint(out)[1].lr_actor == 0.002 and (out / RUN_FILE).is_file()
+
+
+def test_a_run_stopped_in_its_prefill_resumes_with_any_change(capsys, tmp_path, monkeypatch):
+    out = tmp_path / 'run'
+    original = cli_hooks.ProgressHooks.on_prefill
+
+    def on_prefill(self, done, total):
+        original(self, done, total)
+        if done == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(cli_hooks.ProgressHooks, 'on_prefill', on_prefill)
+    code, _, err = _run(capsys, *START, '--out', out)
+    monkeypatch.setattr(cli_hooks.ProgressHooks, 'on_prefill', original)
+    assert code == 128 + signal.SIGTERM
+    assert 'stopped during the replay prefill: no checkpoint yet' in err
+    assert f'continue with: fga train --resume --out {out}' in err
+    assert not (out / CHECKPOINT_NAME).exists()
+    # nothing was trained: even a field fixed by training may change
+    code, stdout, _ = _run(capsys, 'train', '--resume', '--out', out, '--steps', 2,
+                           '--set', 'prefill_examples=60', '--no-progress')
+    assert code == 0 and 'prefill_examples 200 -> 60' in stdout
+    assert _checkpoint(out)[0] == 2

@@ -175,7 +175,8 @@ class TrainerNode(Node):
                 f'{self.out_dir} already holds a training run; set resume: true to continue '
                 'it, or choose another out_dir (nothing was overwritten)')
         record = runs.read_run(self.out_dir)
-        config, changes = runs.resumed_config(record, preset, overrides)
+        config, changes = runs.resumed_config(record, preset, overrides,
+                                              (self.out_dir / runs.CHECKPOINT_NAME).is_file())
         return config, record, changes
 
     def _record_run(self, record, config, changes, warm_start):

@@ -181,7 +181,8 @@ def format_changes(changes: Mapping[str, tuple]) -> str:
 
 
 def resumed_config(record: RunRecord, preset: str | None = None,
-                   overrides: Mapping[str, Any] | None = None) -> tuple:
+                   overrides: Mapping[str, Any] | None = None,
+                   checkpointed: bool = True) -> tuple:
     """The configuration of a resumed run and the changes it makes to the run's.
 
     Args:
@@ -190,6 +191,8 @@ def resumed_config(record: RunRecord, preset: str | None = None,
             explicit preset is read with the run's overrides and then ``overrides`` on top,
             so naming the run's own preset again changes nothing.
         overrides: fields explicitly asked for (``--set``, ``--steps``, ...).
+        checkpointed: whether the run has a checkpoint; a run stopped before its first one
+            holds no training state, so any field may change.
 
     Returns:
         (config, changes): the configuration to resume with, and ``{field: (old, new)}``.
@@ -206,7 +209,7 @@ def resumed_config(record: RunRecord, preset: str | None = None,
             config = config_from_dict(overrides, base=record.config, source='overrides')
     except (ValueError, FileNotFoundError) as error:
         raise RunError(str(error)) from None
-    refused = refused_changes(record.config, config)
+    refused = refused_changes(record.config, config) if checkpointed else []
     if refused:
         raise RunError('a resumed run cannot change ' + '; '.join(refused)
                        + '. It may change ' + ', '.join(RESUMABLE_CHANGES)
