@@ -183,3 +183,18 @@ def test_a_run_stopped_in_its_prefill_resumes_with_any_change(capsys, tmp_path, 
                            '--set', 'prefill_examples=60', '--no-progress')
     assert code == 0 and 'prefill_examples 200 -> 60' in stdout
     assert _checkpoint(out)[0] == 2
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('config: [1, 2', 'malformed YAML'),
+    ('format: fga_ros.run/1\nconfig: {steps: -3}\n', 'steps must be > 0'),
+    ('format: something/9\n', "format 'something/9'"),
+])
+def test_an_unusable_run_description_is_named(capsys, tmp_path, text, reason):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / RUN_FILE).write_text(text)
+    code, _, err = _run(capsys, 'train', '--resume', '--out', out)
+    assert code == cli.EXIT_USAGE and 'Traceback' not in err
+    assert f'{out / RUN_FILE}' in err and reason in err
+    assert (out / RUN_FILE).read_text() == text
