@@ -192,3 +192,11 @@ def test_a_resume_applies_new_learning_rates(tmp_path):
     assert [g['lr'] for g in resumed.opt_actor.param_groups] == [0.002]
     assert [g['lr'] for g in resumed.opt_critic.param_groups] == [0.003]
     assert resumed.opt_actor.state  # Adam's moments were restored, not reset
+
+
+def test_every_hook_is_called_and_any_can_stop(tmp_path):
+    watcher = Recorder()
+    stopper = Recorder(stop_at=lambda calls: ('step', 2) in calls)
+    result = _trainer(_config(eval_every=0), tmp_path).run(hooks=[watcher, stopper])
+    assert result.reason == STOPPED and result.step == 2
+    assert watcher.calls == stopper.calls and watcher.calls[-1] == ('end', result)

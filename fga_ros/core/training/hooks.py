@@ -87,39 +87,29 @@ class TrainingHooks:
         """When ``run`` returns normally (not when it raises)."""
 
 
+def _broadcast(event: str):
+    """A ``HookGroup`` method that calls ``event`` of every hook, in order."""
+    def call(self, *args):
+        for hook in self.hooks:
+            getattr(hook, event)(*args)
+    call.__name__ = event
+    call.__doc__ = f'Call ``{event}`` of every hook, in order.'
+    return call
+
+
 class HookGroup(TrainingHooks):
     """Several hooks called in order; stops when any of them asks to."""
 
     def __init__(self, hooks: Iterable[TrainingHooks] = ()):
         self.hooks = tuple(hooks)
 
-    def on_start(self, trainer, target):
-        for hook in self.hooks:
-            hook.on_start(trainer, target)
-
-    def on_prefill(self, scenes_done, scenes_total):
-        for hook in self.hooks:
-            hook.on_prefill(scenes_done, scenes_total)
-
-    def on_step(self, step, stats):
-        for hook in self.hooks:
-            hook.on_step(step, stats)
-
-    def on_log(self, step, scalars):
-        for hook in self.hooks:
-            hook.on_log(step, scalars)
-
-    def on_eval(self, step, metrics):
-        for hook in self.hooks:
-            hook.on_eval(step, metrics)
-
-    def on_checkpoint(self, step, paths):
-        for hook in self.hooks:
-            hook.on_checkpoint(step, paths)
+    on_start = _broadcast('on_start')
+    on_prefill = _broadcast('on_prefill')
+    on_step = _broadcast('on_step')
+    on_log = _broadcast('on_log')
+    on_eval = _broadcast('on_eval')
+    on_checkpoint = _broadcast('on_checkpoint')
+    on_end = _broadcast('on_end')
 
     def should_stop(self):
         return any(hook.should_stop() for hook in self.hooks)
-
-    def on_end(self, result):
-        for hook in self.hooks:
-            hook.on_end(result)
