@@ -7,10 +7,10 @@ exit status 2, never a traceback; a closed pipe (``fga ... | head``) ends quietl
 """
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
-import signal
 import sys
 
 import numpy as np
@@ -25,6 +25,9 @@ EXIT_BROKEN_PIPE = 141
 """Status after the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
 EXIT_INTERRUPTED = 130
 """Status after Ctrl-C (128 + SIGINT)."""
+EXIT_WALL_LIMIT = 3
+"""``fga train`` stopped at its ``--wall-hours`` limit (checkpointed; resume to go on).
+Stopped by Ctrl-C or SIGTERM it exits with the shell's 128 + signal number (130, 143)."""
 STEADY_STATE = 'steady state: the second of two identical calls'
 """How ``fga propose`` times a proposal (the first call warms the model up)."""
 
@@ -94,17 +97,9 @@ def cmd_bench(args):
                                               progress=not args.no_progress))
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def cmd_train(args):
-    import yaml
-
-    from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
-    from fga_ros.core.common.env import SimEnvironment
-    from fga_ros.core.models import model_file
-    from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
+def _train_overrides(args):
+    """The config fields the ``fga train`` command line sets explicitly."""
+    from fga_ros.core.common.config import parse_overrides
 
     check_dir(args.out, '--out')
     overrides = parse_overrides(args.set or [])
@@ -112,54 +107,137 @@ def cmd_train(args):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
-    config = load_config(args.preset, overrides)
-    out = Path(args.out)
-    if (out / CHECKPOINT_NAME).exists() and not args.resume:
-        raise UserError(f'{out} already holds a training checkpoint; pass --resume to continue '
-                        'it, or choose another --out (nothing was overwritten)')
-    if args.warm_start and args.resume:
+    return overrides
+
+
+def _open_run(args, out, overrides):
+    """(config, run record or None, changes) for a new run or a resume of the run in ``out``."""
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.training import run_record as runs
+
+    if not args.resume:
+        if runs.holds_run(out):
+            raise UserError(f'{out} already holds a training run; pass --resume to continue '
+                            'it, or choose another --out (nothing was overwritten)')
+        return load_config(args.preset or runs.DEFAULT_PRESET, overrides), None, {}
+    if args.warm_start:
         raise UserError('--warm-start starts a new run; a resumed run already holds its '
                         'critic (drop one of --warm-start and --resume)')
-    env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
+    if not runs.holds_run(out):
+        raise UserError(f'--resume: {out} holds no training run (no {runs.RUN_FILE} or '
+                        f'{runs.CHECKPOINT_NAME}); drop --resume to start a new one')
+    record = runs.read_run(out)
+    config, changes = runs.resumed_config(record, args.preset, overrides,
+                                          (out / runs.CHECKPOINT_NAME).is_file())
+    return config, record, changes
+
+
+def _resume_command(out):
+    import shlex
+    return f'fga train --resume --out {shlex.quote(str(out))}'
+
+
+def _record_run(args, out, overrides, config, record, changes, trainer):
+    """Write ``out/run.yaml`` for a new run (``record`` None) or a resumed one, say what
+    starts; return the record written."""
+    import shlex
+
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED
+    from fga_ros.core.training import run_record as runs
+
+    command = shlex.join(['fga', *args.argv])
+    seed_eval = args.seed_eval
+    if record is None:
+        record = runs.RunRecord(
+            config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
+            eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
+            command=command, created=runs.now(), warm_start=args.warm_start)
+        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
+              f'directory {out}')
+        if args.warm_start:
+            print(f'new run on the feature extractor and critic of {args.warm_start}')
+    else:
+        if seed_eval is not None and seed_eval != record.eval_seed:
+            changes['eval_seed'] = (record.eval_seed, seed_eval)
+            record = dataclasses.replace(record, eval_seed=seed_eval)
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+              f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
+                                        if changes else ''))
+        record = runs.resumed_record(record, config, args.preset, overrides, command,
+                                     trainer.step, changes)
+    runs.write_run(out, record)
+    return record
+
+
+def cmd_train(args):
+    from fga_ros.cli_hooks import ProgressHooks, SignalStop, TensorBoardHooks
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training import run_record as runs
+    from fga_ros.core.training.trainer import Trainer
+
+    out = Path(args.out)
+    overrides = _train_overrides(args)
     try:
+        config, record, changes = _open_run(args, out, overrides)
+        env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
-    except model_file.CheckpointError as exc:
+    except (runs.RunError, model_file.CheckpointError) as exc:
         raise UserError(str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    writer = None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(out / 'tensorboard'))
-    except ImportError:
-        print('tensorboard is not installed: no TensorBoard scalars', file=sys.stderr)
-    evaluate = _periodic_evaluation(config, args.seed_eval)
-    print(f'training {config.divergence} for {config.steps} steps on {trainer.device} '
-          f'(resuming at step {trainer.step}); run directory {out}')
-    if args.warm_start:
-        print(f'new run on the feature extractor and critic of {args.warm_start}')
+    if config.steps < trainer.step:
+        raise UserError(f'steps {config.steps} is below the step the run has reached, '
+                        f'{trainer.step}')
+    if record is not None and trainer.step >= config.steps:
+        print(f'{out} is complete: step {trainer.step} of {config.steps}; raise --steps to '
+              'train further (nothing was written)')
+        return 0
+    record = _record_run(args, out, overrides, config, record, changes, trainer)
+    progress = ProgressHooks(enabled=not args.no_progress)
+    board = TensorBoardHooks(out / 'tensorboard', purge_step=trainer.step + 1)
+    evaluate = periodic_evaluation(TRAINING_EVAL_SEED if record.eval_seed is None
+                                   else record.eval_seed)
     wall = args.wall_hours * 3600 if args.wall_hours else None
-    # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        trainer.run(progress=not args.no_progress, evaluate=evaluate, writer=writer,
-                    wall_limit=wall)
-    except KeyboardInterrupt:
-        if trainer.prefilled:
-            print(f'interrupted: checkpoint written to {out / CHECKPOINT_NAME}; '
-                  f'continue with --resume', file=sys.stderr)
-        else:
-            print('interrupted during the replay prefill: nothing was saved', file=sys.stderr)
-        return
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if writer is not None:
-            writer.close()
-    model = trainer.export()
-    print(f'step {trainer.step}: checkpoint {out / CHECKPOINT_NAME}, model {model}')
-    curve = _plot_learning_curve(out)
-    if curve:
-        print(f'learning curve: {curve}')
+    with SignalStop() as stop:
+        try:
+            result = trainer.run(hooks=[progress, board, stop], evaluate=evaluate,
+                                 wall_limit=wall)
+        except KeyboardInterrupt:
+            return _report_interrupted(out, trainer, trainer.prefilled, stop.exit_status)
+        finally:
+            progress.close()
+            board.close()
+    return _report_end(args, out, trainer, result, stop)
+
+
+def _report_end(args, out, trainer, result, stop):
+    """Say how ``trainer.run`` ended (and how to continue); return the exit status."""
+    from fga_ros.core.training.hooks import FINISHED, WALL_LIMIT
+
+    if result.reason == FINISHED:
+        print(f'step {trainer.step}: checkpoint {result.saved.checkpoint}, model '
+              f'{result.saved.model}')
+        curve = _plot_learning_curve(out)
+        if curve:
+            print(f'learning curve: {curve}')
+        return 0
+    if result.reason == WALL_LIMIT:
+        print(f'wall-clock limit of {args.wall_hours:g} h reached', file=sys.stderr)
+        return _report_interrupted(out, trainer, result.saved is not None, EXIT_WALL_LIMIT)
+    return _report_interrupted(out, trainer, result.saved is not None, stop.exit_status)
+
+
+def _report_interrupted(out, trainer, saved, status):
+    """Say where an unfinished run stands and how to continue it; return ``status``."""
+    from fga_ros.core.training.trainer import CHECKPOINT_NAME, MODEL_NAME
+
+    if saved:
+        print(f'stopped at step {trainer.step} of {trainer.config.steps}: checkpoint '
+              f'{out / CHECKPOINT_NAME}, model {out / MODEL_NAME}', file=sys.stderr)
+    else:
+        print('stopped during the replay prefill: no checkpoint yet', file=sys.stderr)
+    print(f'continue with: {_resume_command(out)}', file=sys.stderr)
+    return status
 
 
 def _plot_learning_curve(out):
@@ -173,16 +251,6 @@ def _plot_learning_curve(out):
     path = out / 'learning_curve.png'
     learning_curve_figure(records, path)
     return path
-
-
-def _periodic_evaluation(config, seed):
-    """Evaluation callback for the trainer: accuracy with and without rejection, coverage."""
-    from fga_ros.core.analysis.evaluation import quick_metrics
-
-    def evaluate(trainer):
-        return quick_metrics(trainer.model, config, config.shapes + sim.heldout_shapes(),
-                             config.eval_states, seed=seed)
-    return evaluate
 
 
 def _load_proposer(checkpoint, device):
@@ -382,9 +450,11 @@ def build_parser():
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser('train', help='train actor and critic on the in-process simulator')
-    p.add_argument('--preset', default='cpu',
-                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path')
-    p.add_argument('--out', required=True, help='run directory (checkpoints, TensorBoard)')
+    p.add_argument('--preset', default=None,
+                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path '
+                        '(default: cpu; a resumed run keeps its own)')
+    p.add_argument('--out', required=True,
+                   help='run directory (run.yaml, checkpoints, model.pt, TensorBoard)')
     p.add_argument('--divergence', default=None,
                    help=f"{_names(DIVERGENCES)} (default: the preset's)")
     p.add_argument('--steps', type=int, default=None,
@@ -395,15 +465,19 @@ def build_parser():
                    help="auto, cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument('--set', action='append', metavar='KEY=VALUE',
                    help='override any config field (YAML value), repeatable (default: none)')
-    p.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the run in --out with its own configuration and target '
+                        'steps; flags given with it change the run (or are refused)')
     p.add_argument('--warm-start', default=None, metavar='MODEL',
                    help='start from the feature extractor and critic of this model or '
                         'checkpoint (same critic architecture); the actor starts fresh '
                         '(default: none)')
     p.add_argument('--wall-hours', type=float, default=None,
-                   help='stop (checkpointed) after this many hours (default: no limit)')
-    p.add_argument('--seed-eval', type=int, default=1_000_000,
-                   help='first scene seed of the periodic evaluation')
+                   help='stop (checkpointed, exit status 3) after this many hours of this '
+                        'process; not remembered by --resume (default: no limit)')
+    p.add_argument('--seed-eval', type=int, default=None,
+                   help="first scene seed of the periodic evaluation (default: the core's "
+                        "TRAINING_EVAL_SEED; a resumed run keeps its own)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
 
@@ -505,8 +579,10 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         command = f'fga {args.command}'
-        args.func(args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        status = args.func(args) or 0
         sys.stdout.flush()
+        return status
     except (UserError, ValueError, FileNotFoundError) as exc:
         print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
@@ -516,7 +592,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f'{command}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
 
 
 if __name__ == '__main__':
