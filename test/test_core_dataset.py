@@ -164,7 +164,7 @@ def test_trainer_prefills_from_a_dataset_without_an_oracle(tiny_config, tmp_path
     env = NoOracle()
     trainer = Trainer(tiny_config, env, tmp_path / 'run', dataset=data,
                       offline_steps=2, recorder=recorder)
-    trainer.run(steps=3, progress=False)
+    trainer.run(steps=3)
     sizes = trainer.replay.sizes()
     tried = 3 * tiny_config.interaction_steps * tiny_config.grasps_per_state
     assert sum(sizes.values()) >= len(data.actions)
@@ -180,7 +180,7 @@ def test_trainer_prefills_from_a_dataset_without_an_oracle(tiny_config, tmp_path
         log.labels, np.concatenate([o.reshape(-1) for _, o in env.tried]))
     # a resumed run does not prefill again and continues online
     again = Trainer(tiny_config, NoOracle(), tmp_path / 'run', resume=True)
-    again.run(steps=4, progress=False)
+    again.run(steps=4)
     assert again.step == 4
 
 

@@ -52,7 +52,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path):
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
     return fig
 
 

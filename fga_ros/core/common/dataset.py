@@ -136,6 +136,11 @@ class DatasetWriter:
         self._actions, self._labels, self._states = [], [], []
         self.num_states = 0
 
+    @property
+    def num_attempts(self) -> int:
+        """Grasps added so far."""
+        return sum(len(a) for a in self._actions)
+
     def add(self, image, actions, labels) -> None:
         """One state: image (128, 128, 3) uint8, actions (k, 3), labels (k,) bool."""
         image, actions, labels = _check_record(image, actions, labels)
