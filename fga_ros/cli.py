@@ -109,7 +109,7 @@ def _write_tilted_camera(scene, args):
                         '--distortion none')
     width, height = _image_size(args.camera_size)
     view = tilted_view(args.camera_tilt, width, height)
-    out = Path(args.camera_out)
+    out = check_dir(args.camera_out, '--camera-out')
     out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out / 'image.png'), render_view(scene, view)[..., ::-1])
     info, pose = write_camera_files(view, out, TABLE_FRAME, DEFAULT_CAMERA_FRAME)
@@ -219,6 +219,11 @@ def cmd_train(args):
 
     out = Path(args.out)
     overrides = _train_overrides(args)
+    if args.record:
+        check_file(args.record, '--record')
+        if Path(args.record).exists():
+            raise UserError(f'--record: {args.record} exists; choose another file (nothing '
+                            'was overwritten)')
     try:
         config, record, changes = _open_run(args, out, overrides)
         env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
@@ -336,6 +341,10 @@ def cmd_record(args):
     from fga_ros.core.common.dataset import write_dataset
     from fga_ros.core.common.env import SimEnvironment
 
+    check_file(args.out, '--out')
+    if Path(args.out).exists():
+        raise UserError(f'--out: {args.out} exists; choose another file (nothing was '
+                        'overwritten)')
     config = load_config(args.preset)
     shapes = _split_shapes(args.shapes) if args.shapes else config.shapes
     per_state = args.per_state or max(1, -(-config.prefill_examples
