@@ -196,14 +196,14 @@ def rank_share_figure(results, path, title='share of proposals per mode rank'):
 
 
 def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
-    """Save a PNG of a proposal: grippers on the upscaled image (colour = mode, number =
+    """Save a PNG of a proposal: grippers on the upscaled image (colour = cluster, number =
     rank, shown for the first ``max_labels``) and the critic score of every rank.
 
     Args:
         image: (128, 128, 3) uint8 RGB frame the proposal was made for.
         proposal: :class:`~fga_ros.core.inference.proposer.Proposal`.
     """
-    modes = np.asarray(proposal.mode_ids) + 1  # drawing colours: 1-based, 0 = infeasible
+    modes = np.asarray(proposal.cluster_ids)  # palette colour c for cluster c (from 1)
     # Drawn worst first, so that better grasps and their labels lie on top.
     big = draw_grasps(image, proposal.actions[::-1], modes=modes[::-1], scale=scale)
     fig = _new_figure(13.0, 6.2)
@@ -218,16 +218,16 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
                   ha='center', va='center', color='w',
                   bbox={'boxstyle': 'round,pad=0.15', 'fc': 'k', 'lw': 0})
     left.set_axis_off()
-    left.set_title(f'{len(proposal)} grasps in {proposal.num_modes} modes (labels: rank, '
+    left.set_title(f'{len(proposal)} grasps in {proposal.num_clusters} clusters (labels: rank, '
                    f'best of nearby grasps, first {min(max_labels, len(proposal))} ranks)')
     colors = [_rgb(m) for m in modes]
     right.bar(proposal.ranks, proposal.scores, color=colors, width=1.0, edgecolor='none')
     right.axhline(0.5, color='0.5', ls='--', lw=0.8)
     right.set_xlabel('rank')
-    right.set_ylabel('critic success probability')
+    right.set_ylabel('calibrated critic score')
     right.set_ylim(0.0, 1.0)
     shown = sorted(set(int(m) for m in modes))[:len(MODE_COLORS)]
-    right.legend(handles=[Patch(color=_rgb(m), label=f'mode {m - 1}') for m in shown],
+    right.legend(handles=[Patch(color=_rgb(m), label=f'cluster {m}') for m in shown],
                  fontsize=7, loc='upper right')
     right.set_title(f'sampled {proposal.num_sampled}, rejected {proposal.num_rejected}, '
                     f'{proposal.inference_ms:.1f} ms')
