@@ -13,16 +13,16 @@ LINE_LIST = 5
 ADD = 0
 DELETEALL = 3
 
-COLOUR_MODES = ('score', 'mode')
+COLOUR_MODES = ('score', 'cluster')
 
-MODE_PALETTE = np.array([
+CLUSTER_PALETTE = np.array([
     [0.12, 0.47, 0.71], [1.00, 0.50, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16],
     [0.58, 0.40, 0.74], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.50, 0.50, 0.50],
     [0.74, 0.74, 0.13], [0.09, 0.75, 0.81],
 ])
-"""RGB in [0, 1] for mode ids 0, 1, ... (cycled); unknown modes (-1) are grey."""
+"""RGB in [0, 1] for cluster ids 1, 2, ... (cycled); unknown clusters (0) are grey."""
 
-UNKNOWN_MODE_COLOUR = np.array([0.6, 0.6, 0.6])
+UNKNOWN_CLUSTER_COLOUR = np.array([0.6, 0.6, 0.6])
 
 
 def score_colours(scores) -> np.ndarray:
@@ -33,20 +33,20 @@ def score_colours(scores) -> np.ndarray:
     return np.stack([red, green, np.zeros_like(s)], axis=1)
 
 
-def mode_colours(mode_ids) -> np.ndarray:
-    """RGB (n, 3) in [0, 1] from the mode palette; negative ids are grey."""
-    ids = np.asarray(mode_ids, dtype=np.int64).reshape(-1)
-    colours = MODE_PALETTE[np.mod(ids, len(MODE_PALETTE))]
-    colours[ids < 0] = UNKNOWN_MODE_COLOUR
+def cluster_colours(cluster_ids) -> np.ndarray:
+    """RGB (n, 3) in [0, 1] from the cluster palette (id c: entry c - 1); ids < 1 are grey."""
+    ids = np.asarray(cluster_ids, dtype=np.int64).reshape(-1)
+    colours = CLUSTER_PALETTE[np.mod(ids - 1, len(CLUSTER_PALETTE))]
+    colours[ids < 1] = UNKNOWN_CLUSTER_COLOUR
     return colours
 
 
-def grasp_colours(colour_by: str, scores, mode_ids) -> np.ndarray:
-    """RGB (n, 3) by ``colour_by`` ('score' or 'mode')."""
+def grasp_colours(colour_by: str, scores, cluster_ids) -> np.ndarray:
+    """RGB (n, 3) by ``colour_by`` ('score' or 'cluster')."""
     if colour_by == 'score':
         return score_colours(scores)
-    if colour_by == 'mode':
-        return mode_colours(mode_ids)
+    if colour_by == 'cluster':
+        return cluster_colours(cluster_ids)
     raise ValueError(f'colour_by must be one of {", ".join(COLOUR_MODES)}, got {colour_by!r}')
 
 

@@ -63,10 +63,10 @@ def check_polygon(name, points) -> np.ndarray:
                               f'{MAX_POLYGON_VERTICES}')
     if not np.isfinite(pts).all():
         raise ConstraintError(f'{name} has a non-finite coordinate (NaN or infinite)')
-    if abs(polygon_area(pts)) < 1e-9:
-        raise ConstraintError(f'{name} has zero area (its vertices lie on one line)')
     if _self_intersects(pts):
         raise ConstraintError(f'{name} is self-intersecting (two edges cross)')
+    if abs(polygon_area(pts)) < 1e-9:
+        raise ConstraintError(f'{name} has zero area (its vertices lie on one line)')
     return pts
 
 
