@@ -65,10 +65,14 @@ def cmd_bench(args):
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
         print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
     elif args.target == 'defaults':
-        from fga_ros.core.analysis.bench_defaults import print_defaults_bench, run_defaults_bench
+        from fga_ros.core.analysis import bench_defaults as bench
         proposer = _load_proposer(args.checkpoint, args.device)
-        print_defaults_bench(run_defaults_bench(proposer, sim.shapes(), args.states,
-                                                seed=args.seed))
+        if args.floors:
+            bench.print_floor_sweep(bench.floor_sweep(proposer, sim.shapes(), args.states,
+                                                      seed=args.seed + 1))
+            return
+        bench.print_defaults_bench(bench.run_defaults_bench(proposer, sim.shapes(), args.states,
+                                                            seed=args.seed))
     else:
         from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
@@ -495,7 +499,7 @@ def build_parser():
                            help='rectangle (px) the grasp centre must lie in')
             p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
                            help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
-                                'across 0 is e.g. -10,10')
+                                'across 0 is e.g. --angle-range=-10,10 (with "=")')
             p.add_argument('--keep-out', action='append', default=None,
                            metavar='X0,Y0,X1,Y1,X2,Y2,...',
                            help='polygon (px) no jaw may touch (repeatable)')
@@ -560,6 +564,9 @@ def build_parser():
     p.add_argument('--states', type=int, default=50,
                    help='defaults: evaluation scenes per shape')
     p.add_argument('--seed', type=int, default=0, help='defaults: evaluation seed')
+    p.add_argument('--floors', action='store_true',
+                   help='defaults: compare score floors (false abstention on held-out scenes '
+                        'against abstention on no-object images) instead')
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')

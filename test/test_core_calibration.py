@@ -10,13 +10,13 @@ from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.analysis.ood_images import ood_images
 from fga_ros.core.inference.calibration import (
     Calibration,
+    NoveltyGate,
     expected_calibration_error,
     fit_novelty_gate,
     fit_platt,
-    NoveltyGate,
     reliability_bins,
 )
-from fga_ros.core.inference.constraints import rectangle, TaskConstraints
+from fga_ros.core.inference.constraints import TaskConstraints, rectangle
 from fga_ros.core.inference.defaults import SCORE_FLOOR
 from fga_ros.core.inference.proposer import Proposer
 

@@ -10,10 +10,10 @@ from fga_ros.bridge import requests
 from fga_ros.bridge.geometry import CameraModel, transform_points
 from fga_ros.core.inference.constraints import (
     ConstraintError,
+    TaskConstraints,
     jaw_footprints,
     points_in_polygon,
     rectangle,
-    TaskConstraints,
 )
 
 SQUARE = rectangle(30, 30, 60, 60)

@@ -12,14 +12,16 @@ On evaluation scenes of every shape (never trained on), one default proposal
 
 Then ``ood_images`` (blank, noise, photographs): the share of them answered with no grasp.
 Then a constrained request, the region = the left half of the workspace: whether every
-returned grasp lies in it, their feasible share, and the p50 latency against the same
-scenes unconstrained.
+returned grasp lies in it, their feasible share, the share of scenes answered with no grasp
+(and of those where the simulator has feasible grasps centred in the region: false
+abstentions), and the p50 latency against the same scenes unconstrained.
 """
 
 import time
 
 import numpy as np
 
+from fga_ros.core.analysis.calibration_fit import calibration_scenes
 from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.analysis.ood_images import ood_images
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
@@ -55,7 +57,8 @@ def _shape_figures(proposer, shape, states, seed, bar):
 
 def _constrained(proposer, shapes, states, seed):
     constraints = TaskConstraints(region=LEFT_HALF)
-    inside, feasible, plain_ms, constrained_ms, abstained = [], [], [], [], 0
+    inside, feasible, plain_ms, constrained_ms, abstained, wrongly = [], [], [], [], 0, 0
+    left_cells = int(LEFT_HALF[1, 0] - WORKSPACE_LO)  # grid columns with x < the region edge
     for shape in shapes:
         for scene in evaluation_scenes(shape, states, seed + 1):
             image = render(scene)
@@ -67,6 +70,7 @@ def _constrained(proposer, shapes, states, seed):
             constrained_ms.append(1e3 * (time.perf_counter() - start))
             if proposal.abstained:
                 abstained += 1
+                wrongly += bool(ground_truth(scene).feasible[:, :, :left_cells].any())
                 continue
             x = proposal.actions[:, 0]
             inside.append(bool(np.all(x <= LEFT_HALF[1, 0])))
@@ -75,6 +79,7 @@ def _constrained(proposer, shapes, states, seed):
     p50, c50 = float(np.median(plain_ms)), float(np.median(constrained_ms))
     return {'all_inside': bool(all(inside)), 'feasible': float(returned.mean()),
             'grasps': int(len(returned)), 'abstained': abstained / (len(shapes) * states),
+            'false_abstained': wrongly / (len(shapes) * states),
             'p50_ms': p50, 'p50_constrained_ms': c50, 'latency_ratio': c50 / p50}
 
 
@@ -102,6 +107,44 @@ def run_defaults_bench(proposer, shapes, states, ood_count=200, seed=0, progress
     return {'shapes': figures, 'ood': ood, 'constrained': constrained}
 
 
+FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+"""Score floors compared by :func:`floor_sweep`."""
+
+
+def floor_sweep(proposer, shapes, states, ood_count=200, seed=1):
+    """How the score floor trades false abstentions against abstention on no-object images.
+
+    Measured on calibration-range scenes (``calibration_scenes``, not the evaluation scenes
+    of the other figures) and on ``ood_images`` drawn with ``seed``: one default proposal
+    each with floor 0, whose best score decides every floor at once.
+
+    Returns:
+        {'floors': FLOORS, 'false_abstained': {shape: [share per floor]}, 'ood_abstained':
+        [share per floor]}.
+    """
+    def abstains(image):
+        proposal = proposer.propose(image, seed=seed, floor=0.0)
+        if proposal.abstained:  # novelty gate: abstains at every floor
+            return np.ones(len(FLOORS), dtype=bool)
+        return proposal.best_score < np.array(FLOORS)
+
+    false = {shape: np.mean([abstains(render(scene))
+                             for scene in calibration_scenes(shape, states, seed)], axis=0)
+             for shape in shapes}
+    ood = np.mean([abstains(image) for _, image in ood_images(ood_count, seed)], axis=0)
+    return {'floors': FLOORS, 'false_abstained': {k: v.tolist() for k, v in false.items()},
+            'ood_abstained': ood.tolist()}
+
+
+def print_floor_sweep(sweep):
+    """Print ``floor_sweep`` results as a table, floors as columns."""
+    print('score floor:          ' + ''.join(f'{f:>7.2f}' for f in sweep['floors']))
+    for shape, row in sweep['false_abstained'].items():
+        print(f'{"false abstention " + shape:<22}' + ''.join(f'{100 * v:>6.1f}%' for v in row))
+    print(f'{"no-object abstention":<22}' + ''.join(f'{100 * v:>6.1f}%'
+                                                   for v in sweep['ood_abstained']))
+
+
 def print_defaults_bench(results):
     """Print ``run_defaults_bench`` results."""
     print(f'{"shape":<7}{"feasible %":>11}{"abstained %":>12}{"all modes %":>12}'
@@ -117,6 +160,7 @@ def print_defaults_bench(results):
     c = results['constrained']
     print(f'region = left half of the workspace: every grasp inside: '
           f'{"yes" if c["all_inside"] else "NO"}; feasible {100 * c["feasible"]:.1f}% of '
-          f'{c["grasps"]}; abstained {100 * c["abstained"]:.1f}%; p50 '
+          f'{c["grasps"]}; abstained {100 * c["abstained"]:.1f}% (of which with feasible '
+          f'grasps in the region: {100 * c["false_abstained"]:.1f}% of scenes); p50 '
           f'{c["p50_constrained_ms"]:.1f} ms vs {c["p50_ms"]:.1f} ms unconstrained '
           f'({c["latency_ratio"]:.2f}x)')
