@@ -20,6 +20,8 @@ from fga_ros.core.inference.defaults import NUM_GRASPS, RANKING, REJECT_FRACTION
 EXIT_USAGE = 2
 EXIT_NO_GRASP = 1
 """Exit status of ``fga propose`` when it abstains or no grasp satisfies the constraints."""
+STEADY_STATE = 'steady state: the second of two identical calls'
+"""How ``fga propose`` times a proposal (the first call warms the model up)."""
 
 
 class UserError(Exception):
@@ -218,7 +220,7 @@ def cmd_eval(args):
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)
         from fga_ros.core.analysis.reliability_figure import reliability_figure
-        rank_share_figure(results, out / 'rank_shares.png')
+        rank_share_figure(results, out / 'rank_shares.png', reject_fraction=args.reject)
         reliability_figure(calibration, out / 'reliability.png')
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
@@ -309,8 +311,13 @@ def cmd_propose(args):
     optional = {name: value for name, value in (('reject_fraction', args.reject),
                                                 ('oversample', args.oversample))
                 if value is not None}
-    proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
-                                seed=args.seed, constraints=constraints, **optional)
+    # The first call warms the model up (allocations, kernels); the second, identical one
+    # gives the proposal and its steady-state time.
+    for _ in range(2):
+        proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
+                                    seed=args.seed, constraints=constraints, **optional)
+    source = args.image or (f'scene {args.shape} seed {args.seed}' + (
+        '' if args.distortion == 'none' else f', {args.distortion} distortion'))
     feasible = None
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
@@ -326,14 +333,14 @@ def cmd_propose(args):
                           'num_rejected': proposal.num_rejected,
                           'inference_ms': proposal.inference_ms}))
     else:
-        source = args.image or f'scene {args.shape} seed {args.seed} ({args.distortion})'
         if proposal.abstained:
-            print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms: '
-                  f'{proposal.message}')
+            print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms '
+                  f'({STEADY_STATE}): {proposal.message}')
             return EXIT_NO_GRASP
         print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
-              f'({proposal.num_sampled} sampled, {proposal.num_rejected} rejected as '
-              f'lowest density, {proposal.num_clusters} clusters)')
+              f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
+              f'rejected as lowest density, {proposal.num_clusters} '
+              f'cluster{"s" * (proposal.num_clusters != 1)})')
         header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
                   f'{"cluster":>7}')
         print(header + ('  feasible' if feasible is not None else ''))
@@ -347,7 +354,9 @@ def cmd_propose(args):
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
     if args.out and not proposal.abstained:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        proposal_figure(image, proposal, args.out)
+        proposal_figure(image, proposal, args.out, feasible=feasible,
+                        distortion='none' if scene is None else scene.distortion,
+                        timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
             print(f'figure: {args.out}')
     return EXIT_NO_GRASP if proposal.abstained else 0

@@ -8,21 +8,14 @@ a DELETEALL, so that proposals of an earlier call disappear.
 
 import numpy as np
 
+from fga_ros.sim.drawing import cluster_numbers, mode_rgb
+
 # visualization_msgs/Marker constants (identical in Humble and Jazzy; checked by the tests).
 LINE_LIST = 5
 ADD = 0
 DELETEALL = 3
 
 COLOUR_MODES = ('score', 'cluster')
-
-CLUSTER_PALETTE = np.array([
-    [0.12, 0.47, 0.71], [1.00, 0.50, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16],
-    [0.58, 0.40, 0.74], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.50, 0.50, 0.50],
-    [0.74, 0.74, 0.13], [0.09, 0.75, 0.81],
-])
-"""RGB in [0, 1] for cluster ids 1, 2, ... (cycled); unknown clusters (0) are grey."""
-
-UNKNOWN_CLUSTER_COLOUR = np.array([0.6, 0.6, 0.6])
 
 
 def score_colours(scores) -> np.ndarray:
@@ -34,11 +27,10 @@ def score_colours(scores) -> np.ndarray:
 
 
 def cluster_colours(cluster_ids) -> np.ndarray:
-    """RGB (n, 3) in [0, 1] from the cluster palette (id c: entry c - 1); ids < 1 are grey."""
-    ids = np.asarray(cluster_ids, dtype=np.int64).reshape(-1)
-    colours = CLUSTER_PALETTE[np.mod(ids - 1, len(CLUSTER_PALETTE))]
-    colours[ids < 1] = UNKNOWN_CLUSTER_COLOUR
-    return colours
+    """RGB (n, 3) in [0, 1] of a proposal's cluster ids (from 1): the colour of number id in
+    the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the annotated
+    image); id 0 (unknown) is grey."""
+    return mode_rgb(cluster_numbers(cluster_ids))
 
 
 def grasp_colours(colour_by: str, scores, cluster_ids) -> np.ndarray:
