@@ -296,3 +296,17 @@ def test_hot_swap_and_checkpoint(proposer, config, image, tmp_path):
     assert swapped.snapshot().meta['step'] == 5  # a failed reload keeps the model
     with pytest.raises(ValueError, match='features'):
         swapped.load_state(nn.Linear(2, 2), config)
+
+
+def test_rank_order_puts_every_grasp_below_the_floor_last():
+    # cluster 7 holds only low scores: 'diverse' must not put it in the first round
+    scores = np.array([0.95, 0.9, 0.13, 0.8, 0.0, 0.7])
+    clusters = np.array([1, 1, 7, 2, 8, 2])
+    order = rank_order(scores, clusters, 'diverse', floor=0.5)
+    np.testing.assert_array_equal(order, [0, 3, 1, 5, 2, 4])
+    np.testing.assert_array_equal(rank_order(scores, clusters, 'score', floor=0.5),
+                                  [0, 1, 3, 5, 2, 4])
+    # a cost (e.g. distance to a preferred point) reorders within the groups only
+    cost = np.array([0.5, 0.0, 0.0, 0.2, 0.0, 0.9])
+    np.testing.assert_array_equal(rank_order(scores, clusters, 'score', 0.5, cost),
+                                  [1, 3, 0, 5, 2, 4])
