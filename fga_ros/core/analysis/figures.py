@@ -266,8 +266,10 @@ def proposal_figure(image, proposal, path, feasible=None, distortion='none', max
                    f', the best of nearby grasps)', fontsize=10)
     threshold = _score_bars(right, proposal, colours, feasible)
     timing = timing or 'this call, including any warm-up'
+    explored = proposal.num_explored
     right.set_title(f'{proposal.num_sampled} actor samples, {proposal.num_rejected} rejected '
-                    f'as lowest density;\n{proposal.inference_ms:.1f} ms per proposal call '
+                    f'as lowest density' + (f', {explored} grasps explored' if explored else '')
+                    + f';\n{proposal.inference_ms:.1f} ms per proposal call '
                     f'({timing})', fontsize=10)
     clusters = {n: f'cluster {n}: {int(np.sum(numbers == n))} grasps'
                 for n in sorted(set(numbers.tolist()))}
