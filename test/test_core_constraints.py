@@ -131,3 +131,56 @@ def test_transform_points_rotates_then_translates():
     quarter = (0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4))  # 90 deg about z
     out = transform_points([[1.0, 0.0, 0.0]], (0.0, 0.0, 1.0), quarter)
     np.testing.assert_allclose(out, [[0.0, 1.0, 1.0]], atol=1e-12)
+
+
+def _pose(x=0.0, y=0.0, z=0.0, yaw=0.0):
+    return SimpleNamespace(position=SimpleNamespace(x=x, y=y, z=z), orientation=SimpleNamespace(
+        x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2)))
+
+
+def _object(frame, primitives, pose=None):
+    return SimpleNamespace(
+        header=SimpleNamespace(frame_id=frame), pose=pose or _pose(),
+        primitives=[SimpleNamespace(type=t, dimensions=d) for t, d, _ in primitives],
+        primitive_poses=[p for _, _, p in primitives])
+
+
+def test_grasp_planning_request_becomes_region_and_keep_out():
+    from fga_ros.bridge import moveit
+    camera = CameraModel(pixel_size=0.002, camera_height=0.6)
+
+    def to_pixels(name, frame, points):
+        if frame != 'camera_optical_frame':
+            raise requests.RequestError(f'{name}.header.frame_id: unknown frame {frame!r}')
+        return camera.table_pixels(points)
+
+    # a 40 x 20 mm box at the image centre turned 90 degrees: 10 x 20 px footprint
+    target = _object('camera_optical_frame', [(moveit.BOX, [0.04, 0.02, 0.03],
+                                               _pose(yaw=math.pi / 2))], _pose(z=0.6))
+    cylinder = _object('camera_optical_frame', [(moveit.CYLINDER, [0.05, 0.01], _pose())],
+                       _pose(x=0.04, z=0.6))
+    request = SimpleNamespace(target=target, movable_obstacles=[cylinder])
+    c = moveit.grasp_planning_constraints(request, to_pixels)
+    np.testing.assert_allclose(c.region.min(0), [63.5 - 5, 63.5 - 10], atol=1e-9)
+    np.testing.assert_allclose(c.region.max(0), [63.5 + 5, 63.5 + 10], atol=1e-9)
+    (keep_out,) = c.keep_out
+    np.testing.assert_allclose(keep_out.mean(0), [63.5 + 20, 63.5], atol=1e-9)
+    # closing along x at the centre: the right claw (x 75.5..77.5) stays clear of the
+    # cylinder (x 78.5..88.5); a grasp 6 px to the right puts that claw on it
+    grasps = np.array([[63.5, 63.5, 0.0], [69.5, 63.5, 0.0], [63.5, 76.0, 0.0]])
+    np.testing.assert_array_equal(TaskConstraints(keep_out=c.keep_out).allowed(
+        grasps, np.ones(3)), [True, False, True])
+    np.testing.assert_array_equal(c.allowed(grasps, np.ones(3)), [True, False, False])
+    empty = SimpleNamespace(target=_object('x', []), movable_obstacles=[])
+    assert moveit.grasp_planning_constraints(empty, to_pixels) is None
+    box = [(moveit.BOX, [0.04, 0.02, 0.03], _pose())]
+    for request, name in (
+            (SimpleNamespace(target=_object('map', box), movable_obstacles=[]),
+             'target.header.frame_id'),
+            (SimpleNamespace(target=_object('camera_optical_frame', [(9, [1.0], _pose())]),
+                             movable_obstacles=[]), r'target.primitives\[0\]'),
+            (SimpleNamespace(target=target, movable_obstacles=[_object(
+                'camera_optical_frame', [(moveit.SPHERE, [-1.0], _pose())])]),
+             r'movable_obstacles\[0\]')):
+        with pytest.raises(requests.RequestError, match=name):
+            moveit.grasp_planning_constraints(request, to_pixels)

@@ -26,7 +26,7 @@ from tf2_ros import Buffer, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
-from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
+from fga_ros.bridge import annotate, geometry, grasps, image, markers, moveit, requests
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.inference.defaults import (
     MAX_GRASPS,
@@ -216,9 +216,10 @@ class GraspProposalNode(Node):
 
     # -- proposals ------------------------------------------------------------------------------
 
-    def _propose(self, msg, settings, request=None):
-        """(rgb, header dict, proposal) for an Image message and the constraints of
-        ``request`` (None: none); raises ValueError on bad input."""
+    def _propose(self, msg, settings, request=None, constraints=None):
+        """(rgb, header dict, proposal) for an Image message and the constraints of a
+        ProposeGrasps ``request``, or of ``constraints(image frame)`` (both None: none);
+        raises ValueError on bad input."""
         if msg is None or image.is_empty(msg):
             msg = self.latest_image
             if msg is None:
@@ -227,9 +228,11 @@ class GraspProposalNode(Node):
         rgb = image.image_to_rgb(msg)
         header = {'stamp': msg.header.stamp,
                   'frame_id': msg.header.frame_id or self.camera.frame_id}
-        constraints = None if request is None else requests.resolve_constraints(
-            request, self._table_pixels(header['frame_id']))
-        proposal = self._run_proposal(rgb, settings, constraints)
+        if request is not None:
+            task = requests.resolve_constraints(request, self._table_pixels(header['frame_id']))
+        else:
+            task = None if constraints is None else constraints(header['frame_id'])
+        proposal = self._run_proposal(rgb, settings, task)
         return rgb, header, proposal
 
     def propose_grasps_callback(self, request, response):
@@ -281,12 +284,15 @@ class GraspProposalNode(Node):
     def plan_grasps_callback(self, request, response):
         """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings.
 
-        GraspPlanning has no field for task constraints: a planner that needs them calls
-        ``propose_grasps`` (README, "Asking for grasps from a planner"). An abstaining
-        proposal answers FAILURE with no grasps.
+        The request's ``target`` footprint is the region the grasp centres lie in and its
+        ``movable_obstacles`` footprints are keep-out regions (:mod:`fga_ros.bridge.moveit`).
+        A bad request or an abstaining proposal answers FAILURE with no grasps.
         """
         try:
-            rgb, header, proposal = self._propose(None, self._settings())
+            def constraints(frame):
+                return moveit.grasp_planning_constraints(request, self._table_pixels(frame))
+            rgb, header, proposal = self._propose(None, self._settings(),
+                                                  constraints=constraints)
             if proposal.abstained:
                 raise requests.RequestError(proposal.message)
             arrays = grasps.proposal_arrays(proposal)
