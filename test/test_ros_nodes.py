@@ -298,6 +298,44 @@ def test_proposal_node_answers_constrained_requests(ros):
     assert again.success and len(again.grasps) == 2
 
 
+def test_plan_grasps_keeps_grasps_on_the_target(ros):
+    moveit_srv = pytest.importorskip('moveit_msgs.srv', reason='moveit_msgs is not installed')
+    from geometry_msgs.msg import Pose
+    from moveit_msgs.msg import CollisionObject
+    from rclpy.parameter import Parameter
+    from shape_msgs.msg import SolidPrimitive
+    ros.add(GraspSimNode)
+    ros.add(proposal_node_class(),
+            parameter_overrides=[Parameter('moveit_grasp_planning', value=True)])
+    client = ros.client_node()
+    scene = ros.call(client, NewScene, 'new_scene', NewScene.Request(shape='H', seed=2))
+    assert scene.success, scene.message
+    threading.Event().wait(1.5)  # the proposal node receives frames of the new scene
+    # target: a box over the left half of the workspace (x < 64 px), in the optical frame
+    camera = geometry.CameraModel(geometry.default_pixel_size(),
+                                  geometry.default_camera_height())
+    (x0, y0, z), (x1, y1, _) = camera.pixels_to_points([[25, 25], [64, 103]])
+    target = CollisionObject()
+    target.header.frame_id = 'camera_optical_frame'
+    target.pose.orientation.w = 1.0
+    box = SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[x1 - x0, y1 - y0, 0.02])
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (x0 + x1) / 2, (y0 + y1) / 2, z
+    pose.orientation.w = 1.0
+    target.primitives, target.primitive_poses = [box], [pose]
+    answer = ros.call(client, moveit_srv.GraspPlanning, 'plan_grasps',
+                      moveit_srv.GraspPlanning.Request(target=target))
+    assert answer.error_code.val == answer.error_code.SUCCESS
+    assert answer.grasps
+    pixels = camera.table_pixels([[g.grasp_pose.pose.position.x, g.grasp_pose.pose.position.y,
+                                   g.grasp_pose.pose.position.z] for g in answer.grasps])
+    assert np.all(pixels[:, 0] <= 64.0 + 1e-6)
+    target.header.frame_id = 'nowhere'
+    refused = ros.call(client, moveit_srv.GraspPlanning, 'plan_grasps',
+                       moveit_srv.GraspPlanning.Request(target=target))
+    assert refused.error_code.val == refused.error_code.FAILURE and not refused.grasps
+
+
 def _trainer_params(tmp_path, **values):
     from rclpy.parameter import Parameter
     values = {'preset': 'tiny', 'out_dir': str(tmp_path / 'run'), 'service_timeout': TIMEOUT,
