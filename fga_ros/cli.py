@@ -636,21 +636,22 @@ def build_parser():
             p.add_argument('--out', default=None, help=FIGURE_HELP)
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
             p.add_argument('--region', default=None, metavar='X0,Y0,X1,Y1',
-                           help='rectangle (px) the grasp centre must lie in')
+                           help='rectangle (px) the grasp centre must lie in (default: anywhere)')
             p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
                            help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
-                                'across 0 is e.g. --angle-range=-10,10 (with "=")')
+                                'across 0 is e.g. --angle-range=-10,10 (with "="; default: any)')
             p.add_argument('--keep-out', action='append', default=None,
                            metavar='X0,Y0,X1,Y1,X2,Y2,...',
-                           help='polygon (px) no jaw may touch (repeatable)')
+                           help='polygon (px) no jaw may touch (repeatable; default: none)')
             p.add_argument('--prefer', default=None, metavar='X,Y',
                            help='preferred grasp centre (px): distance adds to the ranking '
-                                'cost')
+                                'cost (default: none)')
             p.add_argument('--prefer-weight', type=float, default=None,
                            help='ranking cost per pixel of distance to --prefer (default: '
                                 "the core's PREFERENCE_WEIGHT)")
             p.add_argument('--min-score', type=float, default=None,
-                           help='return no grasp scoring below this, in [0, 1]')
+                           help='return no grasp scoring below this, in [0, 1] (default: 0, '
+                                'no minimum beyond the score floor)')
         else:
             p.add_argument('--seed', type=int, default=0, help='scene seed')
             p.add_argument('--distortion', default=sim.DISTORTIONS[0],
