@@ -12,7 +12,7 @@ from fga_ros.bridge.camera_bench import camera_poses_to_sim_actions
 from fga_ros.bridge.camera_geometry import matrix_to_quaternions, quaternion_to_matrix
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.core.analysis.evaluation import evaluation_scenes
-from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success
+from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, train_shapes
 from fga_ros.sim.pinhole import TABLE_FRAME, render_view, tilted_view
 
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
@@ -101,7 +101,7 @@ def test_propose_grasps_for_a_tilted_camera(ros):
         view = views[name]
         camera.fields = view.camera_info_fields({})
         settle(0.3)
-        for scene in evaluation_scenes('T', 2) + evaluation_scenes('Spoon', 2):
+        for scene in [s for shape in train_shapes() for s in evaluation_scenes(shape, 2)]:
             answer = request(view, name, scene=scene)
             assert answer.success, answer.message
             assert answer.header.frame_id == name
