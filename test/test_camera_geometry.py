@@ -222,3 +222,15 @@ def test_tilted_view_renders_the_object_where_the_projection_puts_it():
         pinhole.render_view(sim.make_scene('Box', 2, 'rotation'), view)
     with pytest.raises(ValueError, match='tilt_deg'):
         pinhole.tilted_view(85.0)
+
+
+def test_table_pixels_projects_camera_points_along_the_table_normal():
+    mapping = sim_mapping(pinhole.tilted_view(35.0))
+    uv = np.array([[30.0, 40.0], [90.0, 100.0]])
+    table = mapping.workspace.top_down_to_table(uv)
+    raised = np.column_stack([table, [0.05, 0.2]])  # above the table: same pixel
+    cam = raised @ mapping.pose.rotation.T + mapping.pose.translation
+    np.testing.assert_allclose(mapping.table_pixels(cam), uv, atol=1e-9)
+    top_down = top_down_mapping()
+    positions, _ = top_down.action_poses([[30.0, 40.0, 0.3]])
+    np.testing.assert_allclose(top_down.table_pixels(positions), [[30.0, 40.0]], atol=1e-9)
