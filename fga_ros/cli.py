@@ -195,15 +195,8 @@ def cmd_eval(args):
 
 
 def _read_image(path):
-    import cv2
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f'image not found: {path}')
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UserError(f'{path} is not a readable image (PNG, JPEG, ...)')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from fga_ros.image_files import read_image
+    return read_image(path)
 
 
 def cmd_propose(args):

@@ -3,6 +3,8 @@
 import cv2
 import numpy as np
 
+from fga_ros.bridge.geometry import real_array
+
 
 def draw_grasps(rgb: np.ndarray, actions, colours, opening_px: float,
                 claw_width_px: float) -> np.ndarray:
@@ -12,9 +14,14 @@ def draw_grasps(rgb: np.ndarray, actions, colours, opening_px: float,
     grasp should come last so that it is drawn on top.
     """
     scale = 4  # draw at 4x for sub-pixel accuracy, as cv2 shift bits
-    out = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
-    actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
-    colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f'image must be (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}')
+    out = rgb.copy()
+    actions = real_array('actions', actions, 3)
+    colours = real_array('colours', colours, 3)
+    if len(colours) != len(actions) or ((colours < 0) | (colours > 1)).any():
+        raise ValueError(f'colours must be {len(actions)} RGB triples in [0, 1]')
     for (x, y, angle), colour in zip(actions, colours):
         c = tuple(int(round(255 * v)) for v in colour)
         d = np.array([np.cos(angle), np.sin(angle)])
