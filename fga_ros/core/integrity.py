@@ -23,6 +23,8 @@ import zipfile
 import torch
 
 DIGEST_ALGORITHM = 'sha256'
+DIGEST_KEY = 'digest'
+"""Key of a payload's own digest (hex string) in saved files."""
 MAX_ARCHIVE_RECORDS = 100_000
 """Most records a torch archive may hold (a checkpoint holds a few hundred)."""
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
