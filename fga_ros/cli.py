@@ -54,7 +54,7 @@ def cmd_bench(args):
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
         print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
     else:
-        from fga_ros.core.bench_propose import print_propose_bench, run_propose_bench
+        from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
                                               device=args.device))
 
@@ -66,10 +66,10 @@ def _raise_keyboard_interrupt(signum, frame):
 def cmd_train(args):
     import yaml
 
-    from fga_ros.core import checkpoint as ckpt
-    from fga_ros.core.config import config_to_dict, load_config, parse_overrides
-    from fga_ros.core.env import SimEnvironment
-    from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+    from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
     overrides = parse_overrides(args.set or [])
     for name in ('divergence', 'steps', 'seed', 'device'):
@@ -87,7 +87,7 @@ def cmd_train(args):
     env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
     try:
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
-    except ckpt.CheckpointError as exc:
+    except model_file.CheckpointError as exc:
         raise UserError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
@@ -128,8 +128,8 @@ def cmd_train(args):
 
 def _plot_learning_curve(out):
     """Plot ``out/eval.jsonl`` to ``out/learning_curve.png``; None when there is no record."""
-    from fga_ros.core.figures import learning_curve_figure
-    from fga_ros.core.trainer import EVAL_LOG_NAME
+    from fga_ros.core.analysis.figures import learning_curve_figure
+    from fga_ros.core.training.trainer import EVAL_LOG_NAME
     log = out / EVAL_LOG_NAME
     if not log.exists():
         return None
@@ -141,7 +141,7 @@ def _plot_learning_curve(out):
 
 def _periodic_evaluation(config, seed):
     """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.evaluation import quick_accuracy
+    from fga_ros.core.analysis.evaluation import quick_accuracy
 
     def evaluate(trainer):
         return quick_accuracy(trainer.model, config, config.shapes + ('Box',),
@@ -150,8 +150,8 @@ def _periodic_evaluation(config, seed):
 
 
 def _load_proposer(checkpoint, device):
-    from fga_ros.core.checkpoint import CheckpointError
-    from fga_ros.core.proposal import Proposer
+    from fga_ros.core.inference.proposer import Proposer
+    from fga_ros.core.models.model_file import CheckpointError
     try:
         return Proposer.from_checkpoint(checkpoint, device=device)
     except CheckpointError as exc:
@@ -167,9 +167,9 @@ def _split_shapes(text):
 
 def cmd_eval(args):
     from fga_ros import sim
-    from fga_ros.core.cem import CEMSampler
-    from fga_ros.core.evaluation import evaluate, format_table
-    from fga_ros.core.figures import critic_actor_figure, rank_share_figure
+    from fga_ros.core.analysis.evaluation import evaluate, format_table
+    from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
+    from fga_ros.core.inference.cem import CEMSampler
 
     proposer = _load_proposer(args.checkpoint, args.device)
     state = proposer.snapshot()
@@ -201,7 +201,7 @@ def _read_image(path):
 
 def cmd_propose(args):
     from fga_ros import sim
-    from fga_ros.core.figures import proposal_figure
+    from fga_ros.core.analysis.figures import proposal_figure
 
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
@@ -265,7 +265,7 @@ def cmd_demo(args):
 def cmd_modes(args):
     """Section 3's controlled experiment: generators trained on the simulator, no critic."""
     from fga_ros import sim
-    from fga_ros.core import oracle_experiment as oracle
+    from fga_ros.core.analysis import oracle_experiment as oracle
 
     divergences = tuple(d.strip() for d in args.divergences.split(',') if d.strip())
     steps = oracle.STEPS if args.steps is None else args.steps

@@ -8,24 +8,27 @@ import pytest
 import torch
 
 import fga_ros
-from fga_ros.core.checkpoint import (
+from fga_ros.core.common.config import config_to_dict, load_config
+from fga_ros.core.common.files import atomic_write
+from fga_ros.core.common.tensors import images_to_tensor
+from fga_ros.core.models.model_file import (
     FORMAT,
     MAX_MODEL_BYTES,
     CheckpointError,
-    atomic_write,
-    check_compatible,
     export_model,
-    load_checkpoint,
     load_model,
+)
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.training.checkpoint import (
+    check_compatible,
+    load_checkpoint,
     load_replay,
     load_replay_state,
     replay_path,
     save_checkpoint,
     save_replay,
 )
-from fga_ros.core.config import config_to_dict, load_config
-from fga_ros.core.nets import ActorCritic, images_to_tensor
-from fga_ros.core.replay import ReplayMemory
+from fga_ros.core.training.replay import ReplayMemory
 
 
 @pytest.fixture(scope='module')

@@ -7,29 +7,23 @@ import numpy as np
 import pytest
 import torch
 
-from fga_ros.core.actions import (
+from fga_ros.core.common.actions import (
     CENTRE,
     HALF_WIDTH,
-    MAX_COORD,
     decode_actor,
     encode_actions,
     normalise_actor_output,
     radius,
-    uniform_actions,
     wrap_angle,
 )
-from fga_ros.core.config import load_config
-from fga_ros.core.local_critic import LocalCritic
-from fga_ros.core.nets import (
-    ACTOR_HEADS,
-    CRITIC_READOUTS,
-    ActorCritic,
-    images_to_tensor,
-    resize_images,
-    sample_latent,
-)
-from fga_ros.core.spatial_actor import SpatialActor
+from fga_ros.core.common.choices import ACTOR_HEADS, CRITIC_READOUTS
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.tensors import images_to_tensor, resize_images, sample_latent
+from fga_ros.core.models.local_critic import LocalCritic
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.spatial_actor import SpatialActor
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
+from fga_ros.sim.workspace import MAX_COORD, uniform_actions
 
 
 @pytest.fixture(scope='module')

@@ -35,7 +35,7 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from fga_ros.bridge import geometry, markers  # noqa: E402
 from fga_ros.bridge.image import image_to_rgb, rgb_image_fields  # noqa: E402
-from fga_ros.core.proposal import bundled_model_path  # noqa: E402
+from fga_ros.core.inference.proposer import bundled_model_path  # noqa: E402
 from fga_ros.nodes.common import to_msg  # noqa: E402
 from fga_ros.nodes.grasp_sim_node import GraspSimNode  # noqa: E402
 from fga_ros.nodes.ros_environment import RosEnvironment  # noqa: E402
@@ -255,10 +255,10 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import String
 
-    from fga_ros.core import checkpoint as ckpt
-    from fga_ros.core.config import load_config
-    from fga_ros.core.env import SimEnvironment
-    from fga_ros.core.trainer import Trainer
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training.trainer import Trainer
     from fga_ros.nodes.trainer_node import TrainerNode
 
     config = load_config('tiny')
@@ -278,12 +278,12 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
     assert done.wait(3 * TIMEOUT), 'no checkpoint announced'
     trainer.thread.join(TIMEOUT)
     assert trainer.error is None and trainer.trainer.step == 6
-    model, loaded, meta = ckpt.load_model(announced[-1])
+    model, loaded, meta = model_file.load_model(announced[-1])
     assert meta['step'] == 6 and loaded.actor_head == config.actor_head
 
     # a model whose critic does not fit the configuration is refused at start
     cpu_model = bundled_model_path()
-    with pytest.raises(ckpt.CheckpointError, match='its extractor and critic do not match'):
+    with pytest.raises(model_file.CheckpointError, match='its extractor and critic do not match'):
         ros.add(TrainerNode, parameter_overrides=_trainer_params(
             tmp_path, out_dir=str(tmp_path / 'other'), warm_start=str(cpu_model)))
     assert not (tmp_path / 'other' / 'checkpoint.pt').exists()

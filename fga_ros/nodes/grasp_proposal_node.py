@@ -25,14 +25,9 @@ from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
 from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
-from fga_ros.core.proposal import (
-    BUNDLED_MODEL,
-    MAX_GRASPS,
-    MAX_OVERSAMPLE,
-    OVERSAMPLE,
-    RANKINGS,
-    Proposer,
-)
+from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_OVERSAMPLE, OVERSAMPLE
+from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.nodes.common import descriptor, run, to_msg
 from fga_ros.srv import ProposeGrasps
 

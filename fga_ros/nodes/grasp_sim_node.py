@@ -17,7 +17,7 @@ from tf2_ros import StaticTransformBroadcaster
 
 from fga_ros import sim
 from fga_ros.bridge import demos, geometry, image, requests
-from fga_ros.core.env import SimEnvironment
+from fga_ros.core.common.env import SimEnvironment
 from fga_ros.nodes.common import descriptor, run, stamp_header, to_msg
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
 

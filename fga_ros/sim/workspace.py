@@ -25,6 +25,10 @@ WORKSPACE_HI = 103.0
 WORKSPACE_SIZE = 78
 """Side of the action workspace, pixels (= WORKSPACE_HI - WORKSPACE_LO)."""
 
+MAX_COORD = float(np.nextafter(np.float32(WORKSPACE_HI), np.float32(WORKSPACE_LO)))
+"""Largest pixel coordinate decoded actions take, inside the half-open workspace even in
+float32."""
+
 ALPHA_PERIOD = math.pi
 """Grasp angles are taken modulo this period (the gripper is symmetric)."""
 
@@ -63,3 +67,17 @@ def validate_actions(actions) -> np.ndarray:
             f'{arr[bad].tolist()}')
     arr[:, 2] = wrap_alpha(arr[:, 2])
     return arr
+
+
+def uniform_actions(n, rng):
+    """``n`` pixel actions (n, 3) uniform over the workspace and [0, pi), float64.
+
+    Args:
+        n: number of actions.
+        rng: ``numpy.random.Generator``.
+    """
+    low = np.array([WORKSPACE_LO, WORKSPACE_LO, 0.0])
+    high = np.array([WORKSPACE_HI, WORKSPACE_HI, math.pi])
+    # Generator.uniform may round up to ``high``: keep the half-open intervals.
+    top = np.array([MAX_COORD, MAX_COORD, np.nextafter(math.pi, 0.0)])
+    return np.minimum(rng.uniform(low, high, size=(n, 3)), top)

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from fga_ros.core.actions import CENTRE, HALF_WIDTH
-from fga_ros.core.split_head import SplitHead
+from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.models.split_head import SplitHead
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 TRUNK_POINTS = 5
