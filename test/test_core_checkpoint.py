@@ -9,7 +9,7 @@ import torch
 
 import fga_ros
 from fga_ros.core.common.config import config_to_dict, load_config
-from fga_ros.core.common.files import atomic_write
+from fga_ros.file_writes import atomic_write
 from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.models.model_file import (
     FORMAT,

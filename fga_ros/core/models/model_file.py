@@ -14,7 +14,7 @@ import torch
 
 import fga_ros
 from fga_ros.core.common.config import config_from_dict, config_to_dict
-from fga_ros.core.common.files import atomic_write
+from fga_ros.file_writes import atomic_write
 from fga_ros.core.models.nets import ActorCritic
 
 FORMAT = 'fga_ros.checkpoint/1'

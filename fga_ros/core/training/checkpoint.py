@@ -25,7 +25,7 @@ from fga_ros.core.common.config import (
     ARCHITECTURE_FIELDS,
     config_to_dict,
 )
-from fga_ros.core.common.files import atomic_write
+from fga_ros.file_writes import atomic_write
 from fga_ros.core.models.model_file import (
     FORMAT,
     MODEL_FORMAT,

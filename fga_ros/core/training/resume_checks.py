@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from fga_ros.core.weights import check_tensor
+from fga_ros.core.models.weights import check_tensor
 
 TRAINING_KEYS = ('optim', 'rng', 'counters', 'prefilled', 'step')
 """Fields a resumable checkpoint holds beyond its config and model weights."""

@@ -9,7 +9,7 @@ before it costs anything.
 
 import torch
 
-from fga_ros.core.nets import ActorCritic
+from fga_ros.core.models.nets import ActorCritic
 
 WEIGHT_DTYPE = torch.float32
 """The dtype of every network weight."""
