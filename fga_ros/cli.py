@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from fga_ros.file_writes import WriteError, describe_os_error, write_text
+
 EXIT_USAGE = 2
 
 
@@ -90,7 +92,7 @@ def cmd_train(args):
     except model_file.CheckpointError as exc:
         raise UserError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text(out / 'config.yaml', yaml.safe_dump(config_to_dict(config), sort_keys=False))
     writer = None
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -181,7 +183,7 @@ def cmd_eval(args):
     print(format_table(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + '\n')
+        write_text(args.json, json.dumps(results, indent=2) + '\n')
         print(f'metrics: {args.json}')
     if args.plots:
         out = Path(args.plots)
@@ -282,7 +284,7 @@ def cmd_modes(args):
     if args.json:
         rows = {k: {n: v for n, v in r.items() if n != 'actions'} for k, r in results.items()}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(
+        write_text(args.json, json.dumps(
             {'scene': scene.to_dict(), 'steps': steps, 'lr': lr, 'rng_seed': args.rng_seed,
              'results': rows}, indent=2) + '\n')
         print(f'metrics: {args.json}')
@@ -405,8 +407,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UserError, ValueError, FileNotFoundError) as exc:
+    except (UserError, ValueError, FileNotFoundError, WriteError) as exc:
         print(f'fga {args.command}: error: {exc}', file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # an unwritable or unreadable path met outside file_writes
+        print(f'fga {args.command}: error: {describe_os_error(exc)}', file=sys.stderr)
         return EXIT_USAGE
     return 0
 

@@ -82,6 +82,12 @@ def write_error(path, error: BaseException) -> WriteError:
     return WriteError(f'cannot write {path}: {cause}')
 
 
+def describe_os_error(error: OSError) -> str:
+    """One line for an OSError met while reading or writing: '<path>: <cause>'."""
+    where = error.filename if error.filename is not None else 'a file'
+    return f'{where}: {cause_of(error)}'
+
+
 def _fsync_dir(directory) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -132,6 +138,11 @@ def atomic_write(path, write) -> None:
 def write_text(path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
     atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+
+
+def save_figure(figure, path) -> None:
+    """Save a matplotlib figure as PNG to ``path`` atomically; see :func:`atomic_write`."""
+    atomic_write(path, lambda stream: figure.savefig(stream, format='png'))
 
 
 def append_line(path, line: str) -> None:

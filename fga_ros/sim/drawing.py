@@ -7,6 +7,7 @@ centre along the closing direction) joined by a line, as in the paper's figures 
 import cv2
 import numpy as np
 
+from fga_ros.file_writes import save_figure
 from fga_ros.sim.gripper import default_gripper
 from fga_ros.sim.render import load_camera, render
 from fga_ros.sim.workspace import WORKSPACE_HI, WORKSPACE_LO, validate_actions
@@ -133,4 +134,4 @@ def sim_figure(scene, gt, path, num_grasps=24, seed=0):
     fig.suptitle(f'feasible fraction {100 * gt.feasible_fraction:.2f}% of the action space, '
                  f'{gt.num_modes} modes')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)

@@ -21,6 +21,7 @@ import torch
 
 from fga_ros.core.common.actions import decode_actor, encode_actions
 from fga_ros.core.common.tensors import images_to_tensor, model_device
+from fga_ros.file_writes import save_figure
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, draw_grasps, grasp_success, render
 from fga_ros.sim.drawing import MODE_COLORS, grasp_glyphs, mode_color, projection_image
 
@@ -148,7 +149,7 @@ def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=3
                  f'{100 * gt.feasible_fraction:.2f}%; projections take the max over the '
                  f'hidden dimension')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)
 
 
 def _rank_colors(count):
@@ -192,7 +193,7 @@ def rank_share_figure(results, path, title='share of proposals per mode rank'):
     ax.legend(handles=handles[::-1], loc='center left', bbox_to_anchor=(1.0, 0.5),
               fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)
 
 
 def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
@@ -234,7 +235,7 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)
 
 
 def learning_curve_figure(records, path, title='accuracy during training'):
@@ -267,4 +268,4 @@ def learning_curve_figure(records, path, title='accuracy during training'):
     ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)

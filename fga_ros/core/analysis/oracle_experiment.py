@@ -44,6 +44,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.inference.defaults import MAX_SAMPLES
 from fga_ros.core.training.updates import action_weight, f_divergence_loss
+from fga_ros.file_writes import save_figure
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, ground_truth, make_scene
 from fga_ros.sim.drawing import mode_color, projection_image
 
@@ -216,4 +217,4 @@ def modes_figure(results, scene, path):
     fig.suptitle(f'{scene.shape} seed {scene.seed}: generator samples over the ground-truth '
                  f'modes (x-y, max over alpha); x = infeasible')
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)

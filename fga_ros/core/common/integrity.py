@@ -54,7 +54,7 @@ def check_torch_archive(path) -> int:
             records = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
             struct.error) as error:
-        raise IntegrityError(f'not a torch zip archive (truncated or not written by '
+        raise IntegrityError(f'not a torch zip archive (corrupt or truncated, or not written by '
                              f'torch.save): {type(error).__name__}') from None
     if len(records) > MAX_ARCHIVE_RECORDS:
         raise IntegrityError(f'holds {len(records)} records, more than {MAX_ARCHIVE_RECORDS}')
@@ -160,3 +160,48 @@ def file_digest(path, chunk: int = 1 << 20) -> str:
             if not block:
                 return digest.hexdigest()
             digest.update(block)
+
+
+def check_npz_archive(path) -> None:
+    """Check a ``.npz`` file (numpy's zip of ``.npy`` records) before ``np.load`` reads it:
+    records stored uncompressed, no object arrays, and every array's header agreeing with
+    the bytes its record holds (a header claiming 10^12 elements is refused, not allocated).
+
+    Raises:
+        IntegrityError: naming the first problem.
+    """
+    import numpy as np
+
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+            if len(records) > MAX_ARCHIVE_RECORDS:
+                raise IntegrityError(f'holds {len(records)} records')
+            if sum(r.file_size for r in records) > size:
+                raise IntegrityError('its records claim more bytes than the file holds')
+            for record in records:
+                name = record.filename[:60]
+                if record.compress_type != zipfile.ZIP_STORED:
+                    raise IntegrityError(f'record {name!r} is compressed; np.savez stores '
+                                         f'records uncompressed')
+                with archive.open(record) as stream:
+                    version = np.lib.format.read_magic(stream)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(stream, max_header_size=10_000)
+                if dtype.hasobject:
+                    raise IntegrityError(f'record {name!r} holds Python objects')
+                count = 1
+                for side in shape:
+                    count *= side
+                if count * dtype.itemsize > record.file_size:
+                    raise IntegrityError(f'record {name!r} claims shape {shape}, more than its '
+                                         f'{record.file_size} bytes')
+    except IntegrityError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            struct.error) as error:
+        raise IntegrityError(f'not a readable .npz archive: {type(error).__name__}: '
+                             f'{str(error)[:80]}') from None

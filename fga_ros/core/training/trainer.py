@@ -26,12 +26,14 @@ from fga_ros.core.models import model_file
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.resume_checks import check_training_state
 from fga_ros.core.training.updates import (
     actor_step_loss,
     critic_step_loss,
     discriminator_step_loss,
     most_uncertain_actions,
 )
+from fga_ros.file_writes import append_line, check_writable, write_text
 
 CHECKPOINT_NAME = 'checkpoint.pt'
 """File name of the resumable checkpoint inside the run directory."""
@@ -97,6 +99,8 @@ class Trainer:
         self.prefilled = False
         self.successes = 0
         self.interactions = 0
+        check_writable(self.out_dir)  # before any work: a run that cannot save is refused
+        ckpt.remove_leftovers(self.out_dir / CHECKPOINT_NAME)
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load(self.out_dir / CHECKPOINT_NAME)
 
@@ -229,6 +233,18 @@ class Trainer:
             raise model_file.CheckpointError(
                 f'{path} was written with a different configuration (fields {diff}); '
                 'resume with the same preset and overrides, or start a new run directory')
+        try:  # every field is checked before any is applied
+            check_training_state(payload, {'actor': self.opt_actor, 'critic': self.opt_critic},
+                                 self.generator, self.config.steps)
+        except ValueError as error:
+            raise model_file.CheckpointError(f'{path}: {error}') from None
+        ckpt.restore_replay(path, payload, self.replay)
+        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
+            try:
+                self.env.load_state_dict(payload['env'])
+            except (KeyError, TypeError, ValueError) as error:
+                raise model_file.CheckpointError(f'{path}: its simulator state is unusable: '
+                                                 f'{type(error).__name__}') from None
         self.model.load_state_dict(payload['model'])
         self.opt_actor.load_state_dict(payload['optim']['actor'])
         self.opt_critic.load_state_dict(payload['optim']['critic'])
@@ -240,12 +256,7 @@ class Trainer:
         self.rng.bit_generator.state = payload['rng']['numpy']
         torch.set_rng_state(payload['rng']['torch'])
         self.generator.set_state(payload['rng']['generator'])
-        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
-            self.env.load_state_dict(payload['env'])
-        replay = ckpt.load_replay_state(path, payload)
-        if replay is None:
-            raise model_file.CheckpointError(f'{path} holds no replay memory; cannot resume')
-        self.replay.load_state_dict(replay)
+        trim_eval_log(self.out_dir / EVAL_LOG_NAME, self.step)
 
     def export(self, path=None, meta=None):
         """Write the small inference-only model (weights + config); return its path."""
@@ -327,11 +338,29 @@ class Trainer:
         self.model.train()
         record = {'step': self.step, 'seconds': round(time.monotonic() - self._started, 1),
                   **{k: float(v) for k, v in results.items()}}
-        with open(self.out_dir / EVAL_LOG_NAME, 'a') as stream:
-            stream.write(json.dumps(record) + '\n')
+        append_line(self.out_dir / EVAL_LOG_NAME, json.dumps(record))
         if writer is not None:
             for name, value in results.items():
                 writer.add_scalar(f'eval/{name}', value, self.step)
         text = ' '.join(f'{k}={v:.3f}' for k, v in results.items())
         bar.write(f'step {self.step}: {text}')
         return results
+
+
+def trim_eval_log(path, step):
+    """Drop the records of ``path`` (``eval.jsonl``) after ``step``: a resumed run repeats
+    those steps, and the learning curve must not double back. Unreadable lines are kept."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding='utf-8', errors='replace').splitlines()
+    kept = []
+    for line in lines:
+        try:
+            later = int(json.loads(line)['step']) > step
+        except (ValueError, KeyError, TypeError):
+            later = False
+        if not later:
+            kept.append(line)
+    if len(kept) != len(lines):
+        write_text(path, ''.join(line + '\n' for line in kept))
