@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fga_ros.core.common.config import load_config
-from fga_ros.core.common.integrity import DIGEST_KEY, payload_digest
+from fga_ros.core.common.integrity import DIGEST_KEY, IntegrityError, payload_digest
 
 TINY = 'tiny'
 
@@ -31,7 +31,10 @@ def write_torch(path, payload, sign=True):
     """``torch.save`` ``payload`` to ``path``; with ``sign`` its digest is (re)computed."""
     if sign and isinstance(payload, dict):
         payload = {k: v for k, v in payload.items() if k != DIGEST_KEY}
-        payload[DIGEST_KEY] = payload_digest(payload)
+        try:
+            payload[DIGEST_KEY] = payload_digest(payload)
+        except IntegrityError:  # e.g. shared references expanding to 10^9 values
+            payload[DIGEST_KEY] = '0' * 64
     torch.save(payload, path)
     return Path(path)
 
@@ -117,6 +120,21 @@ def _shared_list_bomb():
     inner = list(range(1000))
     middle = [inner] * 1000
     return [middle] * 1000  # 10^9 leaves when expanded, a few KB pickled
+
+
+MODEL_PAYLOAD_CASES = (
+    'payload_list', 'payload_tensor', 'payload_int', 'format_missing', 'format_legacy_v1',
+    'format_unknown_long', 'config_missing', 'config_not_mapping', 'config_unknown_key',
+    'config_huge_actor_hidden', 'config_huge_critic_hidden', 'config_huge_embed',
+    'config_huge_blocks', 'config_huge_image', 'config_huge_latent', 'config_huge_replay',
+    'config_negative_image', 'config_nan_lr', 'config_shared_list_bomb', 'config_long_string',
+    'config_mlp_wrong_length', 'config_bool_int', 'model_missing', 'model_not_mapping',
+    'model_empty', 'model_key_missing', 'model_key_extra', 'model_key_not_string',
+    'weight_wrong_shape', 'weight_transposed', 'weight_int32', 'weight_float64',
+    'weight_float16', 'weight_bool', 'weight_complex', 'weight_nan', 'weight_inf',
+    'weight_one_nan', 'weight_expanded_view', 'weight_not_tensor', 'weight_none',
+    'meta_not_mapping')
+"""Names of the cases of :func:`model_payload_cases`."""
 
 
 def model_payload_cases(good):
@@ -261,6 +279,20 @@ def _zip_with_deflate_bomb(src, dst, size):
 # -- training checkpoints ------------------------------------------------------------------
 
 
+CHECKPOINT_PAYLOAD_CASES = (
+    'missing_optim', 'missing_rng', 'missing_counters', 'missing_prefilled', 'missing_step',
+    'missing_model', 'missing_config', 'step_negative', 'step_absurd', 'step_beyond_steps',
+    'step_string', 'step_bool', 'step_float', 'train_seconds_nan', 'prefilled_string',
+    'counters_negative', 'counters_inverted', 'counters_missing_key', 'optim_not_mapping',
+    'optim_missing_actor', 'optim_wrong_shape', 'optim_nan_moment',
+    'optim_negative_second_moment', 'optim_unknown_entry', 'optim_groups_missing',
+    'rng_torch_wrong_shape', 'rng_generator_float', 'rng_numpy_garbage', 'rng_missing_numpy',
+    'replay_name_traversal', 'replay_name_missing_file', 'replay_name_not_string',
+    'replay_absent', 'weight_wrong_shape', 'weight_nan', 'config_other_divergence',
+    'format_model_not_checkpoint')
+"""Names of the cases of :func:`checkpoint_payload_cases`."""
+
+
 def checkpoint_payload_cases(good, steps):
     """Payload-level cases of a resumable checkpoint (re-signed): ``{id: payload}``."""
     def without(key):
@@ -322,6 +354,14 @@ def checkpoint_payload_cases(good, steps):
     return cases
 
 
+REPLAY_STATE_CASES = (
+    'replay_nan_actions', 'replay_png_header_size', 'replay_png_data_corrupt',
+    'replay_missing_array', 'replay_float_ids', 'replay_negative_ids',
+    'replay_count_beyond_capacity', 'replay_actions_wrong_shape', 'replay_lengths_mismatch',
+    'replay_image_size_other')
+"""Names of the cases of :func:`replay_state_cases`."""
+
+
 def replay_state_cases(good):
     """Crafted replay states (dict of arrays): ``{id: state}``."""
     def changed(**arrays):
@@ -345,6 +385,12 @@ def replay_state_cases(good):
         'replay_lengths_mismatch': changed(png_lengths=good['png_lengths'] + 1),
         'replay_image_size_other': changed(image_size=np.int64(64)),
     }
+
+
+NPZ_BYTE_CASES = (
+    'npz_truncated', 'npz_not_zip', 'npz_compressed', 'npz_object_array',
+    'npz_huge_shape_header', 'npz_bitflip')
+"""Names of the cases of :func:`npz_byte_cases`."""
 
 
 def npz_byte_cases(good_npz, directory):

@@ -52,14 +52,18 @@ class CheckpointError(ValueError):
 
 
 def _torch_reason(error) -> str:
-    """The first line of a torch.load failure, without torch's advice to load unsafely."""
-    text = str(error)
-    if 'WeightsUnpickler error:' in text:
-        text = text[text.find('WeightsUnpickler error:'):]
-    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    for advice in ('Please file an issue', 'In PyTorch 2.6', '(1) In', 'Check the '):
-        line = line.split(advice)[0]
-    return clip(line.strip())
+    """The reason of a torch.load failure in one short line, without torch's advice to
+    retry with unsafe loading."""
+    marker = 'WeightsUnpickler error:'
+    kept = []
+    for line in str(error).splitlines():
+        line = line.strip()
+        if marker in line:
+            line = line[line.index(marker) + len(marker):].strip()
+        if line and 'weights_only' not in line and not line.startswith(
+                ('Weights only load failed', 'Check the documentation')):
+            kept.append(line)
+    return clip(' '.join(kept) or type(error).__name__)
 
 
 def _load_archive(path):
@@ -122,6 +126,8 @@ def read_payload(path, map_location=None, formats=(FORMAT, MODEL_FORMAT)):
     if not hmac.compare_digest(stored, computed):
         raise CheckpointError(f'{path}: integrity check failed: its content does not match '
                               f'the digest stored with it (damaged file)')
+    if not isinstance(data.get('meta', {}), dict):
+        raise CheckpointError(f'{path}: meta is a {type(data["meta"]).__name__}, not a mapping')
     return path, data
 
 
@@ -135,9 +141,9 @@ def config_of(path, payload):
     if not isinstance(values, dict):
         raise CheckpointError(f'{path}: holds no config mapping')
     try:
-        return config_from_dict(dict(values), source=f'{path} config')
+        return config_from_dict(dict(values), source='stored config')
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f'{path}: stored config is unusable: {error}') from None
+        raise CheckpointError(f'{path}: {error}') from None
 
 
 def checked_weights(path, payload, config, parts=None):
@@ -216,10 +222,7 @@ def load_model(path, map_location='cpu'):
     """
     path, data = read_payload(path)
     if data['format'] == MODEL_FORMAT:
-        meta = data.get('meta', {})
-        if not isinstance(meta, dict):
-            raise CheckpointError(f'{path}: meta is a {type(meta).__name__}, not a mapping')
-        meta = dict(meta)
+        meta = dict(data.get('meta', {}))
     else:
         meta = {'step': data.get('step')}
     config = config_of(path, data)

@@ -60,8 +60,7 @@ def check_tensor(name: str, tensor, shape=None, dtype=WEIGHT_DTYPE) -> None:
         raise ValueError(f'{name} is a {tensor.layout} tensor on {tensor.device}, not a dense '
                          f'one')
     if shape is not None and tuple(tensor.shape) != tuple(shape):
-        raise ValueError(f'{name} has shape {tuple(tensor.shape)}, the architecture needs '
-                         f'{tuple(shape)}')
+        raise ValueError(f'{name} has shape {tuple(tensor.shape)}, expected {tuple(shape)}')
     if dtype is not None and tensor.dtype != dtype:
         raise ValueError(f'{name} is {tensor.dtype}, expected {dtype}')
     needed = tensor.numel() * tensor.element_size()
