@@ -159,7 +159,8 @@ def test_to_msg_builds_markers_sharing_one_outline():
     camera = geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
     poses = camera.pose_fields([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0]])
     fields = markers.grasp_markers(poses, markers.score_colours([0.2, 0.9]),
-                                   geometry.header_dict('camera_optical_frame'),
+                                   {'stamp': {'sec': 0, 'nanosec': 0},
+                                    'frame_id': 'camera_optical_frame'},
                                    opening=0.048, claw_width=0.012)
     array = to_msg(MarkerArray, {'markers': fields})
     assert [m.action for m in array.markers] == [array.markers[0].DELETEALL] + [

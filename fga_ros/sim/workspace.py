@@ -34,10 +34,16 @@ ALPHA_PERIOD = math.pi
 
 
 def wrap_alpha(alpha):
-    """Wrap angles (radians, any shape) into ``[0, pi)``."""
-    wrapped = np.mod(np.asarray(alpha, dtype=np.float64), ALPHA_PERIOD)
-    # np.mod can return exactly pi for tiny negative inputs; pi is the same grasp as 0.
-    return np.where(wrapped >= ALPHA_PERIOD, 0.0, wrapped)
+    """Wrap gripper angles (radians, any shape) into ``[0, pi)``, exactly excluding pi.
+
+    Takes anything numpy converts (returned as float64) or a torch tensor (returned as a
+    tensor of its dtype, gradients kept; this module itself never imports torch).
+    """
+    if not hasattr(alpha, '__torch_function__'):
+        alpha = np.asarray(alpha, dtype=np.float64)
+    wrapped = alpha % ALPHA_PERIOD
+    # % can round a tiny negative angle up to exactly pi; pi is the same grasp as 0.
+    return wrapped - wrapped * (wrapped >= ALPHA_PERIOD)
 
 
 def validate_actions(actions) -> np.ndarray:

@@ -17,12 +17,11 @@ Every function accepts numpy arrays or torch tensors and returns the same kind
 (torch results keep gradients where the operation is differentiable).
 """
 
-import math
 
 import numpy as np
 import torch
 
-from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_HI, WORKSPACE_LO
+from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
 ACTION_DIM = 4
 """Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
@@ -94,13 +93,4 @@ def decode_actor(out):
     else:
         x = np.clip(CENTRE + HALF_WIDTH * out[..., 0], WORKSPACE_LO, MAX_COORD)
         y = np.clip(CENTRE + HALF_WIDTH * out[..., 1], WORKSPACE_LO, MAX_COORD)
-    return _stack(lib, [x, y, wrap_angle(0.5 * lib.atan2(out[..., 2], out[..., 3]))])
-
-
-def wrap_angle(alpha):
-    """Wrap gripper angles (radians, any shape) into [0, pi), exactly excluding pi."""
-    alpha = _as_array(alpha)
-    lib = _lib(alpha)
-    wrapped = lib.remainder(alpha, math.pi)
-    # remainder can round a tiny negative angle up to exactly pi.
-    return lib.where(wrapped >= math.pi, wrapped - math.pi, wrapped)
+    return _stack(lib, [x, y, wrap_alpha(0.5 * lib.atan2(out[..., 2], out[..., 3]))])

@@ -237,22 +237,27 @@ class TrainConfig:
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got '
                              f'{quote(self.divergence)}')
-        if not 1 <= len(self.shapes) <= MAX_SHAPES:
-            raise ValueError(f'shapes must name at least one shape and at most {MAX_SHAPES}, '
-                             f'got {len(self.shapes)}')
-        known = sim_shapes()
-        unknown = [s for s in self.shapes if s not in known]
-        if unknown:
-            raise ValueError(f'shapes: unknown shape(s) {quote(unknown)}; valid shapes: '
-                             f'{", ".join(known)}')
-        if self.distortion not in DISTORTIONS:
-            raise ValueError(f'distortion must be one of {DISTORTIONS}, got '
-                             f'{quote(self.distortion)}')
+        check_scene_choice(self.shapes, self.distortion)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
                              f'got {self.critic_batch}')
         if not self.device:
             raise ValueError('device must be a non-empty string')
+
+
+def check_scene_choice(shapes, distortion):
+    """Raise ValueError unless ``shapes`` names one or more of the simulator's shape families
+    and ``distortion`` is one of its distortions (a config's, or the simulator node's)."""
+    if not 1 <= len(shapes) <= MAX_SHAPES:
+        raise ValueError(f'shapes must name at least one shape and at most {MAX_SHAPES}, '
+                         f'got {len(shapes)}')
+    known = sim_shapes()
+    unknown = [s for s in shapes if s not in known]
+    if unknown:
+        raise ValueError(f'shapes: unknown shape(s) {quote(unknown)}; valid shapes: '
+                         f'{", ".join(known)}')
+    if distortion not in DISTORTIONS:
+        raise ValueError(f'distortion must be one of {DISTORTIONS}, got {quote(distortion)}')
 
 
 _ELEMENT_TYPES = {

@@ -36,7 +36,8 @@ RAW_ALONG = 9
 RAW_ACROSS = 3
 """Raw-image samples across it (along the claws)."""
 EMBED_STRIDE = 3
-"""Stride of the extractor's embedding convolution (nets.FeatureExtractor)."""
+"""Stride of the extractor's embedding convolution (``nets.FeatureExtractor``): one trunk
+cell per EMBED_STRIDE network pixels. Defined here, below ``nets``, which imports this module."""
 
 
 def closing_direction(critic_inputs):

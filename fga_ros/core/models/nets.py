@@ -29,7 +29,7 @@ from torch import nn
 
 from fga_ros.core.common.actions import ACTION_DIM
 from fga_ros.core.common.tensors import IMAGE_CHANNELS, sample_latent
-from fga_ros.core.models.local_critic import LocalCritic
+from fga_ros.core.models.local_critic import EMBED_STRIDE, LocalCritic
 from fga_ros.core.models.spatial_actor import SpatialActor
 from fga_ros.core.models.split_head import SplitHead
 
@@ -66,7 +66,7 @@ class FeatureExtractor(nn.Module):
         ys, xs = torch.meshgrid(side, side, indexing='ij')
         self.register_buffer('positions', torch.stack([xs, ys])[None], persistent=False)
         self.embed = nn.Conv2d(IMAGE_CHANNELS + POSITION_CHANNELS, embed_channels, 5,
-                               stride=3, padding=2)
+                               stride=EMBED_STRIDE, padding=2)
         self.blocks = nn.Sequential(*[BottleneckBlock(embed_channels, bottleneck_channels)
                                       for _ in range(num_blocks)])
         layers = []
@@ -75,8 +75,8 @@ class FeatureExtractor(nn.Module):
             layers += [nn.Conv2d(width, out, 1), nn.ReLU()]
             width = out
         self.pixel_mlp = nn.Sequential(*layers)
-        self.grid = (image_size - 1) // 3 + 1
-        """Side of the feature map after the stride-3 embedding."""
+        self.grid = (image_size - 1) // EMBED_STRIDE + 1
+        """Side of the feature map after the strided embedding."""
         self.feature_dim = width * self.grid * self.grid
         """F, length of the image feature vector."""
 

@@ -224,11 +224,6 @@ def _check_fields(path, payload, config, fields, what):
                               + '; '.join(diffs) + ')')
 
 
-def check_compatible(path, payload, config):
-    """Raise ``CheckpointError`` unless the saved networks have ``config``'s architecture."""
-    _check_fields(path, payload, config, ARCHITECTURE_FIELDS, 'networks')
-
-
 CRITIC_PARTS = ('extractor', 'critic')
 """The ``ActorCritic`` submodules a warm start copies (the critic side)."""
 
