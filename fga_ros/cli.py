@@ -79,6 +79,7 @@ def cmd_train(args):
     from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
     from fga_ros.core.common.env import SimEnvironment
     from fga_ros.core.models import model_file
+    from fga_ros.core.models.weights import check_parameter_count
     from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
     overrides = parse_overrides(args.set or [])
@@ -87,6 +88,10 @@ def cmd_train(args):
         if value is not None:
             overrides[name] = value
     config = load_config(args.preset, overrides)
+    try:
+        check_parameter_count(config)  # the networks of a preset must fit before any work
+    except ValueError as exc:
+        raise UserError(f'{args.preset}: {exc}') from None
     out = Path(args.out)
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
         raise UserError(f'{out} already holds a training checkpoint; pass --resume to continue '

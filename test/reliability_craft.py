@@ -472,7 +472,14 @@ def yaml_cases():
         'unhashable_key': b'[a, b]: 1\n',
         'binary_png': png_header(8, 8),
         'null_key': b'~: 3\n',
+        'huge_batch_work': b'image_size: 512\nembed_channels: 1024\n',
     }
+
+
+def training_yaml_cases():
+    """``{id: bytes}`` of presets that are valid configs but ask for networks too large to
+    train (refused when training starts, before the networks are built)."""
+    return {'huge_parameter_count': b'actor_hidden: [' + b', '.join([b'4096'] * 16) + b']\n'}
 
 
 def override_cases():

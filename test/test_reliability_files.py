@@ -296,7 +296,7 @@ YAML_CASES = sorted(craft.yaml_cases())
 def yaml_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp('yaml')
     files = {}
-    for name, data in craft.yaml_cases().items():
+    for name, data in {**craft.yaml_cases(), **craft.training_yaml_cases()}.items():
         files[name] = directory / f'{name}.yaml'
         files[name].write_bytes(data)
     return files
@@ -307,7 +307,7 @@ def test_load_config_refuses(yaml_dir, case):
     refused(lambda: load_config(yaml_dir[case]), yaml_dir[case], 'yaml:load_config')
 
 
-@pytest.mark.parametrize('case', YAML_CASES)
+@pytest.mark.parametrize('case', YAML_CASES + sorted(craft.training_yaml_cases()))
 def test_cli_preset_refuses(yaml_dir, case, capsys, tmp_path):
     cli_refused(['train', '--preset', yaml_dir[case], '--out', tmp_path / 'run',
                  '--no-progress'], capsys, yaml_dir[case], 'yaml:fga train --preset')

@@ -82,7 +82,7 @@ def test_kill_9_at_random_points(tmp_path, request):
     logs.mkdir()
     expected_step = 0
     leftovers = []
-    during_writes = lost_max = 0
+    during_writes = lost_max = left_by_kills = 0
     for index in range(KILL_POINTS):
         process, out, err = _start(run, logs, index)
         started_at = _wait_started(process, out, err)
@@ -95,6 +95,7 @@ def test_kill_9_at_random_points(tmp_path, request):
             process.send_signal(signal.SIGKILL)
         process.wait()
         leftovers = temporaries(run)
+        left_by_kills += len(leftovers)
         path = run / CHECKPOINT_NAME
         step = 0
         if path.exists():
@@ -115,7 +116,8 @@ def test_kill_9_at_random_points(tmp_path, request):
     assert len(list(run.glob(f'{CHECKPOINT_NAME}.replay-*.npz'))) == 1
     line = (f'kill -9: {KILL_POINTS} points ({during_writes} while a temporary file was being '
             f'written), {KILL_POINTS} resumes worked, at most {max(0, lost_max)} steps lost '
-            f'(checkpoint_every {CHECKPOINT_EVERY}), 0 temporary files after the next start')
+            f'(checkpoint_every {CHECKPOINT_EVERY}); the kills left {left_by_kills} temporary '
+            f'files, 0 remained after the next start')
     print(line)
     reporter = request.config.pluginmanager.get_plugin('terminalreporter')
     if reporter is not None:

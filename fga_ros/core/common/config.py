@@ -64,6 +64,12 @@ MAX_LAYERS = 16
 """Most hidden layers of ``actor_hidden`` / ``critic_hidden``."""
 MAX_SHAPES = 64
 """Most entries of ``shapes`` (repeating a shape weights it)."""
+MAX_BATCH_ACTIVATIONS = 2 ** 26
+"""Largest batch (critic, actor or interaction) times ``embed_channels`` times the trunk
+map's cells: the floats of one trunk activation (the paper's setting: 3.8 M)."""
+MAX_KDE_PAIRS = 2 ** 27
+"""Largest ``actor_batch * num_supports * num_supports * resample_per_support``: the kernel
+entries of one actor step (the paper's setting: 0.5 M)."""
 
 
 @dataclass(frozen=True)
@@ -238,11 +244,31 @@ class TrainConfig:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got '
                              f'{quote(self.divergence)}')
         check_scene_choice(self.shapes, self.distortion)
+        check_work_bounds(self)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
                              f'got {self.critic_batch}')
         if not self.device:
             raise ValueError('device must be a non-empty string')
+
+
+def check_work_bounds(config):
+    """Raise ValueError when one training step of ``config`` would hold more than
+    ``MAX_BATCH_ACTIVATIONS`` floats in a trunk activation or ``MAX_KDE_PAIRS`` kernel
+    entries (each field may be within its own bound while their product is not)."""
+    grid = (config.image_size - 1) // 3 + 1
+    batch = max(config.critic_batch, config.actor_batch,
+                config.interaction_steps * config.uncertainty_proposals)
+    activations = batch * config.embed_channels * grid * grid
+    if activations > MAX_BATCH_ACTIVATIONS:
+        raise ValueError(f'a batch of {batch} images of {config.image_size} pixels with '
+                         f'embed_channels {config.embed_channels} needs {activations} floats '
+                         f'per activation, more than {MAX_BATCH_ACTIVATIONS}')
+    pairs = (config.actor_batch * config.num_supports * config.num_supports
+             * config.resample_per_support)
+    if pairs > MAX_KDE_PAIRS:
+        raise ValueError(f'actor_batch * num_supports^2 * resample_per_support = {pairs}, '
+                         f'more than {MAX_KDE_PAIRS}')
 
 
 def check_scene_choice(shapes, distortion):

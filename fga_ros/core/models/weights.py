@@ -47,6 +47,20 @@ def parameter_count(config) -> int:
     return count
 
 
+MAX_PARAMETERS = 32_000_000
+"""Most weights a network may have (128 MB of float32; the paper preset has 7.9 M): with
+gradients and Adam's two moments a run holds four times that."""
+
+
+def check_parameter_count(config) -> int:
+    """The weight count of ``config``'s networks; ValueError above ``MAX_PARAMETERS``."""
+    count = parameter_count(config)
+    if count > MAX_PARAMETERS:
+        raise ValueError(f'the configured networks have {count} weights, more than '
+                         f'{MAX_PARAMETERS}')
+    return count
+
+
 def _describe(tensor) -> str:
     return f'{tensor.dtype} {tuple(tensor.shape)}'
 

@@ -24,6 +24,7 @@ from fga_ros.core.common.tensors import (
 )
 from fga_ros.core.models import model_file
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.weights import check_parameter_count
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.replay import ReplayMemory
 from fga_ros.core.training.resume_checks import check_training_state
@@ -81,6 +82,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        check_parameter_count(config)  # before the networks are built
         self.model = ActorCritic(config)
         if warm_start is not None:
             if resume:
