@@ -29,8 +29,9 @@ MAX_ARCHIVE_RECORDS = 100_000
 """Most records a torch archive may hold (a checkpoint holds a few hundred)."""
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
 """Largest ``data.pkl`` accepted, bytes (ours are a few KiB to a few hundred KiB)."""
-MAX_DIGEST_VALUES = 1_000_000
-"""Most values (containers, scalars, tensors) a digested payload may hold."""
+MAX_DIGEST_VALUES = 100_000
+"""Most values (containers, scalars, tensors) a digested payload may hold (a checkpoint of
+the cpu preset holds about a thousand)."""
 
 
 class IntegrityError(ValueError):
