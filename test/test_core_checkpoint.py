@@ -249,3 +249,22 @@ def test_written_files_are_readable_by_others_as_umask_allows(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_legacy_format_is_refused_then_upgraded(tmp_path, config, capsys):
+    from fga_ros.core.models import model_file
+    model, _ = _payload(config)
+    path = tmp_path / 'old.pt'
+    torch.save({'format': 'fga_ros.model/1', 'version': '0', 'torch': '0',
+                'config': config_to_dict(config), 'model': model.state_dict(),
+                'meta': {'step': 3}}, path)
+    with pytest.raises(CheckpointError, match='old.pt: format fga_ros.model/1 has no '
+                                              'integrity digest.*model_file upgrade'):
+        load_model(path)
+    assert model_file.main(['upgrade', str(path)]) == 0
+    loaded, _, meta = load_model(path)
+    assert meta == {'step': 3}
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                 model.state_dict().values()))
+    assert model_file.main(['upgrade', str(path)]) == 2  # already current: refused
+    assert 'not a format /1' in capsys.readouterr().err

@@ -29,6 +29,7 @@ from fga_ros.core.common.config import (
 )
 from fga_ros.core.models.model_file import CheckpointError
 from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
+from fga_ros.file_writes import WriteError
 from fga_ros.nodes.common import closing_logger, descriptor, run
 from fga_ros.nodes.ros_environment import EnvironmentStoppedError, RosEnvironment
 
@@ -179,7 +180,11 @@ class TrainerNode(Node):
         self.env.stop()
         self.thread.join()
         if self.trainer.step > 0 or self.trainer.prefilled:
-            path = self.trainer.save()
+            try:
+                path = self.trainer.save()
+            except WriteError as error:  # e.g. a full disk: the last good checkpoint stays
+                closing_logger(self).error(f'no checkpoint written: {error}')
+                return
             closing_logger(self).info(f'checkpoint written: {path} (step {self.trainer.step})')
 
 
