@@ -77,8 +77,6 @@ def decode_image(data: bytes, source: str = 'image') -> np.ndarray:
     Raises:
         ImageFileError: not PNG/JPEG, damaged, or larger than the module's bounds.
     """
-    import cv2
-
     try:
         width, height = image_size_of(data)
     except (ValueError, struct.error) as error:
@@ -87,6 +85,8 @@ def decode_image(data: bytes, source: str = 'image') -> np.ndarray:
             or width * height > MAX_IMAGE_PIXELS:
         raise ImageFileError(f'{source}: {width} x {height} pixels is outside 1..'
                              f'{MAX_IMAGE_SIDE} per side (not decoded)')
+    import cv2  # after the size check: importing OpenCV alone takes ~15 MB
+
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[:2] != (height, width):
         raise ImageFileError(f'{source}: damaged image data (cannot be decoded)')
