@@ -19,6 +19,8 @@ from fga_ros.core.inference.defaults import NUM_GRASPS, RANKING, REJECT_FRACTION
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 
 EXIT_USAGE = 2
+STEADY_STATE = 'steady state: the second of two identical calls'
+"""How ``fga propose`` times a proposal (the first call warms the model up)."""
 
 
 class UserError(Exception):
@@ -200,7 +202,7 @@ def cmd_eval(args):
     if args.plots:
         out = Path(args.plots)
         out.mkdir(parents=True, exist_ok=True)
-        rank_share_figure(results, out / 'rank_shares.png')
+        rank_share_figure(results, out / 'rank_shares.png', reject_fraction=args.reject)
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
             critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
@@ -215,6 +217,7 @@ def _read_image(path):
 
 def cmd_propose(args):
     from fga_ros.core.analysis.figures import proposal_figure
+    from fga_ros.sim.drawing import cluster_numbers
 
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
@@ -226,8 +229,13 @@ def cmd_propose(args):
     optional = {name: value for name, value in (('reject_fraction', args.reject),
                                                 ('oversample', args.oversample))
                 if value is not None}
-    proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
-                                seed=args.seed, **optional)
+    # The first call warms the model up (allocations, kernels); the second, identical one
+    # gives the proposal and its steady-state time.
+    for _ in range(2):
+        proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
+                                    seed=args.seed, **optional)
+    source = args.image or (f'scene {args.shape} seed {args.seed}' + (
+        '' if args.distortion == 'none' else f', {args.distortion} distortion'))
     feasible = None
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
@@ -242,15 +250,18 @@ def cmd_propose(args):
                           'num_rejected': proposal.num_rejected,
                           'inference_ms': proposal.inference_ms}))
     else:
-        source = args.image or f'scene {args.shape} seed {args.seed} ({args.distortion})'
         print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
-              f'({proposal.num_sampled} sampled, {proposal.num_rejected} rejected as lowest '
-              f'density, {proposal.num_modes} modes)')
-        header = f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} {"mode":>4}'
+              f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
+              f'rejected as lowest density, {proposal.num_modes} '
+              f'cluster{"s" * (proposal.num_modes != 1)})')
+        # clusters numbered from 1, as in the figure (its colour = the palette's colour k)
+        clusters = cluster_numbers(proposal.mode_ids)
+        header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
+                  f'{"cluster":>7}')
         print(header + ('  feasible' if feasible is not None else ''))
         for i, (x, y, a) in enumerate(proposal.actions):
             line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
-                    f'{proposal.scores[i]:>6.3f} {proposal.mode_ids[i]:>4}')
+                    f'{proposal.scores[i]:>6.3f} {clusters[i]:>7}')
             if feasible is not None:
                 line += f'  {"yes" if feasible[i] else "no"}'
             print(line)
@@ -258,7 +269,9 @@ def cmd_propose(args):
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        proposal_figure(image, proposal, args.out)
+        proposal_figure(image, proposal, args.out, feasible=feasible,
+                        distortion='none' if scene is None else scene.distortion,
+                        timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
             print(f'figure: {args.out}')
 

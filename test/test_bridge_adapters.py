@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fga_ros.bridge import annotate, demos, geometry, grasps, image, markers, requests
+from fga_ros.sim import drawing
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
 from test_bridge_interfaces import load_interfaces  # noqa: E402
@@ -340,7 +341,7 @@ def test_colour_maps():
                                [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
     modes = markers.mode_colours([0, 10, -1])
     np.testing.assert_allclose(modes[0], modes[1])
-    np.testing.assert_allclose(modes[2], markers.UNKNOWN_MODE_COLOUR)
+    np.testing.assert_allclose(modes[2], np.array(drawing.UNKNOWN_COLOR) / 255)
     with pytest.raises(ValueError, match='colour_by must be one of score, mode'):
         markers.grasp_colours('rank', [0.1], [0])
 

@@ -8,21 +8,14 @@ a DELETEALL, so that proposals of an earlier call disappear.
 
 import numpy as np
 
+from fga_ros.sim.drawing import cluster_numbers, mode_rgb
+
 # visualization_msgs/Marker constants (identical in Humble and Jazzy; checked by the tests).
 LINE_LIST = 5
 ADD = 0
 DELETEALL = 3
 
 COLOUR_MODES = ('score', 'mode')
-
-MODE_PALETTE = np.array([
-    [0.12, 0.47, 0.71], [1.00, 0.50, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16],
-    [0.58, 0.40, 0.74], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.50, 0.50, 0.50],
-    [0.74, 0.74, 0.13], [0.09, 0.75, 0.81],
-])
-"""RGB in [0, 1] for mode ids 0, 1, ... (cycled); unknown modes (-1) are grey."""
-
-UNKNOWN_MODE_COLOUR = np.array([0.6, 0.6, 0.6])
 
 
 def score_colours(scores) -> np.ndarray:
@@ -34,11 +27,10 @@ def score_colours(scores) -> np.ndarray:
 
 
 def mode_colours(mode_ids) -> np.ndarray:
-    """RGB (n, 3) in [0, 1] from the mode palette; negative ids are grey."""
-    ids = np.asarray(mode_ids, dtype=np.int64).reshape(-1)
-    colours = MODE_PALETTE[np.mod(ids, len(MODE_PALETTE))]
-    colours[ids < 0] = UNKNOWN_MODE_COLOUR
-    return colours
+    """RGB (n, 3) in [0, 1] of a proposal's 0-based cluster ids: the colour of cluster
+    id + 1 in the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the
+    annotated image); negative ids (unknown) are grey."""
+    return mode_rgb(cluster_numbers(mode_ids))
 
 
 def grasp_colours(colour_by: str, scores, mode_ids) -> np.ndarray:
