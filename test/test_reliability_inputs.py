@@ -51,8 +51,8 @@ def test_drawing_refuses_float_images_and_bad_colours():
         draw_grasps(image.astype(np.float32) / 255, GOOD_ACTION, [[1, 0, 0]], 24, 6)
     with pytest.raises(ValueError, match='real numbers'):
         draw_grasps(image, np.array(GOOD_ACTION) * 1j, [[1, 0, 0]], 24, 6)
-    with pytest.raises(ValueError, match='colours must be 1 RGB triples'):
-        draw_grasps(image, GOOD_ACTION, [[2, 0, 0]], 24, 6)
+    with pytest.raises(ValueError, match='1 grasps but 2 colours'):
+        draw_grasps(image, GOOD_ACTION, [[1, 0, 0], [0, 1, 0]], 24, 6)
 
 
 def test_camera_model_refuses_nan_and_complex():
