@@ -2,7 +2,7 @@
 
 Rooms, lowest first (a module may import its own room and lower ones only):
 
-    base (fga_ros, resources) < sim (+ bench_sim) < core.common < core.estimators
+    base (fga_ros, resources, safe_yaml, file_writes, image_files) < sim (+ bench_sim) < core.common < core.estimators
     < core.models < core.training | core.inference < core.analysis < bridge < cli | nodes
 
 Rooms separated by ``|`` share a rank and must not import each other. The core's package
@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / 'fga_ros'
 
 ROOMS = (  # (room, rank, module prefixes)
-    ('base', 0, ('fga_ros', 'fga_ros.resources')),
+    ('base', 0, ('fga_ros', 'fga_ros.resources', 'fga_ros.safe_yaml', 'fga_ros.file_writes',
+                 'fga_ros.image_files')),
     ('sim', 1, ('fga_ros.sim', 'fga_ros.bench_sim')),
     ('core.common', 2, ('fga_ros.core', 'fga_ros.core.common')),
     ('core.estimators', 3, ('fga_ros.core.estimators',)),
@@ -37,7 +38,8 @@ ROOMS = (  # (room, rank, module prefixes)
 
 TORCH_FREE = (
     'fga_ros.core.common.checks', 'fga_ros.core.common.choices', 'fga_ros.core.common.config',
-    'fga_ros.core.common.env', 'fga_ros.core.common.files', 'fga_ros.core.inference.defaults',
+    'fga_ros.core.common.env', 'fga_ros.core.inference.defaults', 'fga_ros.file_writes',
+    'fga_ros.safe_yaml', 'fga_ros.image_files',
 )
 """Core modules the ROS-side adapters and the simulator node use without torch."""
 
