@@ -3,7 +3,8 @@
 Rooms, lowest first (a module may import its own room and lower ones only):
 
     base (fga_ros, resources, safe_yaml, file_writes, image_files) < sim (+ bench_sim)
-    < core.common < core.estimators < core.models < core.training | core.inference < core.analysis < bridge < cli | nodes
+    < core.common < core.estimators < core.models < core.training | core.inference
+    < core.analysis < bridge < cli | nodes
 
 Rooms separated by ``|`` share a rank and must not import each other. The core's package
 files import nothing, so that a torch-free module loads no torch; the simulator node's
