@@ -157,12 +157,12 @@ def _plot_learning_curve(out):
 
 
 def _periodic_evaluation(config, seed):
-    """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.analysis.evaluation import quick_accuracy
+    """Evaluation callback for the trainer: accuracy with and without rejection, coverage."""
+    from fga_ros.core.analysis.evaluation import quick_metrics
 
     def evaluate(trainer):
-        return quick_accuracy(trainer.model, config, config.shapes + sim.heldout_shapes(),
-                              config.eval_states, seed=seed)
+        return quick_metrics(trainer.model, config, config.shapes + sim.heldout_shapes(),
+                             config.eval_states, seed=seed)
     return evaluate
 
 
@@ -183,6 +183,7 @@ def _split_shapes(text):
 
 
 def cmd_eval(args):
+    from fga_ros.core.analysis.coverage_figure import coverage_figure, worst_cases
     from fga_ros.core.analysis.evaluation import evaluate, format_table
     from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
     from fga_ros.core.inference.cem import CEMSampler
@@ -191,9 +192,14 @@ def cmd_eval(args):
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
+    samples = {shape: {} for shape in shapes}  # kept for the worst-coverage figures
+
+    def keep(shape, scene, actions, log_density):
+        samples[shape][scene.seed] = (scene, actions, log_density)
+
     results = evaluate(sampler, shapes, args.states, args.actions, distortion=args.distortion,
                        seed=args.seed, reject_fraction=args.reject,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +213,14 @@ def cmd_eval(args):
             scene = sim.make_scene(shape, args.seed, args.distortion)
             critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
                                 out / f'critic_actor_{shape}.png')
-        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png')
+            cases = worst_cases(results[shape], samples[shape])
+            if cases:
+                coverage_figure(cases, out / f'coverage_worst_{shape}.png', args.reject,
+                                title=f'{shape}: the {len(cases)} evaluation scenes of worst '
+                                      f'mode coverage by the {args.method} '
+                                      f'(of {args.states}, {args.actions} samples each)')
+        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png, '
+              f'{out}/coverage_worst_<shape>.png')
 
 
 def _read_image(path):
@@ -351,7 +364,7 @@ def build_parser():
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser('eval', help='Table 3 metrics: accuracy and mode-rank shares')
+    p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
     p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')
     p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')

@@ -76,6 +76,32 @@ def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
         for key in ('rank_shares', 'rank_shares_rejected'):
             shares = shape[key]
             assert shares == sorted(shares, reverse=True) and 0 <= sum(shares) <= 1 + 1e-9
+        for key in ('all_modes_hit', 'mode_recall', 'tv_distance'):
+            assert 0.0 <= shape[key] <= 1.0 and 0.0 <= shape[f'{key}_rejected'] <= 1.0
+        assert 1 <= len(shape['worst_scenes']) <= 2
+    assert 'recall %' in out and 'TV floor' in out
+
+
+def test_eval_plots_the_worst_covered_scenes(capsys, tmp_path, model_path):
+    code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'T',
+                        '--states', 2, '--actions', 32, '--plots', tmp_path, '--no-progress')
+    assert code == 0
+    for name in ('rank_shares.png', 'critic_actor_T.png', 'coverage_worst_T.png'):
+        assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_periodic_evaluation_records_coverage(capsys, tmp_path):
+    out = tmp_path / 'run'
+    code, _, _ = _run(capsys, 'train', '--preset', 'tiny', '--out', out, '--steps', 2,
+                      '--no-progress', '--set', 'eval_every=2', '--set', 'eval_states=1',
+                      '--set', 'eval_actions=16')
+    assert code == 0
+    records = [json.loads(line) for line in (out / 'eval.jsonl').read_text().splitlines()]
+    assert records[-1]['step'] == 2
+    for prefix in ('acc', 'acc*', 'hit', 'recall', 'tv'):
+        assert 0.0 <= records[-1][f'{prefix}/mean'] <= 1.0
+        assert f'{prefix}/Box' in records[-1]
+    assert (out / 'learning_curve.png').exists()
 
 
 def test_train_refuses_to_overwrite_and_resumes(capsys, tmp_path):
