@@ -292,3 +292,30 @@ def test_model_written_on_a_full_disk_is_not_half_there(small_disk):
     export_model(small_disk / 'model.pt', ActorCritic(load_config('tiny')), load_config('tiny'))
     assert load_model(small_disk / 'model.pt')[1].image_size == 32
     assert np.isfinite(file_writes.free_bytes(small_disk))
+
+
+def test_sigterm_while_the_run_directory_is_read_only(read_only_dir):
+    """SIGTERM asks for a last checkpoint; on a read-only directory that fails in one line."""
+    import signal
+    import sys
+    import time
+    directory, make_read_only = read_only_dir
+    run = directory / 'run'
+    argv = [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out', str(run),
+            '--no-progress'] + [f'--set={k}={v}' for k, v in dict(SMALL, steps=100_000).items()]
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    deadline = time.monotonic() + 120
+    while not (run / CHECKPOINT_NAME).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (run / CHECKPOINT_NAME).exists(), process.communicate(timeout=30)
+    make_read_only()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert process.returncode == cli.EXIT_USAGE, err[-1500:]
+    assert len(lines) == 1 and 'Traceback' not in err, err[-1500:]
+    assert lines[0].startswith('fga train: error: cannot write ') and (
+        'read-only file system' in lines[0] or 'permission denied' in lines[0]), lines
+    assert ckpt.load_checkpoint(run / CHECKPOINT_NAME)['step'] >= 1
