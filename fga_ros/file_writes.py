@@ -141,8 +141,10 @@ def write_text(path, text: str) -> None:
 
 
 def save_figure(figure, path) -> None:
-    """Save a matplotlib figure as PNG to ``path`` atomically; see :func:`atomic_write`."""
-    atomic_write(path, lambda stream: figure.savefig(stream, format='png'))
+    """Save a matplotlib figure to ``path`` atomically, in the format its extension names
+    (PNG without one); see :func:`atomic_write`."""
+    kind = Path(path).suffix[1:].lower() or 'png'
+    atomic_write(path, lambda stream: figure.savefig(stream, format=kind))
 
 
 def append_line(path, line: str) -> None:

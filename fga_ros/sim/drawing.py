@@ -306,5 +306,5 @@ def sim_figure(scene: 'Scene', gt: 'GroundTruth', path, num_grasps: int = 24,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: ground-truth feasible grasps, '
                  f'{gt.num_modes} modes, {100 * gt.feasible_fraction:.2f}% of all grasps '
                  'feasible (simulator)')
-    save_figure(fig, path)
+    save_figure(fig, path)  # the type follows the extension
     return fig

@@ -46,7 +46,14 @@ from fga_ros.core.common.tensors import model_device
 from fga_ros.core.inference.defaults import MAX_SAMPLES, REJECT_FRACTION
 from fga_ros.core.inference.density import keep_densest
 from fga_ros.core.inference.proposer import sample_with_density
-from fga_ros.sim import grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim import (
+    grasp_success,
+    ground_truth,
+    heldout_shapes,
+    make_scene,
+    render,
+    validate_actions,
+)
 from fga_ros.sim.workspace import uniform_actions
 
 EVAL_SEED_BASE = 2 ** 62
@@ -332,3 +339,20 @@ def format_table(results):
         lines.append(f'{shape:<8}' + ''.join(
             _cell(res[key], kind, w) for (_, key, kind), w in zip(_TABLE_COLUMNS, widths)))
     return '\n'.join(lines)
+
+
+TRAINING_EVAL_SEED = 1_000_000
+"""First scene seed of the periodic evaluation during training (``fga train --seed-eval``)."""
+
+
+def periodic_evaluation(seed=TRAINING_EVAL_SEED):
+    """The ``evaluate`` callable of ``Trainer.run`` used by ``fga train`` and trainer_node.
+
+    It returns ``quick_metrics`` of the trainer's model on the run's training shapes and
+    the held-out ones, ``config.eval_states`` scenes each from scene seed ``seed``.
+    """
+    def evaluate(trainer):
+        config = trainer.config
+        shapes = config.shapes + tuple(s for s in heldout_shapes() if s not in config.shapes)
+        return quick_metrics(trainer.model, config, shapes, config.eval_states, seed=seed)
+    return evaluate

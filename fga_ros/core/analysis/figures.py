@@ -53,7 +53,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path):
-    save_figure(fig, path)
+    save_figure(fig, path)  # the type follows the extension
     return fig
 
 

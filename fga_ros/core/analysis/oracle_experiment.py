@@ -225,5 +225,5 @@ def modes_figure(results, scene, path) -> Figure:
     fig.suptitle(f'{scene.shape} seed {scene.seed}: {len(actions)} samples of each generator '
                  f'(grasp centres, any angle);\nfaded: ground-truth modes, dots: feasible '
                  f"samples in their mode's colour", fontsize=11)
-    save_figure(fig, path)
+    save_figure(fig, path)  # the type follows the extension
     return fig

@@ -52,11 +52,15 @@ MAX_PARAMETERS = 32_000_000
 gradients and Adam's two moments a run holds four times that."""
 
 
+class NetworkTooLargeError(ValueError):
+    """A configuration whose networks have more than ``MAX_PARAMETERS`` weights."""
+
+
 def check_parameter_count(config) -> int:
-    """The weight count of ``config``'s networks; ValueError above ``MAX_PARAMETERS``."""
+    """The weight count of ``config``'s networks; NetworkTooLargeError above the bound."""
     count = parameter_count(config)
     if count > MAX_PARAMETERS:
-        raise ValueError(f'the configured networks have {count} weights, more than '
+        raise NetworkTooLargeError(f'the configured networks have {count} weights, more than '
                          f'{MAX_PARAMETERS}')
     return count
 
