@@ -584,15 +584,15 @@ def main(argv=None):
     except (UserError, ValueError, FileNotFoundError, WriteError) as exc:
         print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:  # an unwritable or unreadable path met outside file_writes
-        print(f'{command}: error: {describe_os_error(exc)}', file=sys.stderr)
-        return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`fga ... | head`): nothing to report
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f'{command}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # (not a broken pipe) a path met outside file_writes
+        print(f'{command}: error: {describe_os_error(exc)}', file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == '__main__':
