@@ -11,10 +11,14 @@ import math
 import numpy as np
 import torch
 
+from fga_ros.core.common.config import UPPER_BOUNDS
 from fga_ros.core.models.weights import check_tensor
 
 TRAINING_KEYS = ('optim', 'rng', 'counters', 'prefilled', 'step')
 """Fields a resumable checkpoint holds beyond its config and model weights."""
+MAX_STEP = UPPER_BOUNDS['steps']
+"""Largest step a checkpoint may be at (a run's target is at most this; whether the run is
+complete or its target was lowered is for the caller: the CLI and the node say so)."""
 
 
 def _is_int(value) -> bool:
@@ -80,14 +84,13 @@ def _check_counters(counters) -> None:
                          f'got {str(successes)[:20]} and {str(interactions)[:20]}')
 
 
-def check_training_state(payload: dict, optimizers: dict, generator, steps: int) -> None:
+def check_training_state(payload: dict, optimizers: dict, generator) -> None:
     """Check the resumable fields of a training checkpoint payload.
 
     Args:
         payload: the checkpoint dict (config and weights are checked elsewhere).
         optimizers: ``{'actor': optimizer, 'critic': optimizer}`` of the run to restore.
         generator: the run's torch generator (its state's shape is the reference).
-        steps: the total step count the resumed run is configured to reach.
 
     Raises:
         ValueError: names the first missing or bad field.
@@ -96,11 +99,8 @@ def check_training_state(payload: dict, optimizers: dict, generator, steps: int)
     if missing:
         raise ValueError(f'lacks {", ".join(missing)} (not a resumable training checkpoint)')
     step = payload['step']
-    if not _is_int(step) or step < 0:
-        raise ValueError(f'step must be a non-negative integer, got {str(step)[:40]}')
-    if step > steps:
-        raise ValueError(f'it is at step {step}, beyond the {steps} steps configured (raise '
-                         f'steps to continue it)')
+    if not _is_int(step) or not 0 <= step <= MAX_STEP:
+        raise ValueError(f'step must be an integer in [0, {MAX_STEP}], got {str(step)[:40]}')
     seconds = payload.get('train_seconds', 0.0)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
             or not math.isfinite(seconds) or seconds < 0:

@@ -253,7 +253,7 @@ class Trainer:
                 + "; resume with the run's configuration, or start a new run directory")
         try:  # every field is checked before any is applied
             check_training_state(payload, {'actor': self.opt_actor, 'critic': self.opt_critic},
-                                 self.generator, self.config.steps)
+                                 self.generator)
         except ValueError as error:
             raise model_file.CheckpointError(f'{path}: {error}') from None
         ckpt.restore_replay(path, payload, self.replay)
