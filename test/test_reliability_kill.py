@@ -30,9 +30,13 @@ START_TIMEOUT = 120.0
 
 
 def _start(run, log_dir, index, steps=None):
-    settings = dict(SETTINGS, **({'steps': steps} if steps else {}))
-    argv = [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out',
-            str(run), '--resume'] + [f'--set={k}={v}' for k, v in settings.items()]
+    """``fga train`` on ``run``: a new run with ``SETTINGS``, or ``--resume`` of the run there
+    (which remembers its settings; ``steps`` raises its target)."""
+    argv = [sys.executable, '-m', 'fga_ros.cli', 'train', '--out', str(run)]
+    if (run / 'run.yaml').exists() or (run / CHECKPOINT_NAME).exists():
+        argv += ['--resume'] + (['--steps', str(steps)] if steps else [])
+    else:
+        argv += ['--preset', 'tiny'] + [f'--set={k}={v}' for k, v in SETTINGS.items()]
     out = open(log_dir / f'{index}.out', 'w')
     err = open(log_dir / f'{index}.err', 'w')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
@@ -41,13 +45,14 @@ def _start(run, log_dir, index, steps=None):
 
 
 def _wait_started(process, out, err):
-    """Wait for the start line (the trainer is built: leftovers cleaned, checkpoint read)."""
+    """Wait for the start line (the trainer is built: leftovers cleaned, checkpoint read);
+    return the step the run starts at."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         text = out.read_text()
-        match = re.search(r'resuming at step (\d+)', text)
+        match = re.search(r'resuming .* at step (\d+) of|^training \w+ to step', text, re.M)
         if match:
-            return int(match.group(1))
+            return int(match.group(1) or 0)
         if process.poll() is not None:
             pytest.fail(f'the run ended before training (status {process.returncode}): '
                         f'{err.read_text()[-1500:]}')
