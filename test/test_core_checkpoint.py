@@ -268,3 +268,18 @@ def test_legacy_format_is_refused_then_upgraded(tmp_path, config, capsys):
                                                  model.state_dict().values()))
     assert model_file.main(['upgrade', str(path)]) == 2  # already current: refused
     assert 'not a format /1' in capsys.readouterr().err
+
+
+def test_legacy_checkpoint_upgrade_adds_its_replay_digest(tmp_path, config):
+    from fga_ros.core.models import model_file
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    save_checkpoint(path, payload, _replay(config).state_dict())
+    legacy = torch.load(path, weights_only=True)
+    for key in ('digest', 'replay_digest'):
+        del legacy[key]
+    torch.save(dict(legacy, format='fga_ros.checkpoint/1'), path)
+    with pytest.raises(CheckpointError, match='no integrity digest'):
+        load_checkpoint(path)
+    model_file.upgrade_file(path)
+    assert load_replay_state(path, load_checkpoint(path)) is not None

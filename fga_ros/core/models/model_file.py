@@ -30,6 +30,7 @@ from fga_ros.core.common.integrity import (
     DIGEST_KEY,
     IntegrityError,
     check_torch_archive,
+    file_digest,
     payload_digest,
 )
 from fga_ros.core.models.nets import ActorCritic
@@ -232,7 +233,8 @@ def load_model(path, map_location='cpu'):
 
 def upgrade_file(path, out=None):
     """Rewrite a format ``/1`` model or checkpoint file (no digest) in the current format,
-    after the checks of :func:`load_model` (weights matched to the config, finite).
+    after the checks of :func:`load_model` (weights matched to the config, finite). A
+    checkpoint also gets the digest of the replay file beside it (upgrade it in place).
 
     Returns:
         The path written (``out``, default: ``path`` itself).
@@ -247,6 +249,12 @@ def upgrade_file(path, out=None):
         raise CheckpointError(f'{path}: not a format /1 model or checkpoint')
     data = dict(data, format=LEGACY_FORMATS[data['format']])
     checked_weights(path, data, config_of(path, data))
+    replay = data.get('replay')
+    if replay is not None:  # a checkpoint: the digest of its replay file, as saved now
+        if not isinstance(replay, str) or '/' in replay or '\\' in replay \
+                or not path.with_name(replay).is_file():
+            raise CheckpointError(f'{path}: its replay memory {quote(replay)} is missing')
+        data['replay_digest'] = file_digest(path.with_name(replay))
     out = Path(out) if out else path
     atomic_write(out, lambda f: torch.save(sign(data), f))
     return out
