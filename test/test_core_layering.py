@@ -39,8 +39,9 @@ ROOMS = (  # (room, rank, module prefixes)
 
 TORCH_FREE = (
     'fga_ros.core.common.checks', 'fga_ros.core.common.choices', 'fga_ros.core.common.config',
-    'fga_ros.core.common.env', 'fga_ros.core.inference.defaults', 'fga_ros.file_writes',
-    'fga_ros.safe_yaml', 'fga_ros.image_files',
+    'fga_ros.core.common.env', 'fga_ros.core.inference.defaults',
+    'fga_ros.core.inference.constraints', 'fga_ros.file_writes', 'fga_ros.safe_yaml',
+    'fga_ros.image_files',
 )
 """Core modules the ROS-side adapters and the simulator node use without torch."""
 
