@@ -101,6 +101,16 @@ def _fsync_dir(directory) -> None:
         os.close(fd)
 
 
+def discard(path) -> bool:
+    """Remove ``path`` if it exists, as a best effort (a clean-up must not hide the error
+    that caused it, e.g. on a file system that became read-only). True if it is gone."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
 def atomic_write(path, write) -> None:
     """Write ``path`` atomically: ``write(binary stream)`` into a temporary sibling, fsync,
     rename over ``path``.
@@ -127,10 +137,10 @@ def atomic_write(path, write) -> None:
             os.fsync(stream.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as error:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise write_error(path, error) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
     _fsync_dir(path.parent)
 

@@ -30,7 +30,8 @@ def _model_file(path, seed):
 
 
 def _answer(proposer, image, seed):
-    proposal = proposer.propose(image, num_grasps=4, seed=seed)
+    proposal = proposer.propose(image, num_grasps=4, seed=seed, floor=0.0)  # never abstains
+    assert len(proposal) == 4
     return np.concatenate([proposal.actions.ravel(), proposal.scores])
 
 

@@ -40,7 +40,7 @@ from fga_ros.core.models.model_file import (
     read_payload,
     sign,
 )
-from fga_ros.file_writes import atomic_write, remove_temporaries
+from fga_ros.file_writes import atomic_write, discard, remove_temporaries
 from fga_ros.safe_yaml import quote
 
 CHECKPOINT_KEYS = ('format', 'config', 'model', 'step')
@@ -120,11 +120,11 @@ def save_checkpoint(path, payload, replay_state=None):
         atomic_write(path, lambda f: torch.save(signed, f))
     except BaseException:
         if written is not None and not existed:
-            written.unlink(missing_ok=True)
+            discard(written)
         raise
     for stale in path.parent.glob(f'{path.name}.replay-*.npz'):
         if stale.name != payload.get('replay'):
-            stale.unlink(missing_ok=True)
+            discard(stale)  # one left behind is removed at the next start (remove_leftovers)
     return written
 
 
