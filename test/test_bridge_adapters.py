@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from fga_ros.bridge import annotate, demos, geometry, grasps, image, markers, requests
+from fga_ros.bridge import annotate, cloud, demos, geometry, grasps, image, markers, requests
+from fga_ros.sim.drawing import MODE_COLORS, grasp_glyphs, mode_color
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
 from test_bridge_interfaces import load_interfaces  # noqa: E402
@@ -317,38 +318,82 @@ def test_mismatched_proposal_is_refused(camera):
         grasps.proposal_response_fields(proposal, camera, HEADER, 24.0)
 
 
-@pytest.mark.parametrize('colour_by', markers.COLOUR_MODES)
-def test_markers_are_valid_and_clear_first(store, camera, colour_by):
-    proposal = fake_proposal()
-    colours = markers.grasp_colours(colour_by, proposal.scores, proposal.mode_ids)
-    built = markers.grasp_markers(camera.pose_fields(proposal.actions), colours, HEADER,
-                                  opening=0.048, claw_width=0.012)
+GRIPPER = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
+
+
+def many_grasps(n, seed=0):
+    rng = np.random.default_rng(seed)
+    actions = np.column_stack([rng.uniform(25, 103, (n, 2)), rng.uniform(0, np.pi, n)])
+    return actions, rng.integers(-1, 12, n), rng.uniform(0, 1, n)
+
+
+@pytest.mark.parametrize('count', [0, 1, 3, markers.LABELLED_GRASPS + 5])
+def test_markers_are_valid_with_unique_identities(store, camera, count):
+    actions, modes, scores = many_grasps(count)
+    built = markers.proposal_markers(camera.pose_fields(actions), modes, scores, HEADER,
+                                     GRIPPER, camera.pixel_size)
     array = roundtrip(store, 'visualization_msgs/msg/MarkerArray', {'markers': built})
+    identities = [(m.ns, m.id) for m in array.markers]
+    assert len(set(identities)) == len(identities), 'RViz: "Duplicate Marker Check" error'
     marker_type = store.types['visualization_msgs/msg/Marker']
-    assert array.markers[0].action == marker_type.DELETEALL == markers.DELETEALL
-    assert len(array.markers) == 4
-    for marker in array.markers[1:]:
+    first = array.markers[0]
+    # DELETEALL first, in the empty namespace: RViz then clears every namespace
+    assert first.action == marker_type.DELETEALL == markers.DELETEALL and first.ns == ''
+    grippers = [m for m in array.markers if m.ns == markers.GRIPPER_NS]
+    labels = [m for m in array.markers if m.ns == markers.LABEL_NS]
+    assert len(grippers) == count and len(labels) == min(count, markers.LABELLED_GRASPS)
+    assert len(array.markers) == 1 + len(grippers) + len(labels)
+    for rank, marker in enumerate(grippers):
+        assert marker.id == rank and marker.action == marker_type.ADD == markers.ADD
         assert marker.type == marker_type.LINE_LIST == markers.LINE_LIST
-        assert marker.action == marker_type.ADD == markers.ADD
-        assert len(marker.points) % 2 == 0 and marker.scale.x > 0 and marker.color.a == 1.0
-    assert len({m.id for m in array.markers[1:]}) == 3
+        assert len(marker.points) % 2 == 0 and marker.color.a == 1.0
+        assert marker.scale.x == pytest.approx(GRIPPER.claw_thickness)  # true claw thickness
+        np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b],
+                                   np.array(mode_color(int(modes[rank]) + 1)) / 255)
+    for rank, label in enumerate(labels):
+        assert label.type == marker_type.TEXT_VIEW_FACING == markers.TEXT_VIEW_FACING
+        assert label.text == f'#{rank} {scores[rank]:.2f}' and label.scale.z > 0
+        assert label.pose.position.z < grippers[rank].pose.position.z  # above the table
+        assert label.pose.orientation.w == 1.0
 
 
-def test_colour_maps():
-    np.testing.assert_allclose(markers.score_colours([0.0, 0.5, 1.0, 7.0]),
-                               [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
-    modes = markers.mode_colours([0, 10, -1])
-    np.testing.assert_allclose(modes[0], modes[1])
-    np.testing.assert_allclose(modes[2], markers.UNKNOWN_MODE_COLOUR)
-    with pytest.raises(ValueError, match='colour_by must be one of score, mode'):
-        markers.grasp_colours('rank', [0.1], [0])
+def test_marker_arrays_of_a_node_session_never_repeat_an_identity(camera):
+    # every array the node publishes, whatever the proposal size and modes
+    for seed, count in enumerate([0, 1, 16, 64, 200]):
+        actions, modes, scores = many_grasps(count, seed)
+        built = markers.proposal_markers(camera.pose_fields(actions), modes, scores, HEADER,
+                                         GRIPPER, camera.pixel_size)
+        identities = [(m['ns'], m['id']) for m in built]
+        assert len(set(identities)) == len(identities)
 
 
-def test_gripper_outline_spans_the_opening():
-    points = markers.gripper_segments(0.048, 0.012, 0.024)
+def test_proposal_markers_refuse_mismatched_arrays(camera):
+    with pytest.raises(ValueError, match='got 2 poses, 1 mode ids and 2 scores'):
+        markers.proposal_markers(camera.pose_fields([[40, 40, 0], [50, 50, 1]]), [0],
+                                 [0.5, 0.5], HEADER, GRIPPER, camera.pixel_size)
+    with pytest.raises(ValueError, match='claw_width must be positive'):
+        markers.GripperSize(0.048, 0.0, 0.004)
+
+
+def test_mode_colours_are_the_png_palette():
+    colours = markers.mode_colours([0, 1, 10, -1])
+    np.testing.assert_allclose(colours[0] * 255, MODE_COLORS[0])
+    np.testing.assert_allclose(colours[1] * 255, MODE_COLORS[1])
+    np.testing.assert_allclose(colours[2], colours[0])  # the palette cycles after 10 modes
+    np.testing.assert_allclose(colours[3], [1.0, 1.0, 1.0])  # unknown: white, as in the PNGs
+
+
+def test_gripper_outline_is_true_size():
+    points = markers.gripper_segments(GRIPPER)
     assert points.shape == (12, 3)
-    assert points[:, 0].min() == pytest.approx(-0.024) and points[:, 0].max() == 0.024
+    # claw centre lines at +-(aperture + thickness) / 2: inner edges exactly aperture apart
+    inner = 2 * (points[:, 0].max() - GRIPPER.claw_thickness / 2)
+    assert inner == pytest.approx(GRIPPER.aperture)
+    assert points[:4, 1].max() - points[:4, 1].min() == pytest.approx(GRIPPER.claw_width)
     assert points[:, 2].max() == 0.0  # nothing below the table
+    glyph = grasp_glyphs([[64.0, 64.0, 0.0]])[0]  # the PNG glyph, px: the same claw bars
+    assert glyph[1, 0, 0] - glyph[0, 0, 0] == pytest.approx(
+        2 * points[:, 0].max() / 0.002 * GRIPPER.aperture / 0.048)
 
 
 def test_pose_array(store, camera):
@@ -357,12 +402,34 @@ def test_pose_array(store, camera):
     assert len(array.poses) == 3
 
 
-def test_annotation_draws_in_colour():
+def test_annotation_draws_the_png_glyphs_best_on_top():
     rgb = np.zeros((128, 128, 3), dtype=np.uint8)
-    out = annotate.draw_grasps(rgb, [[64.0, 64.0, 0.0]], [[0.0, 1.0, 0.0]], 24.0, 6.0)
-    assert rgb.max() == 0 and out.shape == rgb.shape
-    assert out[64, 64, 1] > 100 and out[64, 64, 0] == 0
-    assert out[64, 64 + 12, 1] > 100 and out[64 - 3, 64 + 12, 1] > 0  # claw
+    out = annotate.annotated_image(rgb, [[64.0, 64.0, 0.0], [64.0, 64.0, 0.0]], [1, 0])
+    assert rgb.max() == 0 and out.shape == (512, 512, 3)
+    drawn = {tuple(int(v) for v in pixel) for pixel in out.reshape(-1, 3)}
+    assert tuple(MODE_COLORS[1]) in drawn  # rank 0 (mode 1) is drawn last, on top
+    assert tuple(MODE_COLORS[0]) not in drawn
+    with pytest.raises(ValueError, match='got 2 actions but 1 mode ids'):
+        annotate.annotated_image(rgb, [[64.0, 64.0, 0.0]] * 2, [0])
+
+
+def test_table_cloud_puts_the_pixels_on_the_table(store, camera):
+    rgb = np.zeros((128, 128, 3), dtype=np.uint8)
+    rgb[10, 20] = [200, 100, 50]
+    fields = cloud.table_cloud_fields(rgb, camera, HEADER)
+    msg = roundtrip(store, 'sensor_msgs/msg/PointCloud2', fields)
+    field_type = store.types['sensor_msgs/msg/PointField']
+    assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb']
+    assert all(f.datatype == field_type.FLOAT32 == cloud.FLOAT32 for f in msg.fields)
+    assert (msg.height, msg.width, msg.point_step) == (128, 128, 16)
+    assert len(msg.data) == msg.row_step * msg.height
+    points = np.frombuffer(bytes(msg.data), dtype=cloud.POINT_DTYPE).reshape(128, 128)
+    pixel = points[10, 20]
+    np.testing.assert_allclose([pixel['x'], pixel['y'], pixel['z']],
+                               camera.pixels_to_points([[20.0, 10.0]])[0], atol=1e-6)
+    assert pixel['rgb'] == (200 << 16) | (100 << 8) | 50 and points[0, 0]['rgb'] == 0
+    with pytest.raises(image.ImageError, match='64 x 64 pixels, the camera model 128 x 128'):
+        cloud.table_cloud_fields(np.zeros((64, 64, 3), np.uint8), camera, HEADER)
 
 
 # --- demonstrations and scene descriptions --------------------------------------------------

@@ -5,6 +5,7 @@ import threading
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import (
     ExternalShutdownException,
     MultiThreadedExecutor,
@@ -50,6 +51,38 @@ def descriptor(description: str, read_only: bool = False, float_range=None,
     return desc
 
 
+class LimitedCallbackGroup(CallbackGroup):
+    """Callbacks of the group run in parallel, at most ``limit`` at a time.
+
+    Unlike a ReentrantCallbackGroup, the group leaves executor threads free for the other
+    groups (camera frames, parameters) however many requests are waiting; a service's
+    waiting requests stay in its DDS queue (see its QoS depth) until a slot is free.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__()
+        if limit < 1:
+            raise ValueError(f'limit must be >= 1, got {limit}')
+        self.limit = limit
+        self._active = 0
+        self._lock = threading.Lock()
+
+    def can_execute(self, entity) -> bool:
+        with self._lock:
+            return self._active < self.limit
+
+    def beginning_execution(self, entity) -> bool:
+        with self._lock:
+            if self._active < self.limit:
+                self._active += 1
+                return True
+        return False
+
+    def ending_execution(self, entity) -> None:
+        with self._lock:
+            self._active -= 1
+
+
 def stamp_header(node, frame_id: str) -> dict:
     """``std_msgs/Header`` fields stamped with the node's clock now."""
     return {'stamp': node.get_clock().now().to_msg(), 'frame_id': frame_id}
@@ -84,7 +117,8 @@ def closing_logger(node):
 def run(node_class, args=None, multithreaded: bool = False) -> int:
     """Create ``node_class()``, spin it until shutdown, then clean up (Humble and Jazzy).
 
-    ``node_class`` may define ``close()``, called before ``destroy_node()``. A node that
+    ``node_class`` may define ``close()``, called before ``destroy_node()``, and
+    ``executor_threads`` (threads of the multi-threaded executor; None: one per CPU). A node that
     cannot start (bad parameter, missing model, incompatible checkpoint) is reported in one
     log line, without a traceback.
 
@@ -103,7 +137,8 @@ def run(node_class, args=None, multithreaded: bool = False) -> int:
             get_logger(node_class.__name__).fatal(
                 f'cannot start: {type(error).__name__}: {error}')
             return 1
-        executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+        executor = (MultiThreadedExecutor(num_threads=getattr(node, 'executor_threads', None))
+                    if multithreaded else SingleThreadedExecutor())
         executor.add_node(node)
         try:
             executor.spin()
