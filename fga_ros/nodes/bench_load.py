@@ -12,10 +12,17 @@ the in-process inference time of the same model, image and settings, measured in
 process right before and after the load (while the node is idle), with the ratio
 round trip / in-process at p50: the cost of ROS. Exit status 1 when a call was lost or
 failed.
+
+``--profile`` instead times each stage of one call in this process (no node needed):
+request deserialisation, image conversion, inference, clustering and ranking, response
+building and serialisation, the client's deserialisation, and, off the response path, the
+display messages.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import sys
 import time
 
 import numpy as np
@@ -23,10 +30,12 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_services_default
+from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 
 from fga_ros import sim
+from fga_ros.bridge import annotate, cloud, geometry, grasps, image, markers
 from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.bridge.requests import ProposalSettings
@@ -125,6 +134,8 @@ def parse_args(argv):
     parser.add_argument('--checkpoint', default=None,
                         help="the node's model, for the in-process time (default: bundled)")
     parser.add_argument('--service', default='propose_grasps', help='service name')
+    parser.add_argument('--profile', type=int, default=0, metavar='CALLS',
+                        help='instead of the load: time each stage of this many calls')
     args = parser.parse_args(argv)
     if args.clients < 1 or not args.seconds > 0 or not args.timeout > 0 or \
             args.client_queue_depth < 1:
@@ -185,11 +196,103 @@ def report(args, tally, elapsed, before, after):
         print(f'first failure: {tally.failures[0]}')
 
 
+@contextlib.contextmanager
+def timed_finish(times):
+    """Time the clustering and ranking step of ``Proposer.propose`` (``finish_proposal``)."""
+    module = sys.modules[Proposer.__module__]
+    original = module.finish_proposal
+
+    def finish(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - start)
+    module.finish_proposal = finish
+    try:
+        yield
+    finally:
+        module.finish_proposal = original
+
+
+def profile(proposer, rgb, settings, calls):
+    """Per-stage wall times (s) of ``calls`` calls, in the order a call goes through them."""
+    from geometry_msgs.msg import PoseArray
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import MarkerArray
+
+    camera = geometry.CameraModel(geometry.default_pixel_size(),
+                                  geometry.default_camera_height())
+    size = camera.pixel_size
+    gripper = markers.GripperSize(geometry.default_opening_px() * size,
+                                  geometry.default_claw_width_px() * size,
+                                  geometry.default_claw_thickness_px() * size)
+    header = {'stamp': {'sec': 1, 'nanosec': 0}, 'frame_id': DEFAULT_CAMERA_FRAME}
+    request = ProposeGrasps.Request(image=to_msg(Image, rgb_image_fields(rgb, header)),
+                                    num_grasps=settings.num_grasps, ranking=settings.ranking)
+    wire = serialize_message(request)
+    stages, finish = {}, []
+
+    @contextlib.contextmanager
+    def stage(name):
+        start = time.perf_counter()
+        yield
+        stages.setdefault(name, []).append(time.perf_counter() - start)
+
+    inprocess_times(proposer, rgb, settings, calls=0)  # warm up
+    with timed_finish(finish):
+        for _ in range(calls):
+            with stage('request deserialisation (transport)'):
+                msg = deserialize_message(wire, ProposeGrasps.Request)
+            with stage('image message -> numpy'):
+                pixels = image.image_to_rgb(msg.image)
+            with stage('proposal (inference + clustering)'):
+                proposal = proposer.propose(
+                    pixels, settings.num_grasps, reject_fraction=settings.reject_fraction,
+                    ranking=settings.ranking)
+            with stage('response message building'):
+                response = to_msg(ProposeGrasps.Response, grasps.proposal_response_fields(
+                    proposal, camera, header, geometry.default_opening_px()))
+            with stage('response serialisation (transport)'):
+                data = serialize_message(response)
+            with stage('client deserialisation (transport)'):
+                deserialize_message(data, ProposeGrasps.Response)
+            arrays = grasps.proposal_arrays(proposal)
+            poses = camera.pose_fields(arrays['actions'])
+            with stage('display: markers'):
+                serialize_message(to_msg(MarkerArray, {'markers': markers.proposal_markers(
+                    poses, arrays['mode_ids'], arrays['scores'], header, gripper, size)}))
+            with stage('display: poses'):
+                serialize_message(to_msg(PoseArray, {'header': header, 'poses': poses}))
+            with stage('display: annotated image'):
+                drawn = annotate.annotated_image(pixels, arrays['actions'], arrays['mode_ids'])
+                serialize_message(to_msg(Image, image.rgb_image_fields(drawn, header)))
+            with stage('display: table cloud (new images only)'):
+                serialize_message(
+                    to_msg(PointCloud2, cloud.table_cloud_fields(pixels, camera, header)))
+    total = stages['proposal (inference + clustering)']
+    stages['  of which clustering + ranking'] = finish
+    stages['  of which inference (network, density)'] = list(np.subtract(total, finish))
+    return stages
+
+
+def print_profile(stages, calls, settings):
+    print(f'{calls} calls, {settings.num_grasps} grasps, ranking {settings.ranking}: '
+          'ms per call')
+    print(f'{"stage":<42} {"p50":>7} {"p90":>7}')
+    for name, times in stages.items():
+        p50, p90 = percentiles(times)[:2]
+        print(f'{name:<42} {p50:7.3f} {p90:7.3f}')
+
+
 def main(argv=None):
     args = parse_args(remove_ros_args()[1:] if argv is None else argv)
     settings = ProposalSettings(args.num_grasps, ranking=args.ranking)
     proposer = Proposer.from_checkpoint(args.checkpoint)
     rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 1))
+    if args.profile:
+        print_profile(profile(proposer, rgb, settings, args.profile), args.profile, settings)
+        return 0
     before = inprocess_times(proposer, rgb, settings)
     rclpy.init()
     node = Node('bench_propose_load')
