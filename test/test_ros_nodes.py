@@ -169,6 +169,23 @@ def test_to_msg_builds_markers_sharing_one_outline():
     assert isinstance(fields[1]['points'][0], dict)  # the caller's dicts are untouched
 
 
+def test_to_msg_fills_nested_messages_sequences_and_numbers():
+    from fga_ros.msg import Grasp
+
+    response = to_msg(ProposeGrasps.Response, {
+        'success': True,
+        'header': {'frame_id': 'camera_optical_frame', 'stamp': {'sec': 3}},
+        'grasps': [{'x': 40, 'rank': 0, 'pose': {'pose': {'position': {'z': 0.5}}}},
+                   {'x': 41.5, 'rank': 1}],
+        'inference_time': 1,  # an int for a float64 field
+    })
+    assert isinstance(response.grasps[0], Grasp) and response.grasps[0].x == 40.0
+    assert type(response.inference_time) is float and response.header.stamp.sec == 3
+    assert response.grasps[0].pose.pose.position.z == 0.5 and response.grasps[1].rank == 1
+    with pytest.raises(AttributeError):
+        to_msg(ProposeGrasps.Response, {'grasps': [{'no_such_field': 1.0}]})
+
+
 SECOND_SIGINT_SCRIPT = textwrap.dedent("""
     import os, signal, time
     from rclpy.node import Node
