@@ -308,6 +308,10 @@ def test_a_request_without_image_waits_for_the_first_frame(ros):
     future = proposer.call_async(ProposeGrasps.Request(num_grasps=4))
     future.add_done_callback(lambda _: done.set())
     assert not done.wait(1.0), 'answered before any camera existed'
+    # requests are served in parallel: one with an image is answered meanwhile
+    other = ros.call(client, ProposeGrasps, 'propose_grasps',
+                     ProposeGrasps.Request(image=request_image(client), num_grasps=4))
+    assert other.success and not done.is_set()
     ros.add(GraspSimNode)  # the camera starts after the request
     assert done.wait(TIMEOUT), 'no answer after the first frame'
     assert future.result().success, future.result().message
