@@ -13,6 +13,10 @@ import sys
 
 import numpy as np
 
+from fga_ros import sim
+from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
+from fga_ros.core.inference.defaults import NUM_GRASPS, RANKING, REJECT_FRACTION
+
 EXIT_USAGE = 2
 
 
@@ -20,16 +24,21 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
+def _names(names):
+    """'a, b, c or d': the simulator's and the core's names in help texts."""
+    return ', '.join(names[:-1]) + f' or {names[-1]}' if len(names) > 1 else names[0]
+
+
 def _add_scene_args(parser, default_shape='H'):
     parser.add_argument('--shape', default=default_shape,
-                        help='shape family: H, 8, Spoon, T (training) or Box (held out)')
+                        help=f'shape family: {_names(sim.train_shapes())} (training) or '
+                             f'{_names(sim.heldout_shapes())} (held out)')
     parser.add_argument('--seed', type=int, default=0, help='scene seed (same seed, same scene)')
-    parser.add_argument('--distortion', default='none',
-                        help='camera distortion: none, rotation, projection, both')
+    parser.add_argument('--distortion', default=sim.DISTORTIONS[0],
+                        help=f'camera distortion: {_names(sim.DISTORTIONS)}')
 
 
 def cmd_sim(args):
-    from fga_ros import sim
     scene = sim.make_scene(args.shape, args.seed, args.distortion)
     gt = sim.ground_truth(scene)
     if args.out:
@@ -54,7 +63,7 @@ def cmd_bench(args):
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
         print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
     else:
-        from fga_ros.core.bench_propose import print_propose_bench, run_propose_bench
+        from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
                                               device=args.device))
 
@@ -66,10 +75,10 @@ def _raise_keyboard_interrupt(signum, frame):
 def cmd_train(args):
     import yaml
 
-    from fga_ros.core import checkpoint as ckpt
-    from fga_ros.core.config import config_to_dict, load_config, parse_overrides
-    from fga_ros.core.env import SimEnvironment
-    from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+    from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
     overrides = parse_overrides(args.set or [])
     for name in ('divergence', 'steps', 'seed', 'device'):
@@ -87,7 +96,7 @@ def cmd_train(args):
     env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
     try:
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
-    except ckpt.CheckpointError as exc:
+    except model_file.CheckpointError as exc:
         raise UserError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
@@ -128,8 +137,8 @@ def cmd_train(args):
 
 def _plot_learning_curve(out):
     """Plot ``out/eval.jsonl`` to ``out/learning_curve.png``; None when there is no record."""
-    from fga_ros.core.figures import learning_curve_figure
-    from fga_ros.core.trainer import EVAL_LOG_NAME
+    from fga_ros.core.analysis.figures import learning_curve_figure
+    from fga_ros.core.training.trainer import EVAL_LOG_NAME
     log = out / EVAL_LOG_NAME
     if not log.exists():
         return None
@@ -141,17 +150,17 @@ def _plot_learning_curve(out):
 
 def _periodic_evaluation(config, seed):
     """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.evaluation import quick_accuracy
+    from fga_ros.core.analysis.evaluation import quick_accuracy
 
     def evaluate(trainer):
-        return quick_accuracy(trainer.model, config, config.shapes + ('Box',),
+        return quick_accuracy(trainer.model, config, config.shapes + sim.heldout_shapes(),
                               config.eval_states, seed=seed)
     return evaluate
 
 
 def _load_proposer(checkpoint, device):
-    from fga_ros.core.checkpoint import CheckpointError
-    from fga_ros.core.proposal import Proposer
+    from fga_ros.core.inference.proposer import Proposer
+    from fga_ros.core.models.model_file import CheckpointError
     try:
         return Proposer.from_checkpoint(checkpoint, device=device)
     except CheckpointError as exc:
@@ -161,15 +170,14 @@ def _load_proposer(checkpoint, device):
 def _split_shapes(text):
     shapes = tuple(s.strip() for s in text.split(',') if s.strip())
     if not shapes:
-        raise UserError('--shapes must name at least one shape, e.g. H,8,Spoon,T,Box')
+        raise UserError(f'--shapes must name at least one shape, e.g. {",".join(sim.shapes())}')
     return shapes
 
 
 def cmd_eval(args):
-    from fga_ros import sim
-    from fga_ros.core.cem import CEMSampler
-    from fga_ros.core.evaluation import evaluate, format_table
-    from fga_ros.core.figures import critic_actor_figure, rank_share_figure
+    from fga_ros.core.analysis.evaluation import evaluate, format_table
+    from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
+    from fga_ros.core.inference.cem import CEMSampler
 
     proposer = _load_proposer(args.checkpoint, args.device)
     state = proposer.snapshot()
@@ -207,8 +215,7 @@ def _read_image(path):
 
 
 def cmd_propose(args):
-    from fga_ros import sim
-    from fga_ros.core.figures import proposal_figure
+    from fga_ros.core.analysis.figures import proposal_figure
 
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
@@ -271,8 +278,7 @@ def cmd_demo(args):
 
 def cmd_modes(args):
     """Section 3's controlled experiment: generators trained on the simulator, no critic."""
-    from fga_ros import sim
-    from fga_ros.core import oracle_experiment as oracle
+    from fga_ros.core.analysis import oracle_experiment as oracle
 
     divergences = tuple(d.strip() for d in args.divergences.split(',') if d.strip())
     steps = oracle.STEPS if args.steps is None else args.steps
@@ -316,7 +322,7 @@ def build_parser():
     p.add_argument('--preset', default='cpu',
                    help='preset name in config/presets (cpu, paper, tiny) or a YAML path')
     p.add_argument('--out', required=True, help='run directory (checkpoints, TensorBoard)')
-    p.add_argument('--divergence', default=None, help='js, fkl, rkl, gan or me')
+    p.add_argument('--divergence', default=None, help=_names(DIVERGENCES))
     p.add_argument('--steps', type=int, default=None, help='total training steps')
     p.add_argument('--seed', type=int, default=None, help='seed of every random generator')
     p.add_argument('--device', default=None, help='auto, cpu, cuda, cuda:N')
@@ -335,11 +341,12 @@ def build_parser():
 
     p = sub.add_parser('eval', help='Table 3 metrics: accuracy and mode-rank shares')
     p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')
-    p.add_argument('--shapes', default='H,8,Spoon,T,Box', help='comma-separated shapes')
+    p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
-    p.add_argument('--distortion', default='none', help='none, rotation, projection, both')
-    p.add_argument('--reject', type=float, default=0.1,
+    p.add_argument('--distortion', default=sim.DISTORTIONS[0],
+                   help=_names(sim.DISTORTIONS))
+    p.add_argument('--reject', type=float, default=REJECT_FRACTION,
                    help='fraction rejected as lowest density for the * metrics')
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help='evaluate the actor, or the critic + CEM baseline')
@@ -364,16 +371,17 @@ def build_parser():
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
         else:
             p.add_argument('--seed', type=int, default=0, help='scene seed')
-            p.add_argument('--distortion', default='none', help='camera distortion')
+            p.add_argument('--distortion', default=sim.DISTORTIONS[0],
+                           help=f'camera distortion: {_names(sim.DISTORTIONS)}')
             p.add_argument('--out-dir', default='.', help='where demo_<shape>.png go')
             p.set_defaults(json=False)
-        p.add_argument('--num', type=int, default=16, help='grasps to return')
+        p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
         p.add_argument('--reject', type=float, default=None,
                        help='fraction of samples rejected as lowest KDE density (default: '
                             "the core's REJECT_FRACTION, the paper's 10 %%)")
         # the demo shows every mode; a caller of propose gets the best grasps first
-        p.add_argument('--ranking', choices=['score', 'diverse'],
-                       default='diverse' if name == 'demo' else 'score',
+        p.add_argument('--ranking', choices=RANKINGS,
+                       default='diverse' if name == 'demo' else RANKING,
                        help='best score first, or best of each mode first')
         p.add_argument('--oversample', type=int, default=None,
                        help='actor samples per returned grasp, the critic keeps the best '
@@ -382,9 +390,10 @@ def build_parser():
         p.set_defaults(func=func)
 
     p = sub.add_parser('modes', help='controlled experiment: which divergences cover all modes')
-    p.add_argument('--shape', default='H', help='shape family: H, 8, Spoon, T or Box')
+    p.add_argument('--shape', default='H', help=f'shape family: {_names(sim.shapes())}')
     p.add_argument('--seed', type=int, default=0, help='scene seed (same seed, same scene)')
-    p.add_argument('--divergences', default='js,fkl,rkl', help='comma-separated: js, fkl, rkl')
+    p.add_argument('--divergences', default=','.join(F_DIVERGENCES),
+                   help=f'comma-separated: {", ".join(F_DIVERGENCES)}')
     p.add_argument('--steps', type=int, default=None,
                    help='generator updates per divergence (default: oracle_experiment.STEPS)')
     p.add_argument('--lr', type=float, default=None,

@@ -17,5 +17,5 @@ def one_thread():
 @pytest.fixture(scope='module')
 def tiny_config():
     """The ``tiny`` preset: a few-second smoke configuration."""
-    from fga_ros.core.config import load_config
+    from fga_ros.core.common.config import load_config
     return load_config('tiny')

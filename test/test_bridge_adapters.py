@@ -77,7 +77,7 @@ def camera():
     return geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
 
 
-HEADER = geometry.header_dict('camera_optical_frame', {'sec': 12, 'nanosec': 34})
+HEADER = {'stamp': {'sec': 12, 'nanosec': 34}, 'frame_id': 'camera_optical_frame'}
 
 
 def image_msg(store, rgb, encoding='rgb8', step=None, data=None):
@@ -166,7 +166,8 @@ def quaternion_matrix(q):
 
 def test_world_transform_puts_the_table_at_z0(store, camera):
     tf = roundtrip(store, 'geometry_msgs/msg/TransformStamped',
-                   camera.world_transform_fields(geometry.header_dict('world')))
+                   camera.world_transform_fields({'stamp': {'sec': 0, 'nanosec': 0},
+                                                  'frame_id': 'world'}))
     rot = quaternion_matrix([tf.transform.rotation.x, tf.transform.rotation.y,
                              tf.transform.rotation.z, tf.transform.rotation.w])
     shift = np.array([tf.transform.translation.x, tf.transform.translation.y,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fga_ros.core.proposal import RANKINGS
+from fga_ros.core.common.choices import RANKINGS
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
 

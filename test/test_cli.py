@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from fga_ros import cli, sim
-from fga_ros.core.config import load_config
-from fga_ros.core.env import SimEnvironment
-from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from fga_ros.core.cem import CEMSampler, cem_propose, cem_search, num_elites
-from fga_ros.core.config import load_config
-from fga_ros.core.nets import ActorCritic
+from fga_ros.core.common.config import load_config
+from fga_ros.core.inference.cem import CEMSampler, cem_propose, cem_search, num_elites
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, make_scene, render
 
 

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from fga_ros.core import divergences
-from fga_ros.core.config import (
+from fga_ros.core.common import choices
+from fga_ros.core.common.config import (
     ARCHITECTURE_FIELDS,
     DIVERGENCES,
     TrainConfig,
@@ -18,7 +18,8 @@ from fga_ros.core.config import (
     parse_overrides,
     preset_names,
 )
-from fga_ros.core.device import configure_threads, select_device
+from fga_ros.core.common.tensors import configure_threads, select_device
+from fga_ros.core.estimators import divergences
 
 
 def test_paper_preset_equals_the_defaults():
@@ -50,8 +51,9 @@ def test_cpu_and_tiny_are_smaller_than_paper():
     assert tiny.steps < cpu.steps < paper.steps
 
 
-def test_divergences_come_from_the_estimators():
-    assert DIVERGENCES == divergences.DIVERGENCES
+def test_divergences_have_one_source():
+    assert DIVERGENCES is choices.DIVERGENCES
+    assert divergences.F_DIVERGENCES is choices.F_DIVERGENCES
     assert TrainConfig().divergence in DIVERGENCES
 
 

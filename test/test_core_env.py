@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from fga_ros.core import env as env_module
-from fga_ros.core.env import Environment, SimEnvironment
+from fga_ros.core.common import env as env_module
+from fga_ros.core.common.env import Environment, SimEnvironment
 from fga_ros.sim import IMAGE_SIZE, grasp_success, ground_truth, render
 
 

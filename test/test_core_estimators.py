@@ -7,9 +7,13 @@ import pytest
 from scipy import integrate, stats
 import torch
 
-from fga_ros.core.divergences import (
+from fga_ros.core.common.choices import (
     DIVERGENCES,
     F_DIVERGENCES,
+    KDE_BANDWIDTH,
+    PROPOSAL_BANDWIDTH,
+)
+from fga_ros.core.estimators.divergences import (
     SCORE_FLOOR,
     choice_costs,
     choice_surrogate,
@@ -23,14 +27,8 @@ from fga_ros.core.divergences import (
     target_log_density,
     target_log_density_at,
 )
-from fga_ros.core.kde import (
-    KDE_BANDWIDTH,
-    PROPOSAL_BANDWIDTH,
-    kde_log_density,
-    log_volume,
-    resample,
-)
-from fga_ros.core.updates import f_divergence_loss
+from fga_ros.core.estimators.kde import kde_log_density, log_volume, resample
+from fga_ros.core.training.updates import f_divergence_loss
 
 F64 = torch.float64
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fga_ros.core.config import load_config
-from fga_ros.core.evaluation import (
+from fga_ros.core.analysis.evaluation import (
     EVAL_SEED_BASE,
     UniformSampler,
     evaluate,
@@ -16,9 +15,10 @@ from fga_ros.core.evaluation import (
     quick_accuracy,
     rank_shares,
 )
-from fga_ros.core.figures import critic_actor_figure, proposal_figure, rank_share_figure
-from fga_ros.core.nets import ActorCritic
-from fga_ros.core.proposal import Proposer
+from fga_ros.core.analysis.figures import critic_actor_figure, proposal_figure, rank_share_figure
+from fga_ros.core.common.config import load_config
+from fga_ros.core.inference.proposer import Proposer
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import ground_truth, render
 
 SHAPE = 'T'  # T scenes have 3 modes

@@ -7,29 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from fga_ros.core.actions import (
+from fga_ros.core.common.actions import (
     CENTRE,
     HALF_WIDTH,
-    MAX_COORD,
     decode_actor,
     encode_actions,
     normalise_actor_output,
     radius,
-    uniform_actions,
-    wrap_angle,
 )
-from fga_ros.core.config import load_config
-from fga_ros.core.local_critic import LocalCritic
-from fga_ros.core.nets import (
-    ACTOR_HEADS,
-    CRITIC_READOUTS,
-    ActorCritic,
-    images_to_tensor,
-    resize_images,
-    sample_latent,
-)
-from fga_ros.core.spatial_actor import SpatialActor
+from fga_ros.core.common.choices import ACTOR_HEADS, CRITIC_READOUTS
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.tensors import images_to_tensor, resize_images, sample_latent
+from fga_ros.core.models.local_critic import LocalCritic
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.spatial_actor import SpatialActor
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
+from fga_ros.sim.workspace import MAX_COORD, uniform_actions, wrap_alpha
 
 
 @pytest.fixture(scope='module')
@@ -96,11 +89,15 @@ def test_decode_clips_into_half_open_workspace():
     assert px[1, 1] == WORKSPACE_LO
 
 
-def test_wrap_angle_never_returns_pi():
+def test_wrap_alpha_never_returns_pi():
     values = np.array([-1e-17, -math.pi, math.pi, 2 * math.pi - 1e-16, 7.0])
-    wrapped = wrap_angle(values)
+    wrapped = wrap_alpha(values)
     assert np.all((wrapped >= 0) & (wrapped < math.pi))
-    assert wrap_angle(torch.tensor([-1e-9], dtype=torch.float32)).item() < math.pi
+    np.testing.assert_array_equal(wrapped[:4], 0.0)
+    assert wrapped[4] == 7.0 - 2 * math.pi
+    for dtype in (torch.float32, torch.float64):
+        tensor = wrap_alpha(torch.tensor([-1e-9, -1e-17, 7.0], dtype=dtype))
+        assert tensor.dtype == dtype and bool(((tensor >= 0) & (tensor < math.pi)).all())
 
 
 def test_torch_and_numpy_agree_and_keep_gradients():

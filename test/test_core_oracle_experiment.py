@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from fga_ros import cli, sim
-from fga_ros.core.actions import encode_actions
-from fga_ros.core.config import TrainConfig
-from fga_ros.core.divergences import radius_weight
-from fga_ros.core.oracle_experiment import (
+from fga_ros.core.analysis.oracle_experiment import (
     format_modes_table,
     modes_figure,
     oracle_weight,
     run_oracle_experiment,
 )
+from fga_ros.core.common.actions import encode_actions
+from fga_ros.core.common.config import TrainConfig
+from fga_ros.core.estimators.divergences import radius_weight
 
 CANONICAL_H = {'x': 64.0, 'y': 64.0, 'theta': 0.0, 'bar_length': 44.0, 'bar_width': 9.0,
                'gap': 18.0, 'crossbar_width': 8.0}

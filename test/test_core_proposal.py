@@ -9,22 +9,20 @@ from scipy.sparse.csgraph import connected_components
 import torch
 from torch import nn
 
-from fga_ros.core.checkpoint import export_model
-from fga_ros.core.config import load_config
-from fga_ros.core.kde import kde_log_density
-from fga_ros.core.nets import ActorCritic
-from fga_ros.core.proposal import (
-    MAX_GRASPS,
-    Proposal,
-    Proposer,
-    cluster_modes,
-    connected_labels,
+from fga_ros.core.common.config import load_config
+from fga_ros.core.estimators.kde import kde_log_density
+from fga_ros.core.inference.defaults import MAX_GRASPS
+from fga_ros.core.inference.density import (
     keep_densest,
     num_to_reject,
     num_to_sample,
-    rank_order,
     self_log_density,
 )
+from fga_ros.core.inference.modes import cluster_modes, connected_labels
+from fga_ros.core.inference.proposer import Proposal, Proposer
+from fga_ros.core.inference.ranking import rank_order
+from fga_ros.core.models.model_file import export_model
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, make_scene, render
 
 CENTRES = torch.tensor([[-0.5, -0.5, 0.0], [0.5, 0.5, 0.5 * math.pi], [0.5, -0.5, math.pi]])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fga_ros.core.replay import CriticBatch, ReplayMemory
+from fga_ros.core.training.replay import CriticBatch, ReplayMemory
 from fga_ros.sim import make_scene, render
 
 SIZE = 16

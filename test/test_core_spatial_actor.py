@@ -5,10 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from fga_ros.core.actions import CENTRE, HALF_WIDTH
-from fga_ros.core.nets import ActorCritic, sample_latent
-from fga_ros.core.spatial_actor import SpatialActor, choose_cells
-from fga_ros.core.updates import actor_step_loss
+from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.common.tensors import sample_latent
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.spatial_actor import SpatialActor, choose_cells
+from fga_ros.core.training.updates import actor_step_loss
 
 CHANNELS, GRID, IMAGE = 4, 22, 64
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import load_config
-from fga_ros.core.env import SimEnvironment
-from fga_ros.core.nets import images_to_tensor
-from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
-from fga_ros.core.updates import critic_step_loss
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.common.tensors import images_to_tensor
+from fga_ros.core.models import model_file
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
+from fga_ros.core.training.updates import critic_step_loss
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -90,7 +90,7 @@ def test_resume_with_another_configuration_is_refused(tmp_path):
     config = _config(steps=2, eval_every=0)
     Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path).run(progress=False)
     other = dataclasses.replace(config, divergence='fkl')
-    with pytest.raises(ckpt.CheckpointError, match='divergence'):
+    with pytest.raises(model_file.CheckpointError, match='divergence'):
         Trainer(other, SimEnvironment(config.shapes, seed=0), tmp_path, resume=True)
     # A longer schedule is a legitimate resume.
     longer = dataclasses.replace(config, steps=4)
@@ -104,7 +104,7 @@ def test_corrupt_checkpoint_gives_clear_error_and_keeps_file(tmp_path):
     path = tmp_path / CHECKPOINT_NAME
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ckpt.CheckpointError, match='corrupt or truncated'):
+    with pytest.raises(model_file.CheckpointError, match='corrupt or truncated'):
         Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path, resume=True)
     assert path.stat().st_size == len(data) // 2  # nothing was overwritten
 
@@ -115,7 +115,7 @@ def test_every_objective_runs_and_exports(tmp_path, divergence):
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path)
     stats = trainer.run(progress=False)
     assert np.isfinite(stats.actor_loss) and np.isfinite(stats.critic_loss)
-    model, loaded, meta = ckpt.load_model(trainer.export())
+    model, loaded, meta = model_file.load_model(trainer.export())
     assert loaded == config and meta['divergence'] == divergence
 
 
@@ -136,7 +136,7 @@ def test_warm_start_copies_the_critic_and_starts_a_fresh_actor(tmp_path):
     warm.run(steps=1, progress=False)  # and it trains
 
     other = dataclasses.replace(config, critic_hidden=(8, 8))
-    with pytest.raises(ckpt.CheckpointError, match=r'critic_hidden: saved \[16, 16\]'):
+    with pytest.raises(model_file.CheckpointError, match=r'critic_hidden: saved \[16, 16\]'):
         Trainer(other, SimEnvironment(config.shapes, seed=0), tmp_path / 'x',
                 warm_start=model_path)
     with pytest.raises(ValueError, match='exclude each other'):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fga_ros.core.config import field_names
+from fga_ros.core.common.config import field_names
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ROOT / 'fga_ros' / 'nodes'
@@ -222,7 +222,7 @@ def test_the_checker_catches_a_missing_name_and_a_bad_call():
     assert 'defines no nothing_here' in resolve_import('fga_ros.nodes.common', 'nothing_here')
     assert 'srv/Missing.srv does not exist' in resolve_import('fga_ros.srv', 'Missing')
     call = ast.parse('Trainer(config, env, out, resume=True, steps=3)').body[0].value
-    trainer = resolve_import('fga_ros.core.trainer', 'Trainer')
+    trainer = resolve_import('fga_ros.core.training.trainer', 'Trainer')
     assert check_call(trainer, call, 'here')
     call = ast.parse('run(Node, args, threads=True)').body[0].value
     assert check_call(resolve_import('fga_ros.nodes.common', 'run'), call, 'here')

@@ -35,7 +35,7 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from fga_ros.bridge import geometry, markers  # noqa: E402
 from fga_ros.bridge.image import image_to_rgb, rgb_image_fields  # noqa: E402
-from fga_ros.core.proposal import bundled_model_path  # noqa: E402
+from fga_ros.core.inference.proposer import bundled_model_path  # noqa: E402
 from fga_ros.nodes.common import to_msg  # noqa: E402
 from fga_ros.nodes.grasp_sim_node import GraspSimNode  # noqa: E402
 from fga_ros.nodes.ros_environment import RosEnvironment  # noqa: E402
@@ -154,13 +154,14 @@ def test_ros_environment_over_two_sims(ros):
 
 
 def test_to_msg_builds_markers_sharing_one_outline():
-    # proposal_markers gives every gripper the same points list; set_message_fields (Humble,
-    # Jazzy) converts a sequence's dicts in place, so to_msg must hand it fresh containers.
+    # proposal_markers gives every gripper the same points list: to_msg must leave the
+    # caller's dicts as they are.
     camera = geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
     poses = camera.pose_fields([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0]])
     gripper = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
     fields = markers.proposal_markers(poses, [0, 1], [0.9, 0.2],
-                                      geometry.header_dict('camera_optical_frame'),
+                                      {'stamp': {'sec': 0, 'nanosec': 0},
+                                       'frame_id': 'camera_optical_frame'},
                                       gripper, camera.pixel_size)
     array = to_msg(MarkerArray, {'markers': fields})
     assert [m.action for m in array.markers] == [array.markers[0].DELETEALL] + [
@@ -358,10 +359,10 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import String
 
-    from fga_ros.core import checkpoint as ckpt
-    from fga_ros.core.config import load_config
-    from fga_ros.core.env import SimEnvironment
-    from fga_ros.core.trainer import Trainer
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training.trainer import Trainer
     from fga_ros.nodes.trainer_node import TrainerNode
 
     config = load_config('tiny')
@@ -381,12 +382,12 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
     assert done.wait(3 * TIMEOUT), 'no checkpoint announced'
     trainer.thread.join(TIMEOUT)
     assert trainer.error is None and trainer.trainer.step == 6
-    model, loaded, meta = ckpt.load_model(announced[-1])
+    model, loaded, meta = model_file.load_model(announced[-1])
     assert meta['step'] == 6 and loaded.actor_head == config.actor_head
 
     # a model whose critic does not fit the configuration is refused at start
     cpu_model = bundled_model_path()
-    with pytest.raises(ckpt.CheckpointError, match='its extractor and critic do not match'):
+    with pytest.raises(model_file.CheckpointError, match='its extractor and critic do not match'):
         ros.add(TrainerNode, parameter_overrides=_trainer_params(
             tmp_path, out_dir=str(tmp_path / 'other'), warm_start=str(cpu_model)))
     assert not (tmp_path / 'other' / 'checkpoint.pt').exists()

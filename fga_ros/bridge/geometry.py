@@ -173,10 +173,3 @@ def pose_dict(position, quaternion) -> dict:
         'position': {'x': x, 'y': y, 'z': z},
         'orientation': {'x': qx, 'y': qy, 'z': qz, 'w': qw},
     }
-
-
-def header_dict(frame_id: str, stamp=None) -> dict:
-    """``std_msgs/Header`` fields; ``stamp`` is a Time message (or its fields) or None (zero)."""
-    if stamp is None:
-        stamp = {'sec': 0, 'nanosec': 0}
-    return {'stamp': stamp, 'frame_id': frame_id}

@@ -5,26 +5,19 @@
 ``distortion == ''``, ``imitation_fraction < 0`` (a request field of 0 would be ambiguous
 for reject_fraction, where 0 means "reject nothing").
 
-Limits and defaults of proposals come from :mod:`fga_ros.core.proposal`, their single source.
+Limits and defaults of proposals come from :mod:`fga_ros.core.inference.defaults`, their single
+source (the defaults of ``Proposer.propose`` too).
 """
 
 from dataclasses import dataclass
-import inspect
 import math
 from typing import Optional
 
 import numpy as np
 
-from fga_ros.core.proposal import (
-    MAX_GRASPS,
-    RANKINGS,
-    Proposer,
-    check_count,
-    check_fraction,
-)
-
-_PROPOSE_DEFAULTS = inspect.signature(Proposer.propose).parameters
-"""Defaults of ``Proposer.propose`` (num_grasps, reject_fraction, ranking): the nodes' too."""
+from fga_ros.core.common.checks import check_count, check_fraction
+from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.inference.defaults import MAX_GRASPS, NUM_GRASPS, RANKING, REJECT_FRACTION
 
 MAX_DEMO_STATES = 256
 """Largest GetDemonstrations.num_states (bounds one response)."""
@@ -44,12 +37,12 @@ class ProposalSettings:
     Attributes:
         num_grasps: grasps to return, 1..MAX_GRASPS.
         reject_fraction: share of the sampled actions dropped as lowest KDE density, [0, 1).
-        ranking: one of ``fga_ros.core.proposal.RANKINGS``.
+        ranking: one of ``fga_ros.core.common.choices.RANKINGS``.
     """
 
-    num_grasps: int = _PROPOSE_DEFAULTS['num_grasps'].default
-    reject_fraction: float = _PROPOSE_DEFAULTS['reject_fraction'].default
-    ranking: str = _PROPOSE_DEFAULTS['ranking'].default
+    num_grasps: int = NUM_GRASPS
+    reject_fraction: float = REJECT_FRACTION
+    ranking: str = RANKING
 
     def __post_init__(self):
         check_num_grasps(self.num_grasps)

@@ -39,7 +39,7 @@ from fga_ros.bridge import annotate, cloud, geometry, grasps, image, markers
 from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.bridge.requests import ProposalSettings
-from fga_ros.core.proposal import Proposer
+from fga_ros.core.inference.proposer import Proposer
 from fga_ros.nodes.common import to_msg
 from fga_ros.srv import ProposeGrasps
 

@@ -35,14 +35,9 @@ from std_msgs.msg import String
 
 from fga_ros import sim
 from fga_ros.bridge import geometry, grasps, image, markers, requests
-from fga_ros.core.proposal import (
-    BUNDLED_MODEL,
-    MAX_GRASPS,
-    MAX_OVERSAMPLE,
-    OVERSAMPLE,
-    RANKINGS,
-    Proposer,
-)
+from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_OVERSAMPLE, OVERSAMPLE
+from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.nodes.common import LimitedCallbackGroup, descriptor, run, to_msg
 from fga_ros.nodes.proposal_display import ProposalDisplay
 from fga_ros.srv import ProposeGrasps

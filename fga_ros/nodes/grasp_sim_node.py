@@ -17,7 +17,8 @@ from tf2_ros import StaticTransformBroadcaster
 
 from fga_ros import sim
 from fga_ros.bridge import demos, geometry, image, requests
-from fga_ros.core.env import SimEnvironment
+from fga_ros.core.common.config import check_scene_choice
+from fga_ros.core.common.env import SimEnvironment
 from fga_ros.nodes.common import descriptor, run, stamp_header, to_msg
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
 
@@ -50,7 +51,7 @@ class GraspSimNode(Node):
             'parent frame of the camera transform', read_only=True))
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'optical frame of the camera images', read_only=True))
-        self._check_scene_parameters(self._param('shapes'), self._param('distortion'))
+        check_scene_choice(self._param('shapes'), self._param('distortion'))
         if self._param('world_frame') in ('', self._param('camera_frame')):
             raise ValueError('world_frame must be a non-empty frame other than camera_frame, '
                              f'got {self._param("world_frame")!r}')
@@ -85,24 +86,11 @@ class GraspSimNode(Node):
     def _param(self, name):
         return self.get_parameter(name).value
 
-    @staticmethod
-    def _check_scene_parameters(shapes, distortion):
-        shapes = list(shapes)
-        if not shapes:
-            raise ValueError('shapes must name at least one shape')
-        known = sim.shapes()
-        unknown = [s for s in shapes if s not in known]
-        if unknown:
-            raise ValueError(f'unknown shape(s) {unknown}; valid shapes: {", ".join(known)}')
-        if distortion not in sim.DISTORTIONS:
-            raise ValueError(
-                f'distortion must be one of {", ".join(sim.DISTORTIONS)}, got {distortion!r}')
-
     def parameters_callback(self, params):
         values = {p.name: p.value for p in params}
         try:
-            self._check_scene_parameters(values.get('shapes', self._param('shapes')),
-                                         values.get('distortion', self._param('distortion')))
+            check_scene_choice(values.get('shapes', self._param('shapes')),
+                               values.get('distortion', self._param('distortion')))
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)

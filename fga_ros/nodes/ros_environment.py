@@ -1,4 +1,4 @@
-"""``Environment`` (fga_ros.core.env) over ROS: one or more grasp_sim_node namespaces.
+"""``Environment`` (fga_ros.core.common.env) over ROS: one or more grasp_sim_node namespaces.
 
 ``new_states(count)`` asks ``count`` simulators (the next ones, round robin over
 ``namespaces``) for a new scene each, all at once, and returns the images of their answers
@@ -17,7 +17,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from fga_ros.bridge import demos, image
-from fga_ros.core.env import grasp_batch
+from fga_ros.core.common.env import grasp_batch
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
 
 DEMO_CHUNK_STATES = 16

@@ -21,20 +21,20 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from fga_ros.core.checkpoint import CheckpointError
-from fga_ros.core.config import (
+from fga_ros.core.common.config import (
     config_from_dict,
     config_to_dict,
     field_descriptions,
     load_config,
 )
-from fga_ros.core.trainer import CHECKPOINT_NAME, Trainer
+from fga_ros.core.models.model_file import CheckpointError
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 from fga_ros.nodes.common import closing_logger, descriptor, run
 from fga_ros.nodes.ros_environment import EnvironmentStoppedError, RosEnvironment
 
 
 class TrainerNode(Node):
-    """Runs ``fga_ros.core.trainer.Trainer`` over simulator services."""
+    """Runs ``fga_ros.core.training.trainer.Trainer`` over simulator services."""
 
     def __init__(self, **kwargs):
         super().__init__('trainer', **kwargs)

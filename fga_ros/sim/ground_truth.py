@@ -20,10 +20,6 @@ from dataclasses import dataclass
 import functools
 
 import numpy as np
-from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from fga_ros.sim.gripper import default_gripper
 from fga_ros.sim.workspace import WORKSPACE_LO, validate_actions
@@ -97,6 +93,13 @@ def label_modes(feasible):
 
     Returns (labels int32 same shape, mode sizes largest first, merged fragment cells).
     """
+    # scipy is imported on first use: importing the simulator (e.g. by the simulator node,
+    # which needs the ground truth only for demonstrations) does not load it.
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
     n = feasible.shape[0]
     # Bridge short alpha gaps: a cell joins the set (for connectivity only) when its x, y
     # cell is feasible within ALPHA_GAP bins on one side and that or an adjacent x, y cell

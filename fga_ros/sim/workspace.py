@@ -25,15 +25,25 @@ WORKSPACE_HI = 103.0
 WORKSPACE_SIZE = 78
 """Side of the action workspace, pixels (= WORKSPACE_HI - WORKSPACE_LO)."""
 
+MAX_COORD = float(np.nextafter(np.float32(WORKSPACE_HI), np.float32(WORKSPACE_LO)))
+"""Largest pixel coordinate decoded actions take, inside the half-open workspace even in
+float32."""
+
 ALPHA_PERIOD = math.pi
 """Grasp angles are taken modulo this period (the gripper is symmetric)."""
 
 
 def wrap_alpha(alpha):
-    """Wrap angles (radians, any shape) into ``[0, pi)``."""
-    wrapped = np.mod(np.asarray(alpha, dtype=np.float64), ALPHA_PERIOD)
-    # np.mod can return exactly pi for tiny negative inputs; pi is the same grasp as 0.
-    return np.where(wrapped >= ALPHA_PERIOD, 0.0, wrapped)
+    """Wrap gripper angles (radians, any shape) into ``[0, pi)``, exactly excluding pi.
+
+    Takes anything numpy converts (returned as float64) or a torch tensor (returned as a
+    tensor of its dtype, gradients kept; this module itself never imports torch).
+    """
+    if not hasattr(alpha, '__torch_function__'):
+        alpha = np.asarray(alpha, dtype=np.float64)
+    wrapped = alpha % ALPHA_PERIOD
+    # % can round a tiny negative angle up to exactly pi; pi is the same grasp as 0.
+    return wrapped - wrapped * (wrapped >= ALPHA_PERIOD)
 
 
 def validate_actions(actions) -> np.ndarray:
@@ -61,3 +71,17 @@ def validate_actions(actions) -> np.ndarray:
             f'{arr[bad].tolist()}')
     arr[:, 2] = wrap_alpha(arr[:, 2])
     return arr
+
+
+def uniform_actions(n, rng):
+    """``n`` pixel actions (n, 3) uniform over the workspace and [0, pi), float64.
+
+    Args:
+        n: number of actions.
+        rng: ``numpy.random.Generator``.
+    """
+    low = np.array([WORKSPACE_LO, WORKSPACE_LO, 0.0])
+    high = np.array([WORKSPACE_HI, WORKSPACE_HI, math.pi])
+    # Generator.uniform may round up to ``high``: keep the half-open intervals.
+    top = np.array([MAX_COORD, MAX_COORD, np.nextafter(math.pi, 0.0)])
+    return np.minimum(rng.uniform(low, high, size=(n, 3)), top)

@@ -36,13 +36,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fga_ros.core.actions import ACTION_DIM, decode_actor
-from fga_ros.core.config import TrainConfig
-from fga_ros.core.divergences import F_DIVERGENCES
-from fga_ros.core.evaluation import rank_shares
-from fga_ros.core.nets import sample_latent
-from fga_ros.core.proposal import MAX_SAMPLES, check_count
-from fga_ros.core.updates import action_weight, f_divergence_loss
+from fga_ros.core.analysis.evaluation import rank_shares
+from fga_ros.core.common.actions import ACTION_DIM, decode_actor
+from fga_ros.core.common.checks import check_count
+from fga_ros.core.common.choices import F_DIVERGENCES
+from fga_ros.core.common.config import TrainConfig
+from fga_ros.core.common.tensors import sample_latent
+from fga_ros.core.inference.defaults import MAX_SAMPLES
+from fga_ros.core.training.updates import action_weight, f_divergence_loss
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, ground_truth, make_scene
 from fga_ros.sim.drawing import mode_color, projection_image
 

@@ -11,8 +11,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from fga_ros.core.actions import uniform_actions
 from fga_ros.sim import Scene, grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim.workspace import uniform_actions
 
 
 class Environment(Protocol):

@@ -4,8 +4,8 @@
   truth, critic and actor in x-y and x-alpha projections (max over the hidden dimension);
 - :func:`rank_share_figure`: the paper's figure 3: stacked shares of each mode rank and of
   failures, per shape, without and with density rejection ('*');
-- :func:`proposal_figure`: a :class:`~fga_ros.core.proposal.Proposal` drawn on the upscaled
-  camera image, grippers coloured by mode and labelled by rank, with the scores by rank.
+- :func:`proposal_figure`: a :class:`~fga_ros.core.inference.proposer.Proposal` drawn on the
+  upscaled camera image, grippers coloured by mode and labelled by rank, with the scores by rank.
 
 No pyplot: figures are built on their own canvas, so this works in threads and without a
 display.
@@ -19,9 +19,8 @@ from matplotlib.patches import Patch
 import numpy as np
 import torch
 
-from fga_ros.core.actions import decode_actor, encode_actions
-from fga_ros.core.nets import images_to_tensor
-from fga_ros.core.proposal import model_device
+from fga_ros.core.common.actions import decode_actor, encode_actions
+from fga_ros.core.common.tensors import images_to_tensor, model_device
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, draw_grasps, grasp_success, render
 from fga_ros.sim.drawing import MODE_COLORS, grasp_glyphs, mode_color, projection_image
 
@@ -202,7 +201,7 @@ def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
 
     Args:
         image: (128, 128, 3) uint8 RGB frame the proposal was made for.
-        proposal: :class:`~fga_ros.core.proposal.Proposal`.
+        proposal: :class:`~fga_ros.core.inference.proposer.Proposal`.
     """
     modes = np.asarray(proposal.mode_ids) + 1  # drawing colours: 1-based, 0 = infeasible
     # Drawn worst first, so that better grasps and their labels lie on top.

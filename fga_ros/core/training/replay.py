@@ -20,7 +20,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from fga_ros.core.nets import resize_images
+from fga_ros.core.common.tensors import resize_images
 
 PNG_LEVEL = 9
 """zlib level of the stored PNGs (0-9). On rendered scenes 9 gives ~40% smaller files than 3

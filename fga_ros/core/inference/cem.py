@@ -21,18 +21,12 @@ import time
 import numpy as np
 import torch
 
-from fga_ros.core.actions import decode_actor
-from fga_ros.core.nets import images_to_tensor
-from fga_ros.core.proposal import (
-    MAX_GRASPS,
-    MAX_SAMPLES,
-    RANKINGS,
-    check_count,
-    check_image,
-    finish_proposal,
-    make_generator,
-    model_device,
-)
+from fga_ros.core.common.actions import decode_actor
+from fga_ros.core.common.checks import check_count, check_image
+from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.common.tensors import images_to_tensor, make_generator, model_device
+from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS, RANKING
+from fga_ros.core.inference.proposer import finish_proposal
 
 ITERATIONS = 3
 """CEM iterations (Yan et al.)."""
@@ -142,9 +136,10 @@ def cem_search(model, features, iterations=ITERATIONS, population=POPULATION,
     return CEMTrace(params, logits, tuple(mean_scores), tuple(elite_scores), num_scored)
 
 
-def cem_propose(model, image, num_grasps=16, iterations=ITERATIONS, population=POPULATION,
-                elite_fraction=ELITE_FRACTION, generator=None, seed=None, ranking='score'):
-    """Grasp proposals by CEM on the critic, as a :class:`~fga_ros.core.proposal.Proposal`.
+def cem_propose(model, image, num_grasps=NUM_GRASPS, iterations=ITERATIONS,
+                population=POPULATION, elite_fraction=ELITE_FRACTION, generator=None, seed=None,
+                ranking=RANKING):
+    """Grasp proposals by CEM on the critic, as a :class:`.proposer.Proposal`.
 
     The last iteration draws ``max(population, num_grasps)`` grasps; the ``num_grasps``
     best by critic score are returned (Yan et al. execute the best one). ``log_density``

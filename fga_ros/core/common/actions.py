@@ -17,12 +17,11 @@ Every function accepts numpy arrays or torch tensors and returns the same kind
 (torch results keep gradients where the operation is differentiable).
 """
 
-import math
 
 import numpy as np
 import torch
 
-from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO
+from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
 ACTION_DIM = 4
 """Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
@@ -30,9 +29,6 @@ CENTRE = 0.5 * (WORKSPACE_LO + WORKSPACE_HI)
 """Workspace centre in pixels (64 for the 128-pixel image)."""
 HALF_WIDTH = 0.5 * (WORKSPACE_HI - WORKSPACE_LO)
 """Workspace half-width in pixels (39): one network unit."""
-MAX_COORD = float(np.nextafter(np.float32(WORKSPACE_HI), np.float32(WORKSPACE_LO)))
-"""Largest pixel coordinate decoded actions take, inside the half-open workspace even in
-float32."""
 MIN_RADIUS = 1e-6
 """Radius below which an actor output's angle is undefined; normalisation clamps to it."""
 
@@ -97,27 +93,4 @@ def decode_actor(out):
     else:
         x = np.clip(CENTRE + HALF_WIDTH * out[..., 0], WORKSPACE_LO, MAX_COORD)
         y = np.clip(CENTRE + HALF_WIDTH * out[..., 1], WORKSPACE_LO, MAX_COORD)
-    return _stack(lib, [x, y, wrap_angle(0.5 * lib.atan2(out[..., 2], out[..., 3]))])
-
-
-def wrap_angle(alpha):
-    """Wrap gripper angles (radians, any shape) into [0, pi), exactly excluding pi."""
-    alpha = _as_array(alpha)
-    lib = _lib(alpha)
-    wrapped = lib.remainder(alpha, math.pi)
-    # remainder can round a tiny negative angle up to exactly pi.
-    return lib.where(wrapped >= math.pi, wrapped - math.pi, wrapped)
-
-
-def uniform_actions(n, rng):
-    """``n`` pixel actions (n, 3) uniform over the workspace and [0, pi), float64.
-
-    Args:
-        n: number of actions.
-        rng: ``numpy.random.Generator``.
-    """
-    low = np.array([WORKSPACE_LO, WORKSPACE_LO, 0.0])
-    high = np.array([WORKSPACE_HI, WORKSPACE_HI, math.pi])
-    # Generator.uniform may round up to ``high``: keep the half-open intervals.
-    top = np.array([MAX_COORD, MAX_COORD, np.nextafter(math.pi, 0.0)])
-    return np.minimum(rng.uniform(low, high, size=(n, 3)), top)
+    return _stack(lib, [x, y, wrap_alpha(0.5 * lib.atan2(out[..., 2], out[..., 3]))])

@@ -29,17 +29,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fga_ros.core.actions import uniform_actions
-from fga_ros.core.proposal import (
-    MAX_SAMPLES,
-    REJECT_FRACTION,
-    check_count,
-    check_fraction,
-    keep_densest,
-    model_device,
-    sample_with_density,
-)
+from fga_ros.core.common.checks import check_count, check_fraction
+from fga_ros.core.common.tensors import model_device
+from fga_ros.core.inference.defaults import MAX_SAMPLES, REJECT_FRACTION
+from fga_ros.core.inference.density import keep_densest
+from fga_ros.core.inference.proposer import sample_with_density
 from fga_ros.sim import grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim.workspace import uniform_actions
 
 EVAL_SEED_BASE = 2 ** 62
 """Smallest evaluation scene seed; training scene seeds are below it."""

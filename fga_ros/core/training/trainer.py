@@ -15,12 +15,18 @@ import time
 import numpy as np
 import torch
 
-from fga_ros.core import checkpoint as ckpt
-from fga_ros.core.config import config_to_dict
-from fga_ros.core.device import configure_threads, select_device
-from fga_ros.core.nets import ActorCritic, images_to_tensor, resize_images
-from fga_ros.core.replay import ReplayMemory
-from fga_ros.core.updates import (
+from fga_ros.core.common.config import config_to_dict
+from fga_ros.core.common.tensors import (
+    configure_threads,
+    images_to_tensor,
+    resize_images,
+    select_device,
+)
+from fga_ros.core.models import model_file
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.updates import (
     actor_step_loss,
     critic_step_loss,
     discriminator_step_loss,
@@ -56,7 +62,7 @@ class Trainer:
 
     Args:
         config: ``TrainConfig``.
-        env: an ``Environment`` (``fga_ros.core.env``).
+        env: an ``Environment`` (``fga_ros.core.common.env``).
         out_dir: run directory (checkpoint, replay memory, TensorBoard events, model).
         resume: continue from ``out_dir/checkpoint.pt`` when it exists.
         warm_start: optional model or checkpoint whose extractor and critic initialise a
@@ -215,12 +221,12 @@ class Trainer:
     def load(self, path):
         """Restore a checkpoint written by ``save`` (model, optimisers, replay, RNG, step)."""
         payload = ckpt.load_checkpoint(path, map_location=self.device)
-        saved = ckpt.config_of(path, payload)
+        saved = model_file.config_of(path, payload)
         diff = [f.name for f in dataclasses.fields(saved)
                 if f.name not in RESUMABLE_CHANGES
                 and getattr(saved, f.name) != getattr(self.config, f.name)]
         if diff:
-            raise ckpt.CheckpointError(
+            raise model_file.CheckpointError(
                 f'{path} was written with a different configuration (fields {diff}); '
                 'resume with the same preset and overrides, or start a new run directory')
         self.model.load_state_dict(payload['model'])
@@ -238,7 +244,7 @@ class Trainer:
             self.env.load_state_dict(payload['env'])
         replay = ckpt.load_replay_state(path, payload)
         if replay is None:
-            raise ckpt.CheckpointError(f'{path} holds no replay memory; cannot resume')
+            raise model_file.CheckpointError(f'{path} holds no replay memory; cannot resume')
         self.replay.load_state_dict(replay)
 
     def export(self, path=None, meta=None):
@@ -246,7 +252,7 @@ class Trainer:
         path = Path(path) if path else self.out_dir / MODEL_NAME
         info = {'step': self.step, 'divergence': self.config.divergence}
         info.update(meta or {})
-        ckpt.export_model(path, self.model, self.config, info)
+        model_file.export_model(path, self.model, self.config, info)
         return path
 
     # -- loop -----------------------------------------------------------------------------

@@ -8,9 +8,9 @@ L experiences per critic step, U proposals per interaction.
 
 import torch
 
-from fga_ros.core.actions import decode_actor, encode_actions, normalise_actor_output
-from fga_ros.core.divergences import (
-    F_DIVERGENCES,
+from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
+from fga_ros.core.common.choices import F_DIVERGENCES
+from fga_ros.core.estimators.divergences import (
     SCORE_FLOOR,
     choice_costs,
     choice_surrogate,
@@ -22,7 +22,7 @@ from fga_ros.core.divergences import (
     target_log_density,
     target_log_density_at,
 )
-from fga_ros.core.kde import kde_log_density, resample
+from fga_ros.core.estimators.kde import kde_log_density, resample
 
 
 def in_workspace(actions4):

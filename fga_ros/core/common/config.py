@@ -17,9 +17,13 @@ import typing
 
 import yaml
 
-from fga_ros.core.divergences import DIVERGENCES
-from fga_ros.core.kde import KDE_BANDWIDTH, PROPOSAL_BANDWIDTH
-from fga_ros.core.nets import ACTOR_HEADS, CRITIC_READOUTS
+from fga_ros.core.common.choices import (
+    ACTOR_HEADS,
+    CRITIC_READOUTS,
+    DIVERGENCES,
+    KDE_BANDWIDTH,
+    PROPOSAL_BANDWIDTH,
+)
 from fga_ros.resources import share_path
 from fga_ros.sim import DISTORTIONS, train_shapes
 from fga_ros.sim import shapes as sim_shapes
@@ -57,7 +61,7 @@ class TrainConfig:
     actor_head: str = 'flat'
     """the actor: 'flat' (appendix B: MLP on the flattened feature vector and z) or
     'spatial' (a choice among the trunk map's cells, then a local MLP on the features
-    around the chosen cell; fga_ros/core/spatial_actor.py)"""
+    around the chosen cell; fga_ros/core/models/spatial_actor.py)"""
     actor_hidden: tuple = (256, 256, 256)
     """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
     critic_hidden: tuple = (256, 256)
@@ -65,7 +69,7 @@ class TrainConfig:
     critic_readout: str = 'flat'
     """how the critic reads the image: 'flat' (appendix B: MLP on the flattened feature
     vector and the action) or 'local' (trunk features and image pixels sampled along the
-    gripper at the action; fga_ros/core/local_critic.py)"""
+    gripper at the action; fga_ros/core/models/local_critic.py)"""
     readout_span: float = 14.0
     """local readout: half-length of the sampled segment along the closing direction, in
     pixels of the 128-pixel observation (default: the simulated gripper's claw reach,
@@ -201,21 +205,26 @@ class TrainConfig:
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
-        if not self.shapes:
-            raise ValueError('shapes must name at least one shape')
-        known = sim_shapes()
-        unknown = [s for s in self.shapes if s not in known]
-        if unknown:
-            raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
-                             f'{", ".join(known)}')
-        if self.distortion not in DISTORTIONS:
-            raise ValueError(f'distortion must be one of {DISTORTIONS}, got '
-                             f'{self.distortion!r}')
+        check_scene_choice(self.shapes, self.distortion)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
                              f'got {self.critic_batch}')
         if not self.device:
             raise ValueError('device must be a non-empty string')
+
+
+def check_scene_choice(shapes, distortion):
+    """Raise ValueError unless ``shapes`` names one or more of the simulator's shape families
+    and ``distortion`` is one of its distortions (a config's, or the simulator node's)."""
+    if not shapes:
+        raise ValueError('shapes must name at least one shape')
+    known = sim_shapes()
+    unknown = [s for s in shapes if s not in known]
+    if unknown:
+        raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
+                         f'{", ".join(known)}')
+    if distortion not in DISTORTIONS:
+        raise ValueError(f'distortion must be one of {DISTORTIONS}, got {distortion!r}')
 
 
 _ELEMENT_TYPES = {

@@ -24,52 +24,16 @@ units die: the actor then sees the same features for every image). Optimisers:
 
 from typing import NamedTuple
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 
-from fga_ros.core.actions import ACTION_DIM
-from fga_ros.core.local_critic import LocalCritic
-from fga_ros.core.spatial_actor import SpatialActor
-from fga_ros.core.split_head import SplitHead
+from fga_ros.core.common.actions import ACTION_DIM
+from fga_ros.core.common.tensors import IMAGE_CHANNELS, sample_latent
+from fga_ros.core.models.local_critic import EMBED_STRIDE, LocalCritic
+from fga_ros.core.models.spatial_actor import SpatialActor
+from fga_ros.core.models.split_head import SplitHead
 
-IMAGE_CHANNELS = 3
 POSITION_CHANNELS = 2
-
-
-def resize_images(images, size):
-    """Resize uint8 images (..., H, W, 3) to (..., size, size, 3) with area interpolation.
-
-    Returns the input unchanged when it already has the size.
-    """
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim < 3 or images.shape[-1] != IMAGE_CHANNELS:
-        raise ValueError(f'images must be uint8 with shape (..., H, W, 3), got '
-                         f'{images.dtype} {images.shape}')
-    if images.shape[-3:-1] == (size, size):
-        return images
-    flat = images.reshape((-1,) + images.shape[-3:])
-    out = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in flat])
-    return out.reshape(images.shape[:-3] + (size, size, IMAGE_CHANNELS))
-
-
-def images_to_tensor(images, image_size, device=None):
-    """uint8 images (H, W, 3) or (S, H, W, 3) -> uint8 tensor (S, 3, size, size) on device.
-
-    Images of another size are resized (area interpolation) to ``image_size``.
-    """
-    images = resize_images(images, image_size)
-    if images.ndim == 3:
-        images = images[None]
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return tensor.permute(0, 3, 1, 2).contiguous()
-
-
-def sample_latent(num_states, n, latent_dim, generator=None, device=None):
-    """Latent inputs z ~ Uniform([-1, 1]^d), shape (num_states, n, latent_dim), float32."""
-    u = torch.rand((num_states, n, latent_dim), generator=generator, device=device)
-    return 2.0 * u - 1.0
 
 
 class BottleneckBlock(nn.Module):
@@ -102,7 +66,7 @@ class FeatureExtractor(nn.Module):
         ys, xs = torch.meshgrid(side, side, indexing='ij')
         self.register_buffer('positions', torch.stack([xs, ys])[None], persistent=False)
         self.embed = nn.Conv2d(IMAGE_CHANNELS + POSITION_CHANNELS, embed_channels, 5,
-                               stride=3, padding=2)
+                               stride=EMBED_STRIDE, padding=2)
         self.blocks = nn.Sequential(*[BottleneckBlock(embed_channels, bottleneck_channels)
                                       for _ in range(num_blocks)])
         layers = []
@@ -111,8 +75,8 @@ class FeatureExtractor(nn.Module):
             layers += [nn.Conv2d(width, out, 1), nn.ReLU()]
             width = out
         self.pixel_mlp = nn.Sequential(*layers)
-        self.grid = (image_size - 1) // 3 + 1
-        """Side of the feature map after the stride-3 embedding."""
+        self.grid = (image_size - 1) // EMBED_STRIDE + 1
+        """Side of the feature map after the strided embedding."""
         self.feature_dim = width * self.grid * self.grid
         """F, length of the image feature vector."""
 
@@ -200,12 +164,6 @@ class Critic(nn.Module):
     def forward(self, features, actions):
         return self.head(features.flat, actions).squeeze(-1)
 
-
-CRITIC_READOUTS = ('flat', 'local')
-"""How the critic reads the image: appendix B's flat features, or ``LocalCritic``."""
-
-ACTOR_HEADS = ('flat', 'spatial')
-"""The actor: appendix B's MLP on the flat features, or ``SpatialActor``."""
 
 
 class ActorCritic(nn.Module):

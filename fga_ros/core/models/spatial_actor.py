@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from fga_ros.core.actions import ACTION_DIM, CENTRE, HALF_WIDTH
-from fga_ros.core.local_critic import EMBED_STRIDE
+from fga_ros.core.common.actions import ACTION_DIM, CENTRE, HALF_WIDTH
+from fga_ros.core.models.local_critic import EMBED_STRIDE
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 NEIGHBOURHOOD = 1

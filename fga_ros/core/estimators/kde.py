@@ -14,11 +14,6 @@ import operator
 
 import torch
 
-# Table 4 of the paper: KDE bandwidth sigma and proposal (resampling) bandwidth sigma'.
-# Diagonal standard deviations for [x, y, r sin(alpha), r cos(alpha)], normalised units.
-KDE_BANDWIDTH = (0.025, 0.025, 0.4, 0.4)
-PROPOSAL_BANDWIDTH = (0.075, 0.075, 1.2, 1.2)
-
 _LOG_2PI = math.log(2.0 * math.pi)
 
 

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from fga_ros.core.actions import CENTRE, HALF_WIDTH
-from fga_ros.core.split_head import SplitHead
+from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.models.split_head import SplitHead
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 TRUNK_POINTS = 5
@@ -36,7 +36,8 @@ RAW_ALONG = 9
 RAW_ACROSS = 3
 """Raw-image samples across it (along the claws)."""
 EMBED_STRIDE = 3
-"""Stride of the extractor's embedding convolution (nets.FeatureExtractor)."""
+"""Stride of the extractor's embedding convolution (``nets.FeatureExtractor``): one trunk
+cell per EMBED_STRIDE network pixels. Defined here, below ``nets``, which imports this module."""
 
 
 def closing_direction(critic_inputs):

@@ -17,13 +17,8 @@ import math
 
 import torch
 
-from fga_ros.core.kde import log_volume
-
-F_DIVERGENCES = ('js', 'fkl', 'rkl')
-"""Divergences trained with the KDE + resampling + importance-sampling estimator."""
-
-DIVERGENCES = F_DIVERGENCES + ('gan', 'me')
-"""All actor losses: the f-divergences and the GAN and maximum-entropy (ME) baselines."""
+from fga_ros.core.common.choices import F_DIVERGENCES
+from fga_ros.core.estimators.kde import log_volume
 
 SCORE_FLOOR = 1e-6
 """Smallest feasibility score used for the target: p is never below SCORE_FLOOR / V.

@@ -14,12 +14,13 @@ import time
 import numpy as np
 import torch
 
-from fga_ros.core.cem import cem_propose
-from fga_ros.core.config import load_config
-from fga_ros.core.device import configure_threads
-from fga_ros.core.evaluation import evaluation_scenes
-from fga_ros.core.nets import ActorCritic
-from fga_ros.core.proposal import BUNDLED_MODEL, OVERSAMPLE, REJECT_FRACTION, Proposer
+from fga_ros.core.analysis.evaluation import evaluation_scenes
+from fga_ros.core.common.config import load_config
+from fga_ros.core.common.tensors import configure_threads
+from fga_ros.core.inference.cem import cem_propose
+from fga_ros.core.inference.defaults import OVERSAMPLE, REJECT_FRACTION
+from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import grasp_success, heldout_shapes, render, train_shapes
 
 BENCH_GRASPS = (64, 1024)

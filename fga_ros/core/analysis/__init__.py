@@ -1,0 +1,1 @@
+"""Analysis: evaluation metrics, figures, the oracle experiment, benchmarks."""

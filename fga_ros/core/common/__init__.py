@@ -1,0 +1,1 @@
+"""Lowest room of the core: checks, actions, configuration, environment, torch helpers."""

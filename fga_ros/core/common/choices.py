@@ -1,0 +1,25 @@
+"""Names the configuration chooses from and default bandwidths (torch-free).
+
+The single source of these tuples: ``config.py`` validates against them, the implementation
+modules (``estimators``, ``models``, ``inference``) and the CLI import them from here.
+"""
+
+F_DIVERGENCES = ('js', 'fkl', 'rkl')
+"""Divergences trained with the KDE + resampling + importance-sampling estimator."""
+
+DIVERGENCES = F_DIVERGENCES + ('gan', 'me')
+"""All actor losses: the f-divergences and the GAN and maximum-entropy (ME) baselines."""
+
+CRITIC_READOUTS = ('flat', 'local')
+"""How the critic reads the image: appendix B's flat features, or ``LocalCritic``."""
+
+ACTOR_HEADS = ('flat', 'spatial')
+"""The actor: appendix B's MLP on the flat features, or ``SpatialActor``."""
+
+RANKINGS = ('score', 'diverse')
+"""'score': by critic probability; 'diverse': best of each mode first, round-robin."""
+
+# Table 4 of the paper: KDE bandwidth sigma and proposal (resampling) bandwidth sigma'.
+# Diagonal standard deviations for [x, y, r sin(alpha), r cos(alpha)], normalised units.
+KDE_BANDWIDTH = (0.025, 0.025, 0.4, 0.4)
+PROPOSAL_BANDWIDTH = (0.075, 0.075, 1.2, 1.2)

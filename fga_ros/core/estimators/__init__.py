@@ -1,0 +1,1 @@
+"""Density and divergence estimators: pure, shape-documented torch functions."""

@@ -1,0 +1,1 @@
+"""Inference: grasp proposals from a trained model (density rejection, modes, ranking), CEM."""

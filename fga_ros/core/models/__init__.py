@@ -1,0 +1,1 @@
+"""Networks (feature extractor, actor and critic heads) and the model file format."""

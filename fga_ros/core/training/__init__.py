@@ -1,0 +1,1 @@
+"""Training: losses and update steps, replay memory, the trainer, its checkpoints."""
