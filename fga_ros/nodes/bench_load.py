@@ -39,8 +39,10 @@ from fga_ros.bridge import annotate, cloud, geometry, grasps, image, markers
 from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.bridge.requests import ProposalSettings
+from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.proposer import Proposer
 from fga_ros.nodes.common import to_msg
+from fga_ros.nodes.grasp_proposal_node import TORCH_THREADS
 from fga_ros.srv import ProposeGrasps
 
 INPROCESS_CALLS = 200
@@ -134,6 +136,8 @@ def parse_args(argv):
     parser.add_argument('--checkpoint', default=None,
                         help="the node's model, for the in-process time (default: bundled)")
     parser.add_argument('--service', default='propose_grasps', help='service name')
+    parser.add_argument('--torch-threads', type=int, default=TORCH_THREADS,
+                        help="torch threads of the in-process proposals (the node's default)")
     parser.add_argument('--profile', type=int, default=0, metavar='CALLS',
                         help='instead of the load: time each stage of this many calls')
     args = parser.parse_args(argv)
@@ -288,6 +292,7 @@ def print_profile(stages, calls, settings):
 def main(argv=None):
     args = parse_args(remove_ros_args()[1:] if argv is None else argv)
     settings = ProposalSettings(args.num_grasps, ranking=args.ranking)
+    configure_threads(args.torch_threads)
     proposer = Proposer.from_checkpoint(args.checkpoint)
     rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 1))
     if args.profile:

@@ -36,11 +36,17 @@ from std_msgs.msg import String
 from fga_ros import sim
 from fga_ros.bridge import geometry, grasps, image, markers, requests
 from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_OVERSAMPLE, OVERSAMPLE
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.nodes.common import LimitedCallbackGroup, descriptor, run, to_msg
 from fga_ros.nodes.proposal_display import ProposalDisplay
 from fga_ros.srv import ProposeGrasps
+
+TORCH_THREADS = 1
+"""Default torch intra-op threads of one proposal: requests run in parallel instead (with
+more threads per call, torch's threads spin against each other on a busy CPU: 64 grasps
+took 13 ms with one thread and 120-190 ms with two on this project's loaded 2-core machine)."""
 
 try:  # optional: MoveIt's grasp-planning interface
     from moveit_msgs.msg import Grasp as MoveItGrasp
@@ -66,6 +72,7 @@ class GraspProposalNode(Node):
         self.latest_image = None
         self.first_frame = threading.Event()
         self._settings()  # refuse bad default num_grasps / reject_fraction / ranking now
+        configure_threads(self._param('torch_threads'))
         checkpoint = self._param('checkpoint')
         self.proposer = Proposer.from_checkpoint(checkpoint or None)
         self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
@@ -133,6 +140,9 @@ class GraspProposalNode(Node):
         self.declare_parameter('serving_threads', 2, descriptor(
             'requests proposed at once (executor threads of the service)', read_only=True,
             int_range=(1, 64)))
+        self.declare_parameter('torch_threads', TORCH_THREADS, descriptor(
+            "torch intra-op threads of one proposal (0: torch's default, one per core)",
+            read_only=True, int_range=(0, 64)))
         self.declare_parameter('service_queue_depth', 1024, descriptor(
             'requests the service queue holds while all serving threads are busy (QoS depth '
             'of propose_grasps; each waiting request keeps its image)', read_only=True,
