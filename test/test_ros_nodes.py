@@ -29,7 +29,7 @@ pytest.importorskip('fga_ros.srv', reason='the fga_ros interfaces are not built 
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
@@ -324,7 +324,11 @@ def test_many_concurrent_clients_every_call_is_answered(ros):
     ros.add(proposal_node_class())
     clients = [ros.add(Node, node_name=f'load_client_{i}') for i in range(40)]
     image = request_image(clients[0])
-    services = [node.create_client(ProposeGrasps, 'propose_grasps') for node in clients]
+    # every client receives every response on Cyclone DDS: a deep response queue keeps a
+    # client's own answer from being pushed out by the others' (README, serving under load)
+    qos = QoSProfile(depth=200)
+    services = [node.create_client(ProposeGrasps, 'propose_grasps', qos_profile=qos)
+                for node in clients]
     assert all(service.wait_for_service(timeout_sec=TIMEOUT) for service in services)
     lock, answered, failed = threading.Lock(), [], []
     all_done = threading.Event()
