@@ -164,9 +164,10 @@ class GraspProposalNode(Node):
                           reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
 
-    def close(self):
-        """Stop the display thread (called by ``run`` before the node is destroyed)."""
+    def destroy_node(self):
+        """Stop the display thread, then destroy the node (its publishers)."""
         self.display.close()
+        return super().destroy_node()
 
     @staticmethod
     def _model_name(checkpoint):
