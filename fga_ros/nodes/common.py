@@ -29,18 +29,26 @@ def _element_class(msg_class, field: str):
     return _ELEMENT_CLASSES[key]
 
 
-def _fill(msg, fields: dict) -> None:
+def _fill(msg, fields: dict, shared: dict) -> None:
     for name, value in fields.items():
         kind = type(value)
         if kind is dict:
-            _fill(getattr(msg, name), value)  # a fresh sub-message of the fresh parent
+            _fill(getattr(msg, name), value, shared)  # a fresh sub-message of the fresh parent
         elif kind is list and value and type(value[0]) is dict:
-            element = _element_class(type(msg), name)
-            setattr(msg, name, [to_msg(element, item) for item in value])
+            if id(value) not in shared:
+                element = _element_class(type(msg), name)
+                shared[id(value)] = (value, [_build(element, item, shared) for item in value])
+            setattr(msg, name, shared[id(value)][1])
         else:
             if kind is int and type(getattr(msg, name)) is float:
                 value = float(value)
             setattr(msg, name, value)
+
+
+def _build(msg_class, fields: dict, shared: dict):
+    msg = msg_class()
+    _fill(msg, fields, shared)
+    return msg
 
 
 def to_msg(msg_class, fields: dict):
@@ -48,13 +56,13 @@ def to_msg(msg_class, fields: dict):
 
     Dicts fill sub-messages, lists of dicts become sequences of messages, anything else
     (numbers, strings, bytes, lists of numbers, messages) is assigned as it is; the dicts
-    and lists given are never modified. An unknown field name raises AttributeError. Much
-    faster than ``rosidl_runtime_py.set_message_fields``, which the response path cannot
-    afford (a 64-grasp response: see ``bench_propose_load --profile``).
+    and lists given are never modified. A list of dicts given for several fields (e.g. the
+    outline every gripper marker shares) is converted once and its messages are shared by
+    those fields: treat the result as read-only. An unknown field name raises
+    AttributeError. Much faster than ``rosidl_runtime_py.set_message_fields``, which the
+    response path cannot afford (a 64-grasp response: see ``bench_propose_load --profile``).
     """
-    msg = msg_class()
-    _fill(msg, fields)
-    return msg
+    return _build(msg_class, fields, {})
 
 
 def descriptor(description: str, read_only: bool = False, float_range=None,
