@@ -1,27 +1,53 @@
 """The ``fga`` command line: the product's jobs on the in-process simulator, without ROS.
 
-Every sub-command is a thin adapter: parse arguments, call the library, print or save.
-Errors a user can fix (bad arguments, missing or corrupt files) end with a one-line message
-and exit status 2, never a traceback.
+Every sub-command is a thin adapter: parse arguments, check its output paths
+(``fga_ros.outputs``), call the library, print or save. Errors a user can fix (bad
+arguments, missing or corrupt files, unusable output paths) end with a one-line message and
+exit status 2, never a traceback; a closed pipe (``fga ... | head``) ends quietly.
 """
 
 import argparse
+import dataclasses
 import json
+import os
 from pathlib import Path
-import signal
 import sys
 
 import numpy as np
 
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
-from fga_ros.core.inference.defaults import NUM_GRASPS, RANKING, REJECT_FRACTION
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
+EXIT_NO_GRASP = 1
+"""Exit status of ``fga propose`` when it abstains or no grasp satisfies the constraints."""
+EXIT_BROKEN_PIPE = 141
+"""Status after the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
+EXIT_INTERRUPTED = 130
+"""Status after Ctrl-C (128 + SIGINT)."""
+EXIT_WALL_LIMIT = 3
+"""``fga train`` stopped at its ``--wall-hours`` limit (checkpointed; resume to go on).
+Stopped by Ctrl-C or SIGTERM it exits with the shell's 128 + signal number (130, 143)."""
+STEADY_STATE = 'steady state: the second of two identical calls'
+"""How ``fga propose`` times a proposal (the first call warms the model up)."""
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" to every option's help that does not state its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if 'default' in text or any(action.default is v for v in (None, False,
+                                                                  argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action)
+
+
+def _figure_path(path, option='--out'):
+    """None for no figure, else the checked path of a figure file."""
+    return check_file(path, option, FIGURE_SUFFIXES) if path else None
 
 
 def _names(names):
@@ -38,13 +64,16 @@ def _add_scene_args(parser, default_shape='H'):
                         help=f'camera distortion: {_names(sim.DISTORTIONS)}')
 
 
+FIGURE_HELP = ('figure file; the type follows the extension: ' + ', '.join(FIGURE_SUFFIXES)
+               + ' (default: none written)')
+
+
 def cmd_sim(args):
+    out = _figure_path(args.out)
     scene = sim.make_scene(args.shape, args.seed, args.distortion)
     gt = sim.ground_truth(scene)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sim.sim_figure(scene, gt, out, num_grasps=args.num_grasps)
+    if out:
+        sim.sim_figure(scene, gt, make_parent(out), num_grasps=args.num_grasps)
     summary = sim.summary(scene, gt)
     if args.json:
         print(json.dumps(summary))
@@ -54,85 +83,172 @@ def cmd_sim(args):
           f'(random grasps succeed {100 * summary["feasible_fraction"]:.2f}% of the time)')
     shares = ', '.join(f'{100 * s:.1f}%' for s in summary['mode_shares'])
     print(f'modes: {summary["num_modes"]} (shares, largest first: {shares})')
-    if args.out:
-        print(f'figure: {args.out}')
+    if out:
+        print(f'figure: {out}')
 
 
 def cmd_bench(args):
     if args.target == 'sim':
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
-        print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
+        print_sim_bench(run_sim_bench(seconds_budget=args.seconds,
+                                      progress=not args.no_progress))
+    elif args.target == 'defaults':
+        from fga_ros.core.analysis import bench_defaults as bench
+        proposer = _load_proposer(args.checkpoint, args.device)
+        if args.floors:
+            bench.print_floor_sweep(bench.floor_sweep(proposer, sim.shapes(), args.states,
+                                                      seed=args.seed + 1))
+            return
+        bench.print_defaults_bench(bench.run_defaults_bench(proposer, sim.shapes(), args.states,
+                                                            seed=args.seed))
     else:
         from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
-                                              device=args.device))
+                                              device=args.device,
+                                              progress=not args.no_progress))
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _train_overrides(args):
+    """The config fields the ``fga train`` command line sets explicitly."""
+    from fga_ros.core.common.config import parse_overrides
 
-
-def cmd_train(args):
-    import yaml
-
-    from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
-    from fga_ros.core.common.env import SimEnvironment
-    from fga_ros.core.models import model_file
-    from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
-
+    check_dir(args.out, '--out')
     overrides = parse_overrides(args.set or [])
     for name in ('divergence', 'steps', 'seed', 'device'):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
-    config = load_config(args.preset, overrides)
-    out = Path(args.out)
-    if (out / CHECKPOINT_NAME).exists() and not args.resume:
-        raise UserError(f'{out} already holds a training checkpoint; pass --resume to continue '
-                        'it, or choose another --out (nothing was overwritten)')
-    if args.warm_start and args.resume:
+    return overrides
+
+
+def _open_run(args, out, overrides):
+    """(config, run record or None, changes) for a new run or a resume of the run in ``out``."""
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.training import run_record as runs
+
+    if not args.resume:
+        if runs.holds_run(out):
+            raise UserError(f'{out} already holds a training run; pass --resume to continue '
+                            'it, or choose another --out (nothing was overwritten)')
+        return load_config(args.preset or runs.DEFAULT_PRESET, overrides), None, {}
+    if args.warm_start:
         raise UserError('--warm-start starts a new run; a resumed run already holds its '
                         'critic (drop one of --warm-start and --resume)')
-    env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
+    if not runs.holds_run(out):
+        raise UserError(f'--resume: {out} holds no training run (no {runs.RUN_FILE} or '
+                        f'{runs.CHECKPOINT_NAME}); drop --resume to start a new one')
+    record = runs.read_run(out)
+    config, changes = runs.resumed_config(record, args.preset, overrides,
+                                          (out / runs.CHECKPOINT_NAME).is_file())
+    return config, record, changes
+
+
+def _resume_command(out):
+    import shlex
+    return f'fga train --resume --out {shlex.quote(str(out))}'
+
+
+def _record_run(args, out, overrides, config, record, changes, trainer):
+    """Write ``out/run.yaml`` for a new run (``record`` None) or a resumed one, say what
+    starts; return the record written."""
+    import shlex
+
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED
+    from fga_ros.core.training import run_record as runs
+
+    command = shlex.join(['fga', *args.argv])
+    seed_eval = args.seed_eval
+    if record is None:
+        record = runs.RunRecord(
+            config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
+            eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
+            command=command, created=runs.now(), warm_start=args.warm_start)
+        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
+              f'directory {out}')
+        if args.warm_start:
+            print(f'new run on the feature extractor and critic of {args.warm_start}')
+    else:
+        if seed_eval is not None and seed_eval != record.eval_seed:
+            changes['eval_seed'] = (record.eval_seed, seed_eval)
+            record = dataclasses.replace(record, eval_seed=seed_eval)
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+              f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
+                                        if changes else ''))
+        record = runs.resumed_record(record, config, args.preset, overrides, command,
+                                     trainer.step, changes)
+    runs.write_run(out, record)
+    return record
+
+
+def cmd_train(args):
+    from fga_ros.cli_hooks import ProgressHooks, SignalStop, TensorBoardHooks
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training import run_record as runs
+    from fga_ros.core.training.trainer import Trainer
+
+    out = Path(args.out)
+    overrides = _train_overrides(args)
     try:
+        config, record, changes = _open_run(args, out, overrides)
+        env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
-    except model_file.CheckpointError as exc:
+    except (runs.RunError, model_file.CheckpointError) as exc:
         raise UserError(str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    writer = None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(out / 'tensorboard'))
-    except ImportError:
-        print('tensorboard is not installed: no TensorBoard scalars', file=sys.stderr)
-    evaluate = _periodic_evaluation(config, args.seed_eval)
-    print(f'training {config.divergence} for {config.steps} steps on {trainer.device} '
-          f'(resuming at step {trainer.step}); run directory {out}')
-    if args.warm_start:
-        print(f'new run on the feature extractor and critic of {args.warm_start}')
+    if config.steps < trainer.step:
+        raise UserError(f'steps {config.steps} is below the step the run has reached, '
+                        f'{trainer.step}')
+    if record is not None and trainer.step >= config.steps:
+        print(f'{out} is complete: step {trainer.step} of {config.steps}; raise --steps to '
+              'train further (nothing was written)')
+        return 0
+    record = _record_run(args, out, overrides, config, record, changes, trainer)
+    progress = ProgressHooks(enabled=not args.no_progress)
+    board = TensorBoardHooks(out / 'tensorboard', purge_step=trainer.step + 1)
+    evaluate = periodic_evaluation(TRAINING_EVAL_SEED if record.eval_seed is None
+                                   else record.eval_seed)
     wall = args.wall_hours * 3600 if args.wall_hours else None
-    # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        trainer.run(progress=not args.no_progress, evaluate=evaluate, writer=writer,
-                    wall_limit=wall)
-    except KeyboardInterrupt:
-        if trainer.prefilled:
-            print(f'interrupted: checkpoint written to {out / CHECKPOINT_NAME}; '
-                  f'continue with --resume', file=sys.stderr)
-        else:
-            print('interrupted during the replay prefill: nothing was saved', file=sys.stderr)
-        return
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if writer is not None:
-            writer.close()
-    model = trainer.export()
-    print(f'step {trainer.step}: checkpoint {out / CHECKPOINT_NAME}, model {model}')
-    curve = _plot_learning_curve(out)
-    if curve:
-        print(f'learning curve: {curve}')
+    with SignalStop() as stop:
+        try:
+            result = trainer.run(hooks=[progress, board, stop], evaluate=evaluate,
+                                 wall_limit=wall)
+        except KeyboardInterrupt:
+            return _report_interrupted(out, trainer, trainer.prefilled, stop.exit_status)
+        finally:
+            progress.close()
+            board.close()
+    return _report_end(args, out, trainer, result, stop)
+
+
+def _report_end(args, out, trainer, result, stop):
+    """Say how ``trainer.run`` ended (and how to continue); return the exit status."""
+    from fga_ros.core.training.hooks import FINISHED, WALL_LIMIT
+
+    if result.reason == FINISHED:
+        print(f'step {trainer.step}: checkpoint {result.saved.checkpoint}, model '
+              f'{result.saved.model}')
+        curve = _plot_learning_curve(out)
+        if curve:
+            print(f'learning curve: {curve}')
+        return 0
+    if result.reason == WALL_LIMIT:
+        print(f'wall-clock limit of {args.wall_hours:g} h reached', file=sys.stderr)
+        return _report_interrupted(out, trainer, result.saved is not None, EXIT_WALL_LIMIT)
+    return _report_interrupted(out, trainer, result.saved is not None, stop.exit_status)
+
+
+def _report_interrupted(out, trainer, saved, status):
+    """Say where an unfinished run stands and how to continue it; return ``status``."""
+    from fga_ros.core.training.trainer import CHECKPOINT_NAME, MODEL_NAME
+
+    if saved:
+        print(f'stopped at step {trainer.step} of {trainer.config.steps}: checkpoint '
+              f'{out / CHECKPOINT_NAME}, model {out / MODEL_NAME}', file=sys.stderr)
+    else:
+        print('stopped during the replay prefill: no checkpoint yet', file=sys.stderr)
+    print(f'continue with: {_resume_command(out)}', file=sys.stderr)
+    return status
 
 
 def _plot_learning_curve(out):
@@ -146,16 +262,6 @@ def _plot_learning_curve(out):
     path = out / 'learning_curve.png'
     learning_curve_figure(records, path)
     return path
-
-
-def _periodic_evaluation(config, seed):
-    """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.analysis.evaluation import quick_accuracy
-
-    def evaluate(trainer):
-        return quick_accuracy(trainer.model, config, config.shapes + sim.heldout_shapes(),
-                              config.eval_states, seed=seed)
-    return evaluate
 
 
 def _load_proposer(checkpoint, device):
@@ -175,31 +281,59 @@ def _split_shapes(text):
 
 
 def cmd_eval(args):
+    from fga_ros.core.analysis.coverage_figure import coverage_figure, worst_cases
     from fga_ros.core.analysis.evaluation import evaluate, format_table
     from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
     from fga_ros.core.inference.cem import CEMSampler
 
+    json_path = check_file(args.json, '--json') if args.json else None
+    plots = check_dir(args.plots, '--plots') if args.plots else None
     proposer = _load_proposer(args.checkpoint, args.device)
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
+    samples = {shape: {} for shape in shapes}  # kept for the worst-coverage figures
+
+    def keep(shape, scene, actions, log_density):
+        samples[shape][scene.seed] = (scene, actions, log_density)
+
     results = evaluate(sampler, shapes, args.states, args.actions, distortion=args.distortion,
                        seed=args.seed, reject_fraction=args.reject,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + '\n')
-        print(f'metrics: {args.json}')
-    if args.plots:
-        out = Path(args.plots)
+    from fga_ros.core.analysis.calibration_fit import measure_calibration
+    from fga_ros.core.inference.calibration import ECE_BINS
+    calibration = measure_calibration(proposer, shapes, args.states, seed=args.seed)
+    fitted = state.calibration.fitted
+    print(f'expected calibration error of the {"calibrated" if fitted else "UNCALIBRATED"} '
+          f'critic scores (candidates of default proposals; {ECE_BINS} equal-width bins, '
+          f'ECE = sum_b n_b/N |mean score_b - feasible fraction_b|):')
+    for shape, res in calibration.items():
+        print(f'  {shape:<7} ECE {res["ece"]:.4f} (raw critic {res["ece_raw"]:.4f}), '
+              f'{res["samples"]} candidates, {100 * res["feasible"]:.1f}% feasible')
+    for shape in shapes:
+        results[shape]['calibration'] = calibration[shape]
+    if json_path:
+        make_parent(json_path).write_text(json.dumps(results, indent=2) + '\n')
+        print(f'metrics: {json_path}')
+    if plots:
+        out = plots
         out.mkdir(parents=True, exist_ok=True)
-        rank_share_figure(results, out / 'rank_shares.png')
+        from fga_ros.core.analysis.reliability_figure import reliability_figure
+        rank_share_figure(results, out / 'rank_shares.png', reject_fraction=args.reject)
+        reliability_figure(calibration, out / 'reliability.png')
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
             critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
                                 out / f'critic_actor_{shape}.png')
-        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png')
+            cases = worst_cases(results[shape], samples[shape])
+            if cases:
+                coverage_figure(cases, out / f'coverage_worst_{shape}.png', args.reject,
+                                title=f'{shape}: the {len(cases)} evaluation scenes of worst '
+                                      f'mode coverage by the {args.method} '
+                                      f'(of {args.states}, {args.actions} samples each)')
+        print(f'figures: {out}/rank_shares.png, {out}/reliability.png, '
+              f'{out}/critic_actor_<shape>.png, {out}/coverage_worst_<shape>.png')
 
 
 def _read_image(path):
@@ -214,9 +348,66 @@ def _read_image(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _numbers(flag, text, count=None):
+    """Comma-separated numbers of a CLI flag (``count`` of them, or an even number)."""
+    try:
+        values = [float(v) for v in text.split(',')]
+    except ValueError:
+        raise UserError(f'{flag} must be comma-separated numbers, got {text!r}') from None
+    if count is not None and len(values) != count:
+        raise UserError(f'{flag} takes {count} comma-separated numbers, got {text!r}')
+    if count is None and (len(values) < 6 or len(values) % 2):
+        raise UserError(f'{flag} takes a polygon as x0,y0,x1,y1,x2,y2[,...] (at least 3 '
+                        f'points), got {text!r}')
+    return values
+
+
+def constraints_from_args(args):
+    """``TaskConstraints`` of ``fga propose``'s --region, --angle-range, --keep-out, --prefer,
+    --prefer-weight and --min-score (None when none is given)."""
+    from fga_ros.core.inference.constraints import ConstraintError, TaskConstraints, rectangle
+    from fga_ros.core.inference.defaults import PREFERENCE_WEIGHT
+    fields = {}
+    if args.region:
+        x0, y0, x1, y1 = _numbers('--region', args.region, 4)
+        if not (x0 < x1 and y0 < y1):
+            raise UserError(f'--region must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1, got '
+                            f'{args.region!r}')
+        fields['region'] = rectangle(x0, y0, x1, y1)
+    if args.angle_range:
+        fields['angle_range'] = tuple(np.radians(_numbers('--angle-range', args.angle_range,
+                                                          2)))
+    if args.keep_out:
+        fields['keep_out'] = tuple(np.reshape(_numbers('--keep-out', text), (-1, 2))
+                                   for text in args.keep_out)
+    if args.prefer:
+        fields['preferred_point'] = _numbers('--prefer', args.prefer, 2)
+    if args.prefer_weight is not None:
+        fields['preference_weight'] = args.prefer_weight
+    if args.min_score is not None:
+        fields['min_score'] = args.min_score
+    if not fields:
+        return None
+    fields.setdefault('preference_weight', PREFERENCE_WEIGHT)
+    try:
+        return TaskConstraints(**fields)
+    except ConstraintError as error:
+        names = {'region': '--region', 'angle_range': '--angle-range', 'keep_out': '--keep-out',
+                 'preferred_point': '--prefer', 'preference_weight': '--prefer-weight',
+                 'min_score': '--min-score'}
+        text = str(error)
+        for field, flag in names.items():
+            if text.startswith(field):
+                text = flag + text[len(field):]
+                break
+        raise UserError(text) from None
+
+
 def cmd_propose(args):
     from fga_ros.core.analysis.figures import proposal_figure
 
+    out = _figure_path(args.out)
+    constraints = constraints_from_args(args) if hasattr(args, 'region') else None
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
     if args.image:
@@ -227,8 +418,13 @@ def cmd_propose(args):
     optional = {name: value for name, value in (('reject_fraction', args.reject),
                                                 ('oversample', args.oversample))
                 if value is not None}
-    proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
-                                seed=args.seed, **optional)
+    # The first call warms the model up (allocations, kernels); the second, identical one
+    # gives the proposal and its steady-state time.
+    for _ in range(2):
+        proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
+                                    seed=args.seed, constraints=constraints, **optional)
+    source = args.image or (f'scene {args.shape} seed {args.seed}' + (
+        '' if args.distortion == 'none' else f', {args.distortion} distortion'))
     feasible = None
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
@@ -236,43 +432,89 @@ def cmd_propose(args):
         rows = [{'rank': int(proposal.ranks[i]), 'x': float(a[0]), 'y': float(a[1]),
                  'angle': float(a[2]), 'score': float(proposal.scores[i]),
                  'log_density': float(proposal.log_density[i]),
-                 'mode': int(proposal.mode_ids[i]),
+                 'cluster': int(proposal.cluster_ids[i]),
                  **({'feasible': bool(feasible[i])} if feasible is not None else {})}
                 for i, a in enumerate(proposal.actions)]
-        print(json.dumps({'grasps': rows, 'num_sampled': proposal.num_sampled,
+        print(json.dumps({'success': not proposal.abstained, 'message': proposal.message,
+                          'grasps': rows, 'num_sampled': proposal.num_sampled,
                           'num_rejected': proposal.num_rejected,
                           'inference_ms': proposal.inference_ms}))
     else:
-        source = args.image or f'scene {args.shape} seed {args.seed} ({args.distortion})'
+        if proposal.abstained:
+            print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms '
+                  f'({STEADY_STATE}): {proposal.message}')
+            return EXIT_NO_GRASP
         print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
-              f'({proposal.num_sampled} sampled, {proposal.num_rejected} rejected as lowest '
-              f'density, {proposal.num_modes} modes)')
-        header = f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} {"mode":>4}'
+              f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
+              f'rejected as lowest density, {proposal.num_clusters} '
+              f'cluster{"s" * (proposal.num_clusters != 1)})')
+        header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
+                  f'{"cluster":>7}')
         print(header + ('  feasible' if feasible is not None else ''))
         for i, (x, y, a) in enumerate(proposal.actions):
             line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
-                    f'{proposal.scores[i]:>6.3f} {proposal.mode_ids[i]:>4}')
+                    f'{proposal.scores[i]:>6.3f} {proposal.cluster_ids[i]:>7}')
             if feasible is not None:
                 line += f'  {"yes" if feasible[i] else "no"}'
             print(line)
         if feasible is not None:
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        proposal_figure(image, proposal, args.out)
+    if out and not proposal.abstained:
+        proposal_figure(image, proposal, make_parent(out), feasible=feasible,
+                        distortion='none' if scene is None else scene.distortion,
+                        timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
-            print(f'figure: {args.out}')
+            print(f'figure: {out}')
+    return EXIT_NO_GRASP if proposal.abstained else 0
+
+
+def cmd_calibrate(args):
+    """Fit score calibration and the novelty gate on training-shape scenes; write the model."""
+    from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
+    from fga_ros.core.inference.proposer import bundled_model_path
+    from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
+
+    source = Path(args.checkpoint) if args.checkpoint else bundled_model_path()
+    out = check_file(args.out or source, '--out')
+    shapes = _split_shapes(args.shapes)
+    scenes = CALIBRATION_SCENES if args.scenes is None else args.scenes
+    if scenes < 8:
+        raise UserError(f'--scenes must be at least 8, got {scenes}')
+    heldout = [s for s in shapes if s not in sim.train_shapes()]
+    if heldout:
+        raise UserError(f'calibration is fitted on training shapes only '
+                        f'({", ".join(sim.train_shapes())}); {", ".join(heldout)} is held out')
+    try:
+        model, config, meta = load_model(source)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
+          f'{source}')
+    calibration, gate, report = fit_calibration(
+        model, config, shapes, scenes, seed=args.seed,
+        progress=lambda done, total: print(f'  {done}/{total} shapes', file=sys.stderr))
+    meta = dict(meta)
+    meta['calibration'] = calibration.to_meta()
+    meta['novelty'] = gate.to_meta()
+    size = export_model(out, model, config, meta)
+    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} on '
+          f'{report["samples"]} candidates ({100 * report["feasible"]:.1f}% feasible): ECE '
+          f'{report["ece_raw"]:.4f} raw -> {report["ece_fit"]:.4f} on the fitting data')
+    print(f'novelty gate: threshold {gate.threshold:.2f} (quantile {dict(gate.info)["quantile"]}'
+          f' of held-out training-shape scenes)')
+    print(f'model written: {out} ({size} bytes; same weights)')
 
 
 def cmd_demo(args):
     """The main job on the embedded defaults: bundled model, held-out Box scene."""
     args.checkpoint = None
     args.image = None
+    out_dir = check_dir(args.out_dir, '--out-dir') if args.out_dir else None
     print('fga demo: the bundled model proposes grasps on a held-out Box scene and on an H '
           '(in-process simulator)')
     for shape in ('Box', 'H'):
         args.shape = shape
-        args.out = f'{args.out_dir}/demo_{shape}.png'
+        args.out = out_dir / f'demo_{shape}.png' if out_dir else None
         cmd_propose(args)
 
 
@@ -280,6 +522,8 @@ def cmd_modes(args):
     """Section 3's controlled experiment: generators trained on the simulator, no critic."""
     from fga_ros.core.analysis import oracle_experiment as oracle
 
+    out = _figure_path(args.out)
+    json_path = check_file(args.json, '--json') if args.json else None
     divergences = tuple(d.strip() for d in args.divergences.split(',') if d.strip())
     steps = oracle.STEPS if args.steps is None else args.steps
     lr = oracle.LR if args.lr is None else args.lr
@@ -292,55 +536,75 @@ def cmd_modes(args):
         args.shape, args.seed, divergences, steps=steps, lr=lr, samples=samples,
         rng_seed=args.rng_seed, progress=not args.no_progress)
     print(oracle.format_modes_table(results))
-    if args.json:
+    if json_path:
         rows = {k: {n: v for n, v in r.items() if n != 'actions'} for k, r in results.items()}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(
+        make_parent(json_path).write_text(json.dumps(
             {'scene': scene.to_dict(), 'steps': steps, 'lr': lr, 'rng_seed': args.rng_seed,
              'results': rows}, indent=2) + '\n')
-        print(f'metrics: {args.json}')
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        oracle.modes_figure(results, scene, args.out)
-        print(f'figure: {args.out}')
+        print(f'metrics: {json_path}')
+    if out:
+        oracle.modes_figure(results, scene, make_parent(out))
+        print(f'figure: {out}')
 
 
 def build_parser():
+    from fga_ros.resources import package_version
+
     parser = argparse.ArgumentParser(
-        prog='fga', description='Learn to propose all feasible planar grasps (no ROS needed).')
-    sub = parser.add_subparsers(dest='command', required=True)
+        prog='fga', description='Learn to propose all feasible planar grasps (no ROS needed).',
+        formatter_class=HelpFormatter)
+    parser.add_argument('--version', action='version', version=f'%(prog)s {package_version()}')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    add = sub.add_parser
+
+    def sub_parser(name, **kwargs):
+        return add(name, formatter_class=HelpFormatter, description=kwargs.get('help'),
+                   **kwargs)
+    sub.add_parser = sub_parser
 
     p = sub.add_parser('sim', help='render a scene with its ground-truth feasible grasps')
     _add_scene_args(p)
-    p.add_argument('--out', default='sim.png', help='PNG figure path ("" for none)')
+    p.add_argument('--out', default=None, help=FIGURE_HELP)
     p.add_argument('--num-grasps', type=int, default=24, help='feasible grasps drawn')
     p.add_argument('--json', action='store_true',
                    help='print the scene and its ground-truth summary as one JSON object')
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser('train', help='train actor and critic on the in-process simulator')
-    p.add_argument('--preset', default='cpu',
-                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path')
-    p.add_argument('--out', required=True, help='run directory (checkpoints, TensorBoard)')
-    p.add_argument('--divergence', default=None, help=_names(DIVERGENCES))
-    p.add_argument('--steps', type=int, default=None, help='total training steps')
-    p.add_argument('--seed', type=int, default=None, help='seed of every random generator')
-    p.add_argument('--device', default=None, help='auto, cpu, cuda, cuda:N')
+    p.add_argument('--preset', default=None,
+                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path '
+                        '(default: cpu; a resumed run keeps its own)')
+    p.add_argument('--out', required=True,
+                   help='run directory (run.yaml, checkpoints, model.pt, TensorBoard)')
+    p.add_argument('--divergence', default=None,
+                   help=f"{_names(DIVERGENCES)} (default: the preset's)")
+    p.add_argument('--steps', type=int, default=None,
+                   help="total training steps (default: the preset's)")
+    p.add_argument('--seed', type=int, default=None,
+                   help="seed of every random generator (default: the preset's)")
+    p.add_argument('--device', default=None,
+                   help="auto, cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument('--set', action='append', metavar='KEY=VALUE',
-                   help='override any config field (YAML value), repeatable')
-    p.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
+                   help='override any config field (YAML value), repeatable (default: none)')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the run in --out with its own configuration and target '
+                        'steps; flags given with it change the run (or are refused)')
     p.add_argument('--warm-start', default=None, metavar='MODEL',
                    help='start from the feature extractor and critic of this model or '
-                        'checkpoint (same critic architecture); the actor starts fresh')
+                        'checkpoint (same critic architecture); the actor starts fresh '
+                        '(default: none)')
     p.add_argument('--wall-hours', type=float, default=None,
-                   help='stop (checkpointed) after this many hours')
-    p.add_argument('--seed-eval', type=int, default=1_000_000,
-                   help='first scene seed of the periodic evaluation')
+                   help='stop (checkpointed, exit status 3) after this many hours of this '
+                        'process; not remembered by --resume (default: no limit)')
+    p.add_argument('--seed-eval', type=int, default=None,
+                   help="first scene seed of the periodic evaluation (default: the core's "
+                        "TRAINING_EVAL_SEED; a resumed run keeps its own)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser('eval', help='Table 3 metrics: accuracy and mode-rank shares')
-    p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')
+    p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model)')
     p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
@@ -351,8 +615,10 @@ def build_parser():
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help='evaluate the actor, or the critic + CEM baseline')
     p.add_argument('--seed', type=int, default=0, help='evaluation seed')
-    p.add_argument('--json', default=None, help='write the metrics as JSON to this file')
-    p.add_argument('--plots', default=None, help='write PNG figures to this directory')
+    p.add_argument('--json', default=None,
+                   help='write the metrics as JSON to this file (default: none written)')
+    p.add_argument('--plots', default=None,
+                   help='write PNG figures to this directory (default: none written)')
     p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_eval)
@@ -363,31 +629,59 @@ def build_parser():
         p = sub.add_parser(name, help=text)
         if name == 'propose':
             p.add_argument('--checkpoint', default=None,
-                           help='model or checkpoint (default: bundled)')
+                           help='model or checkpoint (default: the bundled model)')
             p.add_argument('--image', default=None,
                            help='128x128 RGB image file (default: a simulator scene)')
             _add_scene_args(p)
-            p.add_argument('--out', default='proposals.png', help='PNG figure ("" for none)')
+            p.add_argument('--out', default=None, help=FIGURE_HELP)
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
+            p.add_argument('--region', default=None, metavar='X0,Y0,X1,Y1',
+                           help='rectangle (px) the grasp centre must lie in (default: anywhere)')
+            p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
+                           help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
+                                'across 0 is e.g. --angle-range=-10,10 (with "="; default: any)')
+            p.add_argument('--keep-out', action='append', default=None,
+                           metavar='X0,Y0,X1,Y1,X2,Y2,...',
+                           help='polygon (px) no jaw may touch (repeatable; default: none)')
+            p.add_argument('--prefer', default=None, metavar='X,Y',
+                           help='preferred grasp centre (px): distance adds to the ranking '
+                                'cost (default: none)')
+            p.add_argument('--prefer-weight', type=float, default=None,
+                           help='ranking cost per pixel of distance to --prefer (default: '
+                                "the core's PREFERENCE_WEIGHT)")
+            p.add_argument('--min-score', type=float, default=None,
+                           help='return no grasp scoring below this, in [0, 1] (default: 0, '
+                                'no minimum beyond the score floor)')
         else:
             p.add_argument('--seed', type=int, default=0, help='scene seed')
             p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                            help=f'camera distortion: {_names(sim.DISTORTIONS)}')
-            p.add_argument('--out-dir', default='.', help='where demo_<shape>.png go')
+            p.add_argument('--out-dir', default=None,
+                           help='write demo_Box.png and demo_H.png here (default: no figures)')
             p.set_defaults(json=False)
         p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
         p.add_argument('--reject', type=float, default=None,
                        help='fraction of samples rejected as lowest KDE density (default: '
-                            "the core's REJECT_FRACTION, the paper's 10 %%)")
-        # the demo shows every mode; a caller of propose gets the best grasps first
-        p.add_argument('--ranking', choices=RANKINGS,
-                       default='diverse' if name == 'demo' else RANKING,
-                       help='best score first, or best of each mode first')
+                            f"{REJECT_FRACTION:g}, the paper's 10 %%)")
+        p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
+                       help='best score first, or best of each cluster first')
         p.add_argument('--oversample', type=int, default=None,
                        help='actor samples per returned grasp, the critic keeps the best '
-                            "(default: the core's OVERSAMPLE)")
+                            f'(default: {OVERSAMPLE})')
         p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
         p.set_defaults(func=func)
+
+    p = sub.add_parser('calibrate', help='fit calibrated scores and the novelty gate on '
+                       'training-shape scenes and store them with the model')
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model, rewritten in place)')
+    p.add_argument('--out', default=None, help='model file to write (default: --checkpoint)')
+    p.add_argument('--shapes', default=','.join(sim.train_shapes()),
+                   help='training shapes to fit on (comma-separated)')
+    p.add_argument('--scenes', type=int, default=None,
+                   help='calibration scenes per shape (default: CALIBRATION_SCENES)')
+    p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser('modes', help='controlled experiment: which divergences cover all modes')
     p.add_argument('--shape', default='H', help=f'shape family: {_names(sim.shapes())}')
@@ -402,29 +696,57 @@ def build_parser():
                    help='samples evaluated per divergence (default: oracle_experiment.SAMPLES)')
     p.add_argument('--rng-seed', type=int, default=0,
                    help='seed of initialisation, latents and resampling noise')
-    p.add_argument('--out', default='modes.png', help='PNG figure ("" for none)')
-    p.add_argument('--json', default=None, help='write the metrics as JSON to this file')
+    p.add_argument('--out', default=None, help=FIGURE_HELP)
+    p.add_argument('--json', default=None,
+                   help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser('bench', help='print throughput / latency figures')
-    p.add_argument('target', choices=['sim', 'propose'])
+    p.add_argument('target', choices=['sim', 'propose', 'defaults'],
+                   help='sim: simulator throughput (about 15 s); propose: latency and accuracy '
+                        'of the actor against critic + CEM (minutes); defaults: what default '
+                        'requests return (feasible, abstained, modes; minutes)')
+    p.add_argument('--states', type=int, default=50,
+                   help='defaults: evaluation scenes per shape')
+    p.add_argument('--seed', type=int, default=0, help='defaults: evaluation seed')
+    p.add_argument('--floors', action='store_true',
+                   help='defaults: compare score floors (false abstention on held-out scenes '
+                        'against abstention on no-object images) instead')
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')
     p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+def _quiet_stdout():
+    """After a broken pipe: send what is still buffered for stdout to /dev/null, so that
+    the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    command = 'fga'
     try:
-        args.func(args)
+        args = build_parser().parse_args(argv)
+        command = f'fga {args.command}'
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        status = args.func(args) or 0
+        sys.stdout.flush()
+        return status
     except (UserError, ValueError, FileNotFoundError) as exc:
-        print(f'fga {args.command}: error: {exc}', file=sys.stderr)
+        print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
-    return 0
+    except BrokenPipeError:  # the reader went away (`fga ... | head`): nothing to report
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print(f'{command}: interrupted', file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == '__main__':

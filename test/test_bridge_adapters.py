@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fga_ros.bridge import annotate, cloud, demos, geometry, grasps, image, markers, requests
-from fga_ros.sim.drawing import MODE_COLORS, grasp_glyphs, mode_color
+from fga_ros.sim import drawing
 
 typesys = pytest.importorskip('rosbags.typesys', reason='rosbags checks the ROS contract')
 from test_bridge_interfaces import load_interfaces  # noqa: E402
@@ -280,7 +280,7 @@ def fake_proposal():
     return SimpleNamespace(
         actions=np.array([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0], [80.0, 30.0, 1.0]]),
         scores=np.array([0.2, 0.9, 0.6]), log_density=np.array([-9.0, -7.5, -8.0]),
-        mode_ids=np.array([1, 0, -1]), ranks=np.array([2, 0, 1]),
+        cluster_ids=np.array([2, 1, 0]), ranks=np.array([2, 0, 1]),
         num_sampled=40, num_rejected=4, inference_ms=12.5)
 
 
@@ -290,7 +290,7 @@ def test_proposal_response_is_a_valid_response(store, camera):
     assert response.success and response.message == ''
     assert [g.rank for g in response.grasps] == [0, 1, 2]
     best = response.grasps[0]
-    assert (best.x, best.y, best.angle, best.score, best.mode_id) == (60.0, 70.0, 2.0, 0.9, 0)
+    assert (best.x, best.y, best.angle, best.score, best.cluster_id) == (60.0, 70.0, 2.0, 0.9, 1)
     assert best.opening_width == pytest.approx(0.048)
     assert best.pose.header.frame_id == 'camera_optical_frame'
     np.testing.assert_allclose(
@@ -302,7 +302,7 @@ def test_proposal_response_is_a_valid_response(store, camera):
 
 def test_empty_and_failed_responses(store, camera):
     empty = SimpleNamespace(actions=np.zeros((0, 3)), scores=np.zeros(0),
-                            log_density=np.zeros(0), mode_ids=np.zeros(0, int),
+                            log_density=np.zeros(0), cluster_ids=np.zeros(0, int),
                             ranks=np.zeros(0, int), num_sampled=0, num_rejected=0,
                             inference_ms=0.0)
     fields = grasps.proposal_response_fields(empty, camera, HEADER, 24.0)
@@ -323,15 +323,18 @@ GRIPPER = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0
 
 
 def many_grasps(n, seed=0):
+    """actions (n, 3), cluster ids (n,) from 0 (unknown) to 12, scores (n,)."""
     rng = np.random.default_rng(seed)
     actions = np.column_stack([rng.uniform(25, 103, (n, 2)), rng.uniform(0, np.pi, n)])
-    return actions, rng.integers(-1, 12, n), rng.uniform(0, 1, n)
+    return actions, rng.integers(0, 13, n), rng.uniform(0, 1, n)
 
 
 @pytest.mark.parametrize('count', [0, 1, 3, markers.LABELLED_GRASPS + 5])
-def test_markers_are_valid_with_unique_identities(store, camera, count):
-    actions, modes, scores = many_grasps(count)
-    built = markers.proposal_markers(camera.pose_fields(actions), modes, scores, HEADER,
+@pytest.mark.parametrize('colour_by', markers.COLOUR_MODES)
+def test_markers_are_valid_with_unique_identities(store, camera, count, colour_by):
+    actions, clusters, scores = many_grasps(count)
+    colours = markers.grasp_colours(colour_by, scores, clusters)
+    built = markers.proposal_markers(camera.pose_fields(actions), colours, scores, HEADER,
                                      GRIPPER, camera.pixel_size)
     array = roundtrip(store, 'visualization_msgs/msg/MarkerArray', {'markers': built})
     identities = [(m.ns, m.id) for m in array.markers]
@@ -350,7 +353,7 @@ def test_markers_are_valid_with_unique_identities(store, camera, count):
         assert len(marker.points) % 2 == 0 and marker.color.a == 1.0
         assert marker.scale.x == pytest.approx(GRIPPER.claw_thickness)  # true claw thickness
         np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b],
-                                   np.array(mode_color(int(modes[rank]) + 1)) / 255)
+                                   colours[rank])
     for rank, label in enumerate(labels):
         assert label.type == marker_type.TEXT_VIEW_FACING == markers.TEXT_VIEW_FACING
         assert label.text == f'#{rank} {scores[rank]:.2f}' and label.scale.z > 0
@@ -359,42 +362,47 @@ def test_markers_are_valid_with_unique_identities(store, camera, count):
 
 
 def test_marker_arrays_of_a_node_session_never_repeat_an_identity(camera):
-    # every array the node publishes, whatever the proposal size and modes
+    # every array the node publishes, whatever the proposal size and clusters
     for seed, count in enumerate([0, 1, 16, 64, 200]):
-        actions, modes, scores = many_grasps(count, seed)
-        built = markers.proposal_markers(camera.pose_fields(actions), modes, scores, HEADER,
-                                         GRIPPER, camera.pixel_size)
+        actions, clusters, scores = many_grasps(count, seed)
+        built = markers.proposal_markers(
+            camera.pose_fields(actions), markers.cluster_colours(clusters), scores, HEADER,
+            GRIPPER, camera.pixel_size)
         identities = [(m['ns'], m['id']) for m in built]
         assert len(set(identities)) == len(identities)
 
 
 def test_proposal_markers_refuse_mismatched_arrays(camera):
-    with pytest.raises(ValueError, match='got 2 poses, 1 mode ids and 2 scores'):
-        markers.proposal_markers(camera.pose_fields([[40, 40, 0], [50, 50, 1]]), [0],
-                                 [0.5, 0.5], HEADER, GRIPPER, camera.pixel_size)
+    with pytest.raises(ValueError, match='got 2 poses, 1 colours and 2 scores'):
+        markers.proposal_markers(camera.pose_fields([[40, 40, 0], [50, 50, 1]]),
+                                 [[1.0, 0.0, 0.0]], [0.5, 0.5], HEADER, GRIPPER,
+                                 camera.pixel_size)
     with pytest.raises(ValueError, match='claw_width must be positive'):
         markers.GripperSize(0.048, 0.0, 0.004)
 
 
-def test_mode_colours_are_the_png_palette():
-    colours = markers.mode_colours([0, 1, 10, -1])
-    np.testing.assert_allclose(colours[0] * 255, MODE_COLORS[0])
-    np.testing.assert_allclose(colours[1] * 255, MODE_COLORS[1])
-    np.testing.assert_allclose(colours[2], colours[0])  # the palette cycles after 10 modes
-    np.testing.assert_allclose(colours[3], [1.0, 1.0, 1.0])  # unknown: white, as in the PNGs
+def test_colour_maps():
+    np.testing.assert_allclose(markers.score_colours([0.0, 0.5, 1.0, 7.0]),
+                               [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
+    clusters = markers.cluster_colours([1, 11, 0, 2])
+    np.testing.assert_allclose(clusters[0], clusters[1])
+    np.testing.assert_allclose(clusters[2], np.array(drawing.UNKNOWN_COLOR) / 255)
+    # cluster c has the PNG figures' colour of number c
+    np.testing.assert_allclose(clusters[3] * 255, drawing.mode_color(2))
+    with pytest.raises(ValueError, match='colour_by must be one of cluster, score'):
+        markers.grasp_colours('rank', [0.1], [0])
 
 
-def test_gripper_outline_is_true_size():
+def test_gripper_outline_is_the_glyph_at_true_size(camera):
     points = markers.gripper_segments(GRIPPER)
     assert points.shape == (12, 3)
-    # claw centre lines at +-(aperture + thickness) / 2: inner edges exactly aperture apart
-    inner = 2 * (points[:, 0].max() - GRIPPER.claw_thickness / 2)
-    assert inner == pytest.approx(GRIPPER.aperture)
-    assert points[:4, 1].max() - points[:4, 1].min() == pytest.approx(GRIPPER.claw_width)
     assert points[:, 2].max() == 0.0  # nothing below the table
-    glyph = grasp_glyphs([[64.0, 64.0, 0.0]])[0]  # the PNG glyph, px: the same claw bars
-    assert glyph[1, 0, 0] - glyph[0, 0, 0] == pytest.approx(
-        2 * points[:, 0].max() / 0.002 * GRIPPER.aperture / 0.048)
+    # the jaws on the table are the glyph of the figures and the annotated image, in metres
+    glyph = drawing.grasp_glyphs([[64.0, 64.0, 0.0]], aperture=GRIPPER.aperture / 0.002,
+                                 claw_width=GRIPPER.claw_width / 0.002)[0]
+    jaws_px = points[:4, :2].reshape(2, 2, 2) / 0.002 + 64.0
+    np.testing.assert_allclose(np.sort(jaws_px.reshape(-1, 2), axis=0),
+                               np.sort(glyph[:2].reshape(-1, 2), axis=0), atol=1e-9)
 
 
 def test_pose_array(store, camera):
@@ -403,15 +411,18 @@ def test_pose_array(store, camera):
     assert len(array.poses) == 3
 
 
-def test_annotation_draws_the_png_glyphs_best_on_top():
+def test_annotation_draws_in_colour_upscaled():
     rgb = np.zeros((128, 128, 3), dtype=np.uint8)
-    out = annotate.annotated_image(rgb, [[64.0, 64.0, 0.0], [64.0, 64.0, 0.0]], [1, 0])
-    assert rgb.max() == 0 and out.shape == (512, 512, 3)
-    drawn = {tuple(int(v) for v in pixel) for pixel in out.reshape(-1, 3)}
-    assert tuple(MODE_COLORS[1]) in drawn  # rank 0 (mode 1) is drawn last, on top
-    assert tuple(MODE_COLORS[0]) not in drawn
-    with pytest.raises(ValueError, match='got 2 actions but 1 mode ids'):
-        annotate.annotated_image(rgb, [[64.0, 64.0, 0.0]] * 2, [0])
+    out = annotate.draw_grasps(rgb, [[64.0, 64.0, 0.0]], [[0.0, 1.0, 0.0]], 24.0, 6.0)
+    scale = annotate.ANNOTATION_SCALE
+    assert rgb.max() == 0 and out.shape == (128 * scale, 128 * scale, 3)
+    centre = 64 * scale + scale // 2
+    assert out[centre, centre, 1] == 255 and out[centre, centre, 0] == 0  # closing line
+    jaw = (64 + 12) * scale + scale // 2
+    assert out[centre, jaw, 1] == 255 and out[centre - 2 * scale, jaw, 1] == 255  # a jaw
+    same = annotate.draw_grasps(rgb, [[64.0, 64.0, 0.0]], [[0.0, 1.0, 0.0]], 24.0, 6.0,
+                                scale=1)
+    assert same.shape == rgb.shape and same[64, 64, 1] == 255
 
 
 def test_table_cloud_puts_the_pixels_on_the_table(store, camera):

@@ -14,6 +14,7 @@ import pytest
 from fga_ros import cli, sim
 from fga_ros.core.common.config import load_config
 from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.models import model_file
 from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -24,7 +25,7 @@ def model_path(tmp_path_factory):
     config = load_config('tiny', {'steps': 2, 'eval_every': 0})
     out = tmp_path_factory.mktemp('run')
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), out)
-    trainer.run(progress=False)
+    trainer.run()
     return trainer.export()
 
 
@@ -76,6 +77,32 @@ def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
         for key in ('rank_shares', 'rank_shares_rejected'):
             shares = shape[key]
             assert shares == sorted(shares, reverse=True) and 0 <= sum(shares) <= 1 + 1e-9
+        for key in ('all_modes_hit', 'mode_recall', 'tv_distance'):
+            assert 0.0 <= shape[key] <= 1.0 and 0.0 <= shape[f'{key}_rejected'] <= 1.0
+        assert 1 <= len(shape['worst_scenes']) <= 2
+    assert 'recall %' in out and 'TV floor' in out
+
+
+def test_eval_plots_the_worst_covered_scenes(capsys, tmp_path, model_path):
+    code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'T',
+                        '--states', 2, '--actions', 32, '--plots', tmp_path, '--no-progress')
+    assert code == 0
+    for name in ('rank_shares.png', 'critic_actor_T.png', 'coverage_worst_T.png'):
+        assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_periodic_evaluation_records_coverage(capsys, tmp_path):
+    out = tmp_path / 'run'
+    code, _, _ = _run(capsys, 'train', '--preset', 'tiny', '--out', out, '--steps', 2,
+                      '--no-progress', '--set', 'eval_every=2', '--set', 'eval_states=1',
+                      '--set', 'eval_actions=16')
+    assert code == 0
+    records = [json.loads(line) for line in (out / 'eval.jsonl').read_text().splitlines()]
+    assert records[-1]['step'] == 2
+    for prefix in ('acc', 'acc*', 'hit', 'recall', 'tv'):
+        assert 0.0 <= records[-1][f'{prefix}/mean'] <= 1.0
+        assert f'{prefix}/Box' in records[-1]
+    assert (out / 'learning_curve.png').exists()
 
 
 def test_train_refuses_to_overwrite_and_resumes(capsys, tmp_path):
@@ -121,22 +148,82 @@ def test_corrupt_image_and_corrupt_model_are_named(capsys, tmp_path, model_path)
     assert code == cli.EXIT_USAGE and 'bad.pt' in err
 
 
-def test_train_stops_with_a_checkpoint_on_sigterm(tmp_path):
-    """`kill` (or a job scheduler) stops training like Ctrl-C: checkpoint, then --resume."""
+def test_train_stops_with_a_checkpoint_on_sigterm(capsys, tmp_path):
+    """`kill` (or a job scheduler) stops training like Ctrl-C: checkpoint, status 143 and
+    the command that continues the run."""
     out = tmp_path / 'run'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     process = subprocess.Popen(
         [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out', str(out),
-         '--steps', '1000000', '--set', 'checkpoint_every=0', '--set', 'eval_every=0',
+         '--steps', '1000000', '--set', 'checkpoint_every=5', '--set', 'eval_every=0',
          '--no-progress'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:  # 'training js for ... steps' comes just before training
-        if line.startswith('training'):
-            break
-    time.sleep(8.0)  # the prefill (about a second) and some training steps
+    deadline = time.monotonic() + 120
+    while not (out / CHECKPOINT_NAME).exists():  # the first checkpoint: training runs
+        if process.poll() is not None:
+            pytest.fail(f'fga train ended early: {process.communicate()[1]}')
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail('no checkpoint within 120 s')
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    assert 'checkpoint written' in err and '--resume' in err
-    resumed = Trainer(load_config('tiny', {'steps': 1000000}), SimEnvironment(('H',)), out,
-                      resume=True)
-    assert resumed.step > 0
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert 'Traceback' not in err
+    assert f'continue with: fga train --resume --out {out}' in err
+    _, _, meta = model_file.load_model(out / 'model.pt')  # the interrupted run is usable
+    step = meta['step']
+    assert step >= 5
+    # it continues from its own run description; --steps is a change a resume may make
+    code, stdout, _ = _run(capsys, 'train', '--resume', '--out', out, '--steps', step + 2,
+                           '--no-progress')
+    assert code == 0 and f'resuming {out} at step {step} of {step + 2}' in stdout
+    assert f'steps 1000000 -> {step + 2}' in stdout and f'step {step + 2}:' in stdout
+
+
+def test_calibrate_writes_a_calibrated_copy_with_the_same_weights(capsys, tmp_path, model_path):
+    import torch
+    out = tmp_path / 'calibrated.pt'
+    before = model_path.read_bytes()
+    code, text, err = _run(capsys, 'calibrate', '--checkpoint', model_path, '--out', out,
+                           '--scenes', 12)
+    assert code == 0, err
+    assert 'temperature' in text and 'novelty gate' in text
+    assert model_path.read_bytes() == before  # the source is untouched
+    source = torch.load(model_path, weights_only=True)
+    written = torch.load(out, weights_only=True)
+    assert all(torch.equal(source['model'][k], written['model'][k]) for k in source['model'])
+    assert written['meta']['calibration']['method'] == 'platt'
+    assert written['meta']['calibration']['shapes'] == list(sim.train_shapes())
+    assert written['meta']['novelty']['threshold'] > 0
+    code, _, err = _run(capsys, 'calibrate', '--checkpoint', model_path, '--out', out,
+                        '--shapes', 'H,Box')
+    assert code == 2 and 'Box is held out' in err
+
+
+@pytest.mark.parametrize('flags, message', [
+    (('--region', '60,60,40,80'), '--region must be X0,Y0,X1,Y1 with X0 < X1'),
+    (('--region', '1,2,3'), '--region takes 4'),
+    (('--angle-range', '30,10'), '--angle-range is inverted'),
+    (('--angle-range', 'nan,10'), '--angle-range must be finite'),
+    (('--keep-out', '0,0,10,10,10,0,0,10'), '--keep-out[0] is self-intersecting'),
+    (('--keep-out', '0,0,10,10'), '--keep-out takes a polygon'),
+    (('--min-score', '1.5'), '--min-score must be in [0, 1]'),
+])
+def test_propose_refuses_bad_constraints(capsys, flags, message):
+    code, _, err = _run(capsys, 'propose', '--out', '', *flags)
+    assert code == 2 and message in err, err
+
+
+def test_propose_with_constraints_and_abstention(capsys, tmp_path):
+    code, out, err = _run(capsys, 'propose', '--shape', 'H', '--seed', 3, '--json', '--out', '',
+                          '--region', '25,25,64,103', '--angle-range=-45,45')
+    assert code == 0, err
+    result = json.loads(out)
+    assert result['success'] and len(result['grasps']) == 16
+    for g in result['grasps']:
+        assert g['x'] <= 64 and min(g['angle'], np.pi - g['angle']) <= np.radians(45) + 1e-9
+        assert g['cluster'] >= 1
+    blank = tmp_path / 'blank.png'
+    cv2.imwrite(str(blank), np.full((128, 128, 3), 200, np.uint8))
+    code, out, _ = _run(capsys, 'propose', '--image', blank, '--out', '')
+    assert code == cli.EXIT_NO_GRASP and 'abstained' in out

@@ -3,7 +3,8 @@
 Rooms, lowest first (a module may import its own room and lower ones only):
 
     base (fga_ros, resources) < sim (+ bench_sim) < core.common < core.estimators
-    < core.models < core.training | core.inference < core.analysis < bridge < cli | nodes
+    < core.models < core.training | core.inference < core.analysis < bridge
+    < cli (+ cli_hooks) | nodes
 
 Rooms separated by ``|`` share a rank and must not import each other. The core's package
 files import nothing, so that a torch-free module loads no torch; the simulator node's
@@ -31,13 +32,14 @@ ROOMS = (  # (room, rank, module prefixes)
     ('core.inference', 5, ('fga_ros.core.inference',)),
     ('core.analysis', 6, ('fga_ros.core.analysis',)),
     ('bridge', 7, ('fga_ros.bridge',)),
-    ('cli', 8, ('fga_ros.cli',)),
+    ('cli', 8, ('fga_ros.cli', 'fga_ros.cli_hooks')),
     ('nodes', 8, ('fga_ros.nodes', 'fga_ros.msg', 'fga_ros.srv')),
 )
 
 TORCH_FREE = (
     'fga_ros.core.common.checks', 'fga_ros.core.common.choices', 'fga_ros.core.common.config',
     'fga_ros.core.common.env', 'fga_ros.core.common.files', 'fga_ros.core.inference.defaults',
+    'fga_ros.core.inference.constraints',
 )
 """Core modules the ROS-side adapters and the simulator node use without torch."""
 

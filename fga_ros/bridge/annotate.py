@@ -1,23 +1,25 @@
-"""Grasps drawn onto the camera image (for the annotated image topic), as in the PNG figures."""
+"""Grasps drawn onto the camera image (for the annotated image topic), with the glyph and
+palette of :mod:`fga_ros.sim.drawing`."""
 
 import numpy as np
 
-from fga_ros.sim.drawing import draw_grasps
+from fga_ros.sim.drawing import draw_grasps as _draw
 
 ANNOTATION_SCALE = 4
-"""The annotated image is the camera image upscaled this many times (nearest neighbour)."""
+"""The annotated image is the camera image upscaled this many times (nearest neighbour), so
+the glyphs get the black outline of the PNG figures."""
 
 
-def annotated_image(rgb: np.ndarray, actions, mode_ids) -> np.ndarray:
-    """The camera image (H, W, 3) uint8 upscaled by ANNOTATION_SCALE with the grasp glyphs.
+def draw_grasps(rgb: np.ndarray, actions, colours, opening_px: float,
+                claw_width_px: float, scale: int = ANNOTATION_SCALE) -> np.ndarray:
+    """Return a copy of ``rgb`` (H, W, 3) uint8, upscaled ``scale`` times, with each grasp's
+    gripper glyph drawn: (H * scale, W * scale, 3) uint8.
 
-    ``actions`` (n, 3) px/rad and 0-based ``mode_ids`` (n,) in rank order, best first; the
-    best grasp is drawn last (on top). Colours and glyph are those of
-    :func:`fga_ros.sim.drawing.draw_grasps` (mode k has the PNG colour of mode k + 1; an
-    unknown mode, -1, is white). Returns a new (H * 4, W * 4, 3) uint8 array.
+    ``actions`` (n, 3) are x px, y px, angle rad; ``colours`` (n, 3) RGB in [0, 1]
+    (:func:`fga_ros.bridge.markers.grasp_colours`); ``opening_px`` / ``claw_width_px`` the
+    gripper's size. The best grasp should come last so that it is drawn on top.
     """
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
-    modes = np.asarray(mode_ids, dtype=np.int64).reshape(-1) + 1
-    if len(modes) != len(actions):
-        raise ValueError(f'got {len(actions)} actions but {len(modes)} mode ids')
-    return draw_grasps(rgb, actions[::-1], modes[::-1], scale=ANNOTATION_SCALE)
+    return _draw(rgb, actions, colours, scale=scale, aperture=opening_px,
+                 claw_width=claw_width_px)

@@ -4,14 +4,14 @@ import numpy as np
 
 from fga_ros.bridge.geometry import CameraModel, pose_dict
 
-PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'mode_ids', 'ranks')
+PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'cluster_ids', 'ranks')
 
 
 def proposal_arrays(proposal) -> dict:
     """The per-grasp arrays of ``proposal``, checked for matching lengths and sorted by rank.
 
     ``proposal`` has numpy fields actions (n, 3) px/rad, scores (n,), log_density (n,),
-    mode_ids (n,), ranks (n,).
+    cluster_ids (n,), ranks (n,).
     """
     arrays = {name: np.asarray(getattr(proposal, name)) for name in PROPOSAL_FIELDS}
     actions = arrays['actions'].reshape(-1, 3) if arrays['actions'].size else np.zeros((0, 3))
@@ -39,7 +39,7 @@ def grasp_fields(arrays: dict, camera: CameraModel, header: dict, opening_px: fl
             'opening_width': opening,
             'score': float(arrays['scores'][i]),
             'log_density': float(arrays['log_density'][i]),
-            'mode_id': int(arrays['mode_ids'][i]),
+            'cluster_id': int(arrays['cluster_ids'][i]),
             'rank': int(arrays['ranks'][i]),
         })
     return grasps
@@ -54,12 +54,20 @@ def proposal_response_fields(proposal, camera: CameraModel, header: dict,
         'message': '',
         'header': header,
         'grasps': grasp_fields(arrays, camera, header, opening_px),
+        'best_score': float(getattr(proposal, 'best_score', float('nan'))),
         'num_sampled': int(proposal.num_sampled),
         'num_rejected': int(proposal.num_rejected),
         'inference_time': float(proposal.inference_ms) / 1000.0,
     }
 
 
-def failure_response_fields(message: str) -> dict:
-    """ProposeGrasps response fields for a refused or failed request."""
-    return {'success': False, 'message': message}
+def failure_response_fields(message: str, proposal=None) -> dict:
+    """ProposeGrasps response fields for a refused or failed request, or an abstaining
+    ``proposal`` (its best score and sample counts are reported)."""
+    fields = {'success': False, 'message': message}
+    if proposal is not None:
+        fields.update({'best_score': float(proposal.best_score),
+                       'num_sampled': int(proposal.num_sampled),
+                       'num_rejected': int(proposal.num_rejected),
+                       'inference_time': float(proposal.inference_ms) / 1000.0})
+    return fields

@@ -4,22 +4,22 @@ Every array starts with one DELETEALL marker in the empty namespace (RViz then c
 marker of the display, so the proposals of an earlier call disappear), followed by
 
 - namespace ``grippers``, ids 0 .. n-1 (= rank): one LINE_LIST per grasp in the grasp's pose
-  (see :mod:`fga_ros.bridge.geometry`), drawn at the gripper's true size: the two claws as
-  bars on the table (``claw_width`` long, ``claw_thickness`` wide, their inner edges
-  ``aperture`` apart, as in the PNG glyph of :func:`fga_ros.sim.drawing.grasp_glyphs`),
-  the fingers rising from them to the palm and a short wrist above the palm;
+  (see :mod:`fga_ros.bridge.geometry`), drawn at the gripper's true size: the two jaws as
+  bars on the table, ``aperture`` apart and ``claw_width`` long as in the glyph of
+  :func:`fga_ros.sim.drawing.grasp_glyphs`, ``claw_thickness`` wide, the fingers rising
+  from them to the palm and a short wrist above the palm;
 - namespace ``labels``, ids 0 .. k-1: a text "#rank score" above each of the k = min(n,
   :data:`LABELLED_GRASPS`) best-ranked grasps.
 
 So no two markers of an array share (ns, id), which RViz reports as an error. Colours come
-from the mode palette of the PNG figures (:data:`fga_ros.sim.drawing.MODE_COLORS`).
+from the one palette of :mod:`fga_ros.sim.drawing` (as in the PNG figures).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from fga_ros.sim.drawing import mode_color
+from fga_ros.sim.drawing import cluster_numbers, mode_rgb
 
 # visualization_msgs/Marker constants (identical in Humble and Jazzy; checked by the tests).
 LINE_LIST = 5
@@ -30,6 +30,8 @@ DELETEALL = 3
 GRIPPER_NS = 'grippers'
 LABEL_NS = 'labels'
 
+COLOUR_MODES = ('cluster', 'score')
+
 LABELLED_GRASPS = 10
 """Grasps of the best ranks that get a text label (more would hide the scene)."""
 
@@ -39,12 +41,36 @@ LABEL_HEIGHT_PX = 4.0
 IDENTITY = {'x': 0.0, 'y': 0.0, 'z': 0.0, 'w': 1.0}
 
 
+def score_colours(scores) -> np.ndarray:
+    """RGB (n, 3) in [0, 1]: red (score 0) -> yellow (0.5) -> green (1); scores are clipped."""
+    s = np.clip(np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(-1)), 0.0, 1.0)
+    red = np.clip(2.0 * (1.0 - s), 0.0, 1.0)
+    green = np.clip(2.0 * s, 0.0, 1.0)
+    return np.stack([red, green, np.zeros_like(s)], axis=1)
+
+
+def cluster_colours(cluster_ids) -> np.ndarray:
+    """RGB (n, 3) in [0, 1] of a proposal's cluster ids (from 1): the colour of number id in
+    the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the annotated
+    image); id 0 (unknown) is grey."""
+    return mode_rgb(cluster_numbers(cluster_ids))
+
+
+def grasp_colours(colour_by: str, scores, cluster_ids) -> np.ndarray:
+    """RGB (n, 3) by ``colour_by`` ('cluster' or 'score')."""
+    if colour_by == 'score':
+        return score_colours(scores)
+    if colour_by == 'cluster':
+        return cluster_colours(cluster_ids)
+    raise ValueError(f'colour_by must be one of {", ".join(COLOUR_MODES)}, got {colour_by!r}')
+
+
 @dataclass(frozen=True)
 class GripperSize:
     """Gripper dimensions on the table, m (from ``sim/gripper.yaml`` times the pixel size).
 
     Attributes:
-        aperture: inner distance between the open claws.
+        aperture: distance between the open jaws (their centre lines, as in the glyph).
         claw_width: extent of a claw across the closing direction.
         claw_thickness: extent of a claw along the closing direction (the line width).
     """
@@ -65,23 +91,13 @@ class GripperSize:
         return self.aperture / 2.0
 
 
-def mode_colours(mode_ids) -> np.ndarray:
-    """RGB (n, 3) in [0, 1] of 0-based proposal mode ids, as in the PNG figures.
-
-    Proposal mode k has the PNG colour of (1-based) mode k + 1; an unknown mode (-1) is
-    drawn white, like an infeasible grasp in the PNGs.
-    """
-    ids = np.asarray(mode_ids, dtype=np.int64).reshape(-1)
-    return np.array([mode_color(int(m) + 1) for m in ids], dtype=np.float64).reshape(-1, 3) / 255
-
-
 def gripper_segments(size: GripperSize) -> np.ndarray:
     """LINE_LIST end points (12, 3) of the gripper outline in the grasp frame, m.
 
     x = closing direction, z = approach (into the table, so the palm has negative z); the
-    claw bars stand on z = 0 with their centre lines at x = +-(aperture + claw_thickness) / 2.
+    jaw bars stand on z = 0 with their centre lines at x = +-aperture / 2.
     """
-    h = (size.aperture + size.claw_thickness) / 2.0
+    h = size.aperture / 2.0
     w, top = size.claw_width / 2.0, -size.finger_height
     return np.array([
         [-h, -w, 0.0], [-h, w, 0.0],      # claw 1
@@ -104,24 +120,24 @@ def _colour(rgb, alpha=1.0) -> dict:
     return {'r': r, 'g': g, 'b': b, 'a': float(alpha)}
 
 
-def proposal_markers(poses, mode_ids, scores, header: dict, size: GripperSize,
+def proposal_markers(poses, colours, scores, header: dict, size: GripperSize,
                      pixel_size: float) -> list:
     """Marker dicts of one proposal: DELETEALL, a gripper per grasp, labels of the best.
 
     Args:
         poses: ``geometry_msgs/Pose`` dicts in rank order (best first), in
             ``header.frame_id`` (the camera's optical frame: z points into the table).
-        mode_ids: (n,) 0-based mode ids (colours); scores: (n,) critic scores (labels).
+        colours: RGB (n, 3) in [0, 1] (:func:`grasp_colours`); scores: (n,) critic scores
+            (labels).
         header: ``std_msgs/Header`` dict.
         size: gripper dimensions in m.
         pixel_size: table-plane size of one pixel, m/px (sets the label height).
     """
-    mode_ids = np.asarray(mode_ids).reshape(-1)
+    colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if not len(mode_ids) == len(scores) == len(poses):
-        raise ValueError(f'got {len(poses)} poses, {len(mode_ids)} mode ids and '
+    if not len(colours) == len(scores) == len(poses):
+        raise ValueError(f'got {len(poses)} poses, {len(colours)} colours and '
                          f'{len(scores)} scores')
-    colours = mode_colours(mode_ids)
     points = [{'x': float(x), 'y': float(y), 'z': float(z)}
               for x, y, z in gripper_segments(size)]
     markers = [delete_all_marker(header)]

@@ -269,13 +269,16 @@ def profile(proposer, rgb, settings, calls):
                 deserialize_message(data, ProposeGrasps.Response)
             arrays = grasps.proposal_arrays(proposal)
             poses = camera.pose_fields(arrays['actions'])
+            colours = markers.grasp_colours(markers.COLOUR_MODES[0], arrays['scores'],
+                                            arrays['cluster_ids'])
             with stage('display: markers'):
                 serialize_message(to_msg(MarkerArray, {'markers': markers.proposal_markers(
-                    poses, arrays['mode_ids'], arrays['scores'], header, gripper, size)}))
+                    poses, colours, arrays['scores'], header, gripper, size)}))
             with stage('display: poses'):
                 serialize_message(to_msg(PoseArray, {'header': header, 'poses': poses}))
             with stage('display: annotated image'):
-                drawn = annotate.annotated_image(pixels, arrays['actions'], arrays['mode_ids'])
+                drawn = annotate.draw_grasps(pixels, arrays['actions'][::-1], colours[::-1],
+                                             gripper.aperture / size, gripper.claw_width / size)
                 serialize_message(to_msg(Image, image.rgb_image_fields(drawn, header)))
             with stage('display: table cloud (new images only)'):
                 serialize_message(

@@ -6,7 +6,8 @@ most ``rate`` times a second; under load it skips to the newest proposal, and th
 is always published. Topics (all transient local, depth 1, reliable: an RViz started after
 a call still receives the last proposal):
 
-- ``grasps/markers`` (MarkerArray): DELETEALL, grippers coloured by mode, rank/score labels;
+- ``grasps/markers`` (MarkerArray): DELETEALL, grippers coloured by cluster (or score),
+  rank/score labels;
 - ``grasps/poses`` (PoseArray): the grasp poses in rank order;
 - ``grasps/image`` (Image, rgb8): the camera image upscaled 4x with the grasp glyphs;
 - ``grasps/scene`` (PointCloud2): the camera image laid on the table plane (published
@@ -57,9 +58,12 @@ class ProposalDisplay:
                                         daemon=True)
         self._thread.start()
 
-    def show(self, rgb, header: dict, proposal) -> None:
-        """Hand over a proposal for display (returns at once; replaces one not shown yet)."""
-        self._latest.put((rgb, header, proposal))
+    def show(self, rgb, header: dict, proposal, colour_by: str) -> None:
+        """Hand over a proposal for display (returns at once; replaces one not shown yet).
+
+        ``colour_by``: 'cluster' or 'score' (:func:`fga_ros.bridge.markers.grasp_colours`).
+        """
+        self._latest.put((rgb, header, proposal, colour_by))
 
     def close(self) -> None:
         """Stop the display thread (a proposal not shown yet is dropped)."""
@@ -79,16 +83,19 @@ class ProposalDisplay:
             if self._latest.wait_closed(self.period):
                 return
 
-    def publish(self, rgb, header: dict, proposal) -> None:
+    def publish(self, rgb, header: dict, proposal, colour_by: str) -> None:
         """Markers, poses, annotated image and (when the image changed) the table cloud."""
         arrays = grasps.proposal_arrays(proposal)
         poses = self.camera.pose_fields(arrays['actions'])
+        colours = markers.grasp_colours(colour_by, arrays['scores'], arrays['cluster_ids'])
         marker_fields = markers.proposal_markers(
-            poses, arrays['mode_ids'], arrays['scores'], header, self.gripper,
-            self.camera.pixel_size)
+            poses, colours, arrays['scores'], header, self.gripper, self.camera.pixel_size)
         self.marker_pub.publish(to_msg(MarkerArray, {'markers': marker_fields}))
         self.pose_pub.publish(to_msg(PoseArray, {'header': header, 'poses': poses}))
-        drawn = annotate.annotated_image(rgb, arrays['actions'], arrays['mode_ids'])
+        size = self.camera.pixel_size  # best grasp drawn last, on top
+        drawn = annotate.draw_grasps(rgb, arrays['actions'][::-1], colours[::-1],
+                                     self.gripper.aperture / size,
+                                     self.gripper.claw_width / size)
         self.image_pub.publish(to_msg(Image, image.rgb_image_fields(drawn, header)))
         if self._scene_rgb is None or not np.array_equal(rgb, self._scene_rgb):
             self.scene_pub.publish(

@@ -13,15 +13,24 @@ import time
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.cem import cem_propose
-from fga_ros.core.inference.defaults import OVERSAMPLE, REJECT_FRACTION
+from fga_ros.core.inference.constraints import TaskConstraints, rectangle
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, REJECT_FRACTION
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
-from fga_ros.sim import grasp_success, heldout_shapes, render, train_shapes
+from fga_ros.sim import (
+    WORKSPACE_HI,
+    WORKSPACE_LO,
+    grasp_success,
+    heldout_shapes,
+    render,
+    train_shapes,
+)
 
 BENCH_GRASPS = (64, 1024)
 """Proposal sizes timed."""
@@ -32,18 +41,24 @@ CEM_GRASPS = 64
 WARMUP = 10
 """Untimed calls before each measurement."""
 
+ACTOR_ONLY = {'explore': 0, 'min_candidates': 1, 'floor': 0.0, 'ranking': 'score'}
+"""Proposer settings of the actor-versus-CEM comparison: the paper's pipeline (actor samples,
+density rejection, critic ranking) without exploration, minimum sample count or floor."""
+
 CEM_ITERATIONS_TRIED = (3, 5, 8, 12, 20, 30)
 """CEM iteration counts tried, in order, for the equal-accuracy comparison."""
 
 
-def _timed(call, repeats):
+def _timed(call, repeats, tick):
     for _ in range(WARMUP):
         call()
+        tick()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         times.append(1e3 * (time.perf_counter() - start))
+        tick()
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
     return {'p50': float(p50), 'p90': float(p90), 'p99': float(p99), 'calls': repeats}
 
@@ -70,15 +85,16 @@ def _scenes(shapes, scenes, seed):
             for scene in evaluation_scenes(shape, scenes, seed)]
 
 
-def _accuracy(proposer, shapes, scenes, seed):
+def _accuracy(proposer, shapes, scenes, seed, tick):
     model = proposer.snapshot().model
     hits = {'propose': [], 'propose_once': [], 'cem': []}
     top = {name: [] for name in hits}
     for scene, image in _scenes(shapes, scenes, seed):
-        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
+        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY),
                    'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
-                                                    oversample=1),
+                                                    oversample=1, **ACTOR_ONLY),
                    'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
+        tick(3)
         for name, proposal in results.items():
             success = grasp_success(scene, proposal.actions)
             hits[name].append(success.mean())
@@ -87,23 +103,25 @@ def _accuracy(proposer, shapes, scenes, seed):
             for name in hits}
 
 
-def _cem_matching(model, target, shapes, scenes, seed):
+def _cem_matching(model, target, shapes, scenes, seed, tick):
     """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
     as ``target`` (a fraction) on the comparison scenes, else the last count tried:
-    (iterations, their accuracy, whether it matches)."""
+    (iterations, their accuracy, whether it matches, calls not made)."""
     pairs = _scenes(shapes, scenes, seed)
-    for iterations in CEM_ITERATIONS_TRIED:
-        accuracy = float(np.mean([
-            grasp_success(scene, cem_propose(model, image, CEM_GRASPS, iterations,
-                                             seed=seed).actions).mean()
-            for scene, image in pairs]))
+    for tried, iterations in enumerate(CEM_ITERATIONS_TRIED, 1):
+        hits = []
+        for scene, image in pairs:
+            proposal = cem_propose(model, image, CEM_GRASPS, iterations, seed=seed)
+            hits.append(grasp_success(scene, proposal.actions).mean())
+            tick()
+        accuracy = float(np.mean(hits))
         if accuracy >= target:
-            return iterations, accuracy, True
-    return iterations, accuracy, False
+            return iterations, accuracy, True, (len(CEM_ITERATIONS_TRIED) - tried) * len(pairs)
+    return iterations, accuracy, False, 0
 
 
 def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=None,
-                      accuracy_scenes=4, seed=0):
+                      accuracy_scenes=4, seed=0, progress=False):
     """Time proposals of 64 and 1024 grasps and CEM with 64, and compare their accuracy.
 
     Args:
@@ -113,10 +131,14 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
         device: torch device string.
         num_threads: torch CPU threads to set first (None: leave as is).
         accuracy_scenes: evaluation scenes per shape for the accuracy comparison.
+        seed: seed of the scenes and of the samplers.
+        progress: show a bar on stderr, in proposal calls (the CEM search may end early).
 
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
-        'propose_1024', 'cem_64'} -> {'p50', 'p90', 'p99', 'calls'}), 'speedup' (CEM p50 /
+        'propose_1024', 'propose_64_once', 'cem_64', 'default', 'region'} -> {'p50', 'p90',
+        'p99', 'calls'}; 'default' is a default request, 'region' the same constrained to the
+        left half of the workspace), 'speedup' (CEM p50 /
         propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem'} -> {'mean',
         'top1'}), 'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed
         to match the actor's accuracy, or the most tried ({'iterations', 'accuracy',
@@ -127,23 +149,37 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     proposer, name, note = _load(checkpoint, device)
     image = render(evaluation_scenes('H', 1, seed)[0])
     model = proposer.snapshot().model
-    latency = {}
-    for n in BENCH_GRASPS:
-        latency[f'propose_{n}'] = _timed(
-            lambda n=n: proposer.propose(image, n, REJECT_FRACTION), repeats)
-    n = BENCH_GRASPS[0]
-    latency[f'propose_{n}_once'] = _timed(
-        lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1), repeats)
-    latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
-                                          repeats)
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
-    base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
-    accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed)
-    iterations, cem_accuracy, matched = _cem_matching(
-        model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed)
-    matching = {'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
-                'latency_ms': _timed(lambda: cem_propose(model, image, CEM_GRASPS, iterations),
-                                     repeats)}
+    timed_calls = (len(BENCH_GRASPS) + 5) * (WARMUP + repeats)
+    comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
+    with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
+              disable=not progress) as bar:
+        latency = {}
+        for n in BENCH_GRASPS:
+            latency[f'propose_{n}'] = _timed(
+                lambda n=n: proposer.propose(image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats,
+                bar.update)
+        n = BENCH_GRASPS[0]
+        latency[f'propose_{n}_once'] = _timed(
+            lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
+            repeats, bar.update)
+        latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
+                                              repeats, bar.update)
+        latency['default'] = _timed(lambda: proposer.propose(image), repeats, bar.update)
+        left = TaskConstraints(region=rectangle(
+            WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI), WORKSPACE_HI))
+        latency['region'] = _timed(lambda: proposer.propose(image, constraints=left),
+                                   repeats, bar.update)
+        base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
+        accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed, bar.update)
+        iterations, cem_accuracy, matched, skipped = _cem_matching(
+            model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed, bar.update)
+        bar.total -= skipped
+        bar.refresh()
+        matching = {'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
+                    'latency_ms': _timed(
+                        lambda: cem_propose(model, image, CEM_GRASPS, iterations), repeats,
+                        bar.update)}
     matching['speedup'] = matching['latency_ms']['p50'] / base if base > 0 else math.nan
     return {
         'model': name, 'note': note, 'device': str(proposer.device),
@@ -164,8 +200,12 @@ def print_propose_bench(results):
     labels = {f'propose_{n}': f'actor, {n} ranked grasps (*)' for n in BENCH_GRASPS}
     labels[f'propose_{BENCH_GRASPS[0]}_once'] = '  the same, oversample 1'
     labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
+    labels['default'] = f'defaults ({NUM_GRASPS}, explore)'
+    labels['region'] = '  the same, left-half region'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
+    ratio = results['latency_ms']['region']['p50'] / results['latency_ms']['default']['p50']
+    print(f'constrained (region) / unconstrained default request, p50: {ratio:.2f}x')
     print(f'speed-up of the actor over CEM (p50, {BENCH_GRASPS[0]} grasps): '
           f'{results["speedup"]:.2f}x')
     acc = results['accuracy']

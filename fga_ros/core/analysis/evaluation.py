@@ -18,6 +18,17 @@ each state' (Table 3, bottom). Keys ending in ``_rejected`` are the same metrics
 dropping the ``reject_fraction`` lowest-density proposals of each scene (the paper's '*').
 All shares and accuracies are fractions in [0, 1].
 
+Mode coverage (``coverage.py`` defines it per scene): ``all_modes_hit`` (share of scenes in
+which every mode gets a feasible sample), ``mode_recall`` (share of (scene, mode) pairs
+whose share of the feasible samples is at least a quarter of the mode's share of the
+feasible set), ``tv_distance`` (mean per-scene total-variation distance between the two,
+0 = exactly the uniform target) and ``tv_floor`` (what an exactly uniform sampler would
+score with the same number of feasible samples), each on the raw samples and, with
+``_rejected``, on the samples kept by density rejection. A scene with no feasible sample
+hits no mode, recalls none and counts TV = 1; scenes without a feasible grasp are left out.
+``worst_scenes`` lists the ``WORST_SCENES`` scenes of worst raw coverage (lowest recall,
+then highest TV) with their seeds, to look at with ``fga sim`` or ``fga eval --plots``.
+
 Evaluation scenes never occur in training: their seeds lie in ``[2^62, 2^63)``, while the
 training environment (``SimEnvironment``) draws scene seeds from ``[0, 2^62)``.
 """
@@ -29,12 +40,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fga_ros.core.analysis.coverage import coverage_order, scene_coverage, summarise_coverage
 from fga_ros.core.common.checks import check_count, check_fraction
 from fga_ros.core.common.tensors import model_device
 from fga_ros.core.inference.defaults import MAX_SAMPLES, REJECT_FRACTION
 from fga_ros.core.inference.density import keep_densest
 from fga_ros.core.inference.proposer import sample_with_density
-from fga_ros.sim import grasp_success, ground_truth, make_scene, render, validate_actions
+from fga_ros.sim import (
+    grasp_success,
+    ground_truth,
+    heldout_shapes,
+    make_scene,
+    render,
+    validate_actions,
+)
 from fga_ros.sim.workspace import uniform_actions
 
 EVAL_SEED_BASE = 2 ** 62
@@ -42,6 +61,12 @@ EVAL_SEED_BASE = 2 ** 62
 
 MAX_STATES = 1_000_000
 """Largest number of scenes per shape accepted."""
+
+WORST_SCENES = 3
+"""Scenes of worst coverage listed per shape in the results (``worst_scenes``)."""
+
+COVERAGE_KEYS = ('all_modes_hit', 'mode_recall', 'tv_distance', 'tv_floor')
+"""Coverage metrics per shape (``coverage.summarise_coverage``); each also ``_rejected``."""
 
 
 def evaluation_scenes(shape, states, seed=0, distortion='none'):
@@ -104,8 +129,8 @@ def _summarise(rows, key):
 
 
 def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
-             reject_fraction=REJECT_FRACTION, progress=True):
-    """Accuracy and rank shares of ``sampler`` on fresh scenes of each shape (section 6).
+             reject_fraction=REJECT_FRACTION, progress=True, on_scene=None):
+    """Accuracy, rank shares and mode coverage of ``sampler`` on fresh scenes of each shape.
 
     Args:
         sampler: any object with ``sample_actions(image (128, 128, 3) uint8, n) ->
@@ -117,11 +142,17 @@ def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
         seed: selects the evaluation scenes (``evaluation_scenes``).
         reject_fraction: share of lowest-density proposals dropped for ``_rejected``.
         progress: show a progress bar (rate, ETA) on stderr.
+        on_scene: optional ``callable(shape, scene, actions, log_density)`` called with each
+            scene's samples (e.g. to keep them for figures).
 
     Returns:
         ``{shape: {'accuracy', 'accuracy_rejected', 'rank_shares', 'rank_shares_rejected',
-        'last_share', 'last_share_rejected', 'num_modes_mean', 'states', 'actions'}}``;
-        rank shares are lists, best rank first; everything else is a float or int.
+        'last_share', 'last_share_rejected', 'num_modes_mean', 'states', 'actions',
+        'all_modes_hit', 'mode_recall', 'tv_distance', 'tv_floor', (each also
+        '_rejected'), 'worst_scenes'}}``; rank shares are lists, best rank first;
+        ``worst_scenes`` is a list of dicts (``seed``, ``num_modes``, ``mode_shares``,
+        ``sample_shares``, ``accuracy``, ``mode_recall``, ``tv_distance``); everything else
+        is a float or int.
     """
     shapes = tuple(shapes)
     if not shapes:
@@ -137,6 +168,8 @@ def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
             for scene in evaluation_scenes(shape, states, seed, distortion):
                 acts, log_density = _check_samples(
                     *sampler.sample_actions(render(scene), actions), actions)
+                if on_scene is not None:
+                    on_scene(shape, scene, acts, log_density)
                 rows.append(_scene_metrics(scene, acts, log_density, reject_fraction))
                 bar.update(1)
             shares, last = _summarise(rows, 'shares')
@@ -152,31 +185,65 @@ def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
                 'states': states,
                 'actions': actions,
             }
+            results[shape].update(summarise_coverage([r['coverage'] for r in rows]))
+            rejected = summarise_coverage([r['coverage_rejected'] for r in rows])
+            if any(math.isnan(r['accuracy_rejected']) for r in rows):
+                rejected = dict.fromkeys(rejected, math.nan)
+            results[shape].update({f'{k}_rejected': v for k, v in rejected.items()})
+            results[shape]['worst_scenes'] = _worst_scenes(rows)
     return results
+
+
+def _worst_scenes(rows):
+    out = []
+    for i in coverage_order([r['coverage'] for r in rows])[:WORST_SCENES]:
+        row, cov = rows[i], rows[i]['coverage']
+        if cov is None:
+            break
+        out.append({'seed': row['seed'], 'num_modes': row['num_modes'],
+                    'mode_shares': [float(v) for v in cov.mode_shares],
+                    'sample_shares': [float(v) for v in cov.sample_shares],
+                    'accuracy': row['accuracy'], 'mode_recall': cov.recall,
+                    'tv_distance': cov.tv})
+    return out
+
+
+def _coverage(truth, modes):
+    return scene_coverage(modes, truth.mode_shares) if truth.num_modes else None
 
 
 def _scene_metrics(scene, actions, log_density, reject_fraction):
     truth = ground_truth(scene)
     success = grasp_success(scene, actions)
     modes = truth.mode_of(actions)
-    row = {'num_modes': truth.num_modes, 'accuracy': float(success.mean()),
-           'shares': rank_shares(modes, truth.num_modes)}
+    row = {'seed': scene.seed, 'num_modes': truth.num_modes,
+           'accuracy': float(success.mean()),
+           'shares': rank_shares(modes, truth.num_modes),
+           'coverage': _coverage(truth, modes)}
     if np.isnan(log_density).any():
         row['accuracy_rejected'] = math.nan
         row['shares_rejected'] = np.full(truth.num_modes, math.nan)
+        row['coverage_rejected'] = None
     else:
         keep = keep_densest(log_density, reject_fraction)
         row['accuracy_rejected'] = float(success[keep].mean())
         row['shares_rejected'] = rank_shares(modes[keep], truth.num_modes)
+        row['coverage_rejected'] = _coverage(truth, modes[keep])
     return row
 
 
-def quick_accuracy(model, config, shapes, states, seed=0, reject_fraction=REJECT_FRACTION,
-                   actions=None):
-    """Accuracy with and without density rejection, for periodic evaluation in training.
+PERIODIC_COVERAGE = {'hit': 'all_modes_hit', 'recall': 'mode_recall', 'tv': 'tv_distance'}
+"""Coverage metrics of the periodic evaluation: key prefix -> ``summarise_coverage`` key."""
 
-    No ground truth is computed (only ``grasp_success``), so it is fast. The caller sets the
-    model's mode (e.g. ``eval()``); sampling uses its own generator seeded with ``seed``.
+
+def quick_metrics(model, config, shapes, states, seed=0, reject_fraction=REJECT_FRACTION,
+                  actions=None):
+    """Accuracy with and without density rejection and the raw samples' mode coverage, for
+    periodic evaluation in training.
+
+    The ground truth of each scene (about 0.1 s) gives the coverage; the rank shares are
+    left out. The caller sets the model's mode (e.g. ``eval()``); sampling uses its own
+    generator seeded with ``seed``.
 
     Args:
         model, config: the ``ActorCritic`` and its ``TrainConfig`` (image size, bandwidth,
@@ -185,8 +252,10 @@ def quick_accuracy(model, config, shapes, states, seed=0, reject_fraction=REJECT
         actions: samples per scene (default ``config.eval_actions``).
 
     Returns:
-        ``{'acc/<shape>': .., 'acc*/<shape>': .., ..., 'acc/mean': .., 'acc*/mean': ..}``,
-        fractions in [0, 1]; the means are over shapes.
+        ``{'acc/<shape>', 'acc*/<shape>', 'hit/<shape>', 'recall/<shape>', 'tv/<shape>',
+        ..., and the same with '/mean'}``: accuracy, accuracy after rejection, all modes
+        hit, mode recall and TV distance of the raw samples (module notes), fractions in
+        [0, 1]; the means are over shapes.
     """
     shapes = tuple(shapes)
     if not shapes:
@@ -197,16 +266,21 @@ def quick_accuracy(model, config, shapes, states, seed=0, reject_fraction=REJECT
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     out = {}
     for shape in shapes:
-        plain, rejected = [], []
+        plain, rejected, coverage = [], [], []
         for scene in evaluation_scenes(shape, states, seed, config.distortion):
             acts, log_density = sample_with_density(model, config, render(scene), n, generator)
             success = grasp_success(scene, acts)
             plain.append(success.mean())
             rejected.append(success[keep_densest(log_density, reject_fraction)].mean())
+            truth = ground_truth(scene)
+            coverage.append(_coverage(truth, truth.mode_of(acts)))
         out[f'acc/{shape}'] = float(np.mean(plain))
         out[f'acc*/{shape}'] = float(np.mean(rejected))
-    out['acc/mean'] = float(np.mean([out[f'acc/{s}'] for s in shapes]))
-    out['acc*/mean'] = float(np.mean([out[f'acc*/{s}'] for s in shapes]))
+        summary = summarise_coverage(coverage)
+        for prefix, key in PERIODIC_COVERAGE.items():
+            out[f'{prefix}/{shape}'] = summary[key]
+    for prefix in ('acc', 'acc*', *PERIODIC_COVERAGE):
+        out[f'{prefix}/mean'] = _mean([out[f'{prefix}/{s}'] for s in shapes])
     return out
 
 
@@ -227,26 +301,58 @@ class UniformSampler:
         return uniform_actions(n, self.rng), np.full(n, self.LOG_DENSITY)
 
 
-def _percent(value):
-    return '   n/a' if value is None or math.isnan(value) else f'{100.0 * value:6.1f}'
+_TABLE_COLUMNS = (
+    ('acc %', 'accuracy', 'percent'), ('acc* %', 'accuracy_rejected', 'percent'),
+    ('last %', 'last_share', 'percent'), ('last* %', 'last_share_rejected', 'percent'),
+    ('modes', 'num_modes_mean', 'count'), ('hit %', 'all_modes_hit', 'percent'),
+    ('recall %', 'mode_recall', 'percent'), ('recall* %', 'mode_recall_rejected', 'percent'),
+    ('TV', 'tv_distance', 'fraction'), ('TV*', 'tv_distance_rejected', 'fraction'),
+    ('TV floor', 'tv_floor', 'fraction'),
+)
+
+
+def _cell(value, kind, width):
+    if value is None or math.isnan(value):
+        return f'{"n/a":>{width}}'
+    if kind == 'percent':
+        return f'{100.0 * value:{width}.1f}'
+    return f'{value:{width}.1f}' if kind == 'count' else f'{value:{width}.3f}'
 
 
 def format_table(results):
-    """Table 3's layout: shapes as rows; accuracy, accuracy*, least-ranked mode share,
-    least-ranked mode share*, all in %, and the mean number of ground-truth modes.
+    """Table 3's layout and the coverage: shapes as rows; accuracy, accuracy*, least-ranked
+    mode share, least-ranked mode share* (in %), the mean number of ground-truth modes, then
+    all modes hit, mode recall, mode recall* (in %), TV distance, TV distance* and the TV
+    floor of an exactly uniform sampler (fractions). The last row averages the shapes.
 
     The least-ranked share is ``last_share`` (each scene's own least-visited mode).
     """
-    header = f'{"shape":<8}{"acc %":>8}{"acc* %":>8}{"last %":>8}{"last* %":>9}{"modes":>7}'
+    widths = [max(8, len(name) + 2) for name, _, _ in _TABLE_COLUMNS]
+    header = f'{"shape":<8}' + ''.join(
+        f'{name:>{w}}' for (name, _, _), w in zip(_TABLE_COLUMNS, widths))
     lines = [header, '-' * len(header)]
-    columns = ('accuracy', 'accuracy_rejected', 'last_share', 'last_share_rejected')
-    for shape, res in results.items():
-        cells = ''.join(f'{_percent(res[c]):>8}' for c in columns[:3])
-        lines.append(f'{shape:<8}{cells}{_percent(res[columns[3]]):>9}'
-                     f'{res["num_modes_mean"]:7.1f}')
+    rows = list(results.items())
     if len(results) > 1:
-        means = [_mean([r[c] for r in results.values()]) for c in columns]
-        modes = float(np.mean([r['num_modes_mean'] for r in results.values()]))
-        cells = ''.join(f'{_percent(m):>8}' for m in means[:3])
-        lines.append(f'{"Avg":<8}{cells}{_percent(means[3]):>9}{modes:7.1f}')
+        rows.append(('Avg', {key: _mean([r[key] for r in results.values()])
+                             for _, key, _ in _TABLE_COLUMNS}))
+    for shape, res in rows:
+        lines.append(f'{shape:<8}' + ''.join(
+            _cell(res[key], kind, w) for (_, key, kind), w in zip(_TABLE_COLUMNS, widths)))
     return '\n'.join(lines)
+
+
+TRAINING_EVAL_SEED = 1_000_000
+"""First scene seed of the periodic evaluation during training (``fga train --seed-eval``)."""
+
+
+def periodic_evaluation(seed=TRAINING_EVAL_SEED):
+    """The ``evaluate`` callable of ``Trainer.run`` used by ``fga train`` and trainer_node.
+
+    It returns ``quick_metrics`` of the trainer's model on the run's training shapes and
+    the held-out ones, ``config.eval_states`` scenes each from scene seed ``seed``.
+    """
+    def evaluate(trainer):
+        config = trainer.config
+        shapes = config.shapes + tuple(s for s in heldout_shapes() if s not in config.shapes)
+        return quick_metrics(trainer.model, config, shapes, config.eval_states, seed=seed)
+    return evaluate

@@ -4,48 +4,57 @@
   truth, critic and actor in x-y and x-alpha projections (max over the hidden dimension);
 - :func:`rank_share_figure`: the paper's figure 3: stacked shares of each mode rank and of
   failures, per shape, without and with density rejection ('*');
-- :func:`proposal_figure`: a :class:`~fga_ros.core.inference.proposer.Proposal` drawn on the
-  upscaled camera image, grippers coloured by mode and labelled by rank, with the scores by rank.
+- :func:`proposal_figure`: a :class:`~fga_ros.core.inference.proposer.Proposal` drawn on the camera
+  image, grippers coloured by cluster, labelled by rank and crossed where the simulator
+  says they fail, with the scores by rank;
+- :func:`learning_curve_figure`: accuracy over training time.
 
-No pyplot: figures are built on their own canvas, so this works in threads and without a
-display.
+Grasps, colours, legends and millimetre axes come from :mod:`fga_ros.sim.drawing` (one glyph,
+one palette: true modes and proposal clusters are numbered from 1). Every figure function
+saves its PNG and returns the matplotlib ``Figure``. No pyplot: figures are built on their
+own canvas, so this works in threads and without a display.
 """
 
 import math
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 import numpy as np
 import torch
 
 from fga_ros.core.common.actions import decode_actor, encode_actions
 from fga_ros.core.common.tensors import images_to_tensor, model_device
-from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, draw_grasps, grasp_success, render
-from fga_ros.sim.drawing import MODE_COLORS, grasp_glyphs, mode_color, projection_image
+from fga_ros.core.inference.defaults import SCORE_FLOOR
+from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, render
+from fga_ros.sim.drawing import (
+    cluster_numbers,
+    grasp_glyphs,
+    legend_handles,
+    mode_rgb,
+    plot_grasps,
+    projection_image,
+    show_image,
+    show_projections,
+)
 
 _FAILURE_COLOR = '0.82'
 _CRITIC_CHUNK = 16384
 _LABEL_SPACING_PX = 4.0  # rank labels closer than this to a better one are left out
+_MAP_STYLE = {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+_EXAMPLE_MARKER = {'marker': 'o', 'ms': 7, 'mec': 'k', 'mew': 1.2, 'ls': 'none'}
 
 
 def _new_figure(width, height):
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout='constrained')
     FigureCanvasAgg(fig)
     return fig
 
 
-def _rgb(mode):
-    return np.array(mode_color(int(mode))) / 255.0
-
-
-def _plot_glyphs(ax, glyphs, modes):
-    for glyph, mode in zip(glyphs, modes):
-        for k, seg in enumerate(glyph):
-            ax.plot(seg[:, 0], seg[:, 1], color='k', lw=3.5 if k < 2 else 2.0,
-                    solid_capstyle='butt')
-            ax.plot(seg[:, 0], seg[:, 1], color=_rgb(mode), lw=2.2 if k < 2 else 1.0,
-                    solid_capstyle='butt')
+def _save(fig, path):
+    fig.savefig(str(path))  # the type follows the extension
+    return fig
 
 
 def _example_grasps(gt, count=5, seed=0):
@@ -84,8 +93,21 @@ def actor_map(actions, grid, angle_bins):
     return hist / max(hist.max(), 1.0)
 
 
+def _model_maps(model, config, scene, num_samples, grid, angle_bins, seed):
+    """Critic and actor maps of one scene and the actor samples' feasible share."""
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with torch.inference_mode():
+        features = model.features(images_to_tensor(render(scene), config.image_size, device))
+        samples = decode_actor(model.sample(features, num_samples, generator)[0])
+    samples = samples.cpu().numpy().astype(np.float64)
+    accuracy = float(grasp_success(scene, samples).mean())
+    return critic_map(model, features, grid, angle_bins), actor_map(samples, grid,
+                                                                   angle_bins), accuracy
+
+
 def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=39,
-                        angle_bins=36, seed=0):
+                        angle_bins=36, seed=0) -> Figure:
     """Save the paper's figure 1 for one scene as a PNG.
 
     Columns: (a) the camera image with one feasible grasp per mode (up to 5, coloured by
@@ -99,56 +121,43 @@ def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=3
         num_samples: actor samples for the heat map; grid, angle_bins: resolution of the
             critic and actor maps (the ground truth is shown at full resolution).
     """
-    device = model_device(model)
-    image = render(scene)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.inference_mode():
-        features = model.features(images_to_tensor(image, config.image_size, device))
-        samples = decode_actor(model.sample(features, num_samples, generator)[0])
-    samples = samples.cpu().numpy().astype(np.float64)
-    critic = critic_map(model, features, grid, angle_bins)
-    actor = actor_map(samples, grid, angle_bins)
-    accuracy = float(grasp_success(scene, samples).mean())
+    critic, actor, accuracy = _model_maps(model, config, scene, num_samples, grid, angle_bins,
+                                          seed)
     examples, example_modes = _example_grasps(gt, seed=seed)
-
-    fig = _new_figure(17.0, 7.6)
+    fig = _new_figure(19.0, 9.0)
     axes = fig.subplot_mosaic([['problem', 'gt_xy', 'critic_xy', 'actor_xy'],
                                ['problem', 'gt_xa', 'critic_xa', 'actor_xa']])
-    lo, hi = WORKSPACE_LO, WORKSPACE_HI
-    ax = axes['problem']
-    ax.imshow(image, extent=(-0.5, 127.5, 127.5, -0.5), interpolation='nearest')
-    _plot_glyphs(ax, grasp_glyphs(examples, scene.distortion), example_modes)
-    ax.set_title(f'(a) problem: {scene.shape}, seed {scene.seed}')
-    ax.set_axis_off()
-    xy_extent, xa_extent = (lo, hi, hi, lo), (lo, hi, 180.0, 0.0)
-    panels = (('gt', '(b) ground truth', None),
-              ('critic', '(c) critic', critic),
-              ('actor', f'(d) actor ({100 * accuracy:.0f}% feasible)', actor))
-    for name, title, volume in panels:
-        if volume is None:
-            xy, xa = projection_image(gt.labels, 0), projection_image(gt.labels, 1)
-            style = {}
-        else:
-            xy, xa = volume.max(axis=0), volume.max(axis=1)
-            style = {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+    show_image(axes['problem'], render(scene), scene.distortion)
+    plot_grasps(axes['problem'], examples, mode_rgb(example_modes), distortion=scene.distortion)
+    axes['problem'].set_title('(a) camera image, one feasible grasp per mode', fontsize=10)
+    panels = (('gt', '(b) ground truth: feasible grasps by mode', None, None),
+              ('critic', '(c) critic: predicted success probability', critic,
+               'critic success probability'),
+              ('actor', f'(d) actor: {num_samples} samples, {100 * accuracy:.0f}% feasible',
+               actor, 'actor samples per cell (1 = the busiest cell)'))
+    for name, title, volume, label in panels:
         top, bottom = axes[f'{name}_xy'], axes[f'{name}_xa']
-        top.imshow(xy, extent=xy_extent, interpolation='nearest', **style)
-        bottom.imshow(xa, extent=xa_extent, aspect='auto', interpolation='nearest', **style)
-        for grasp, mode in zip(examples, example_modes):
-            marker = {'marker': 'o', 'ms': 7, 'mfc': _rgb(mode), 'mec': 'k', 'mew': 1.2}
-            top.plot(grasp[0], grasp[1], **marker)
-            bottom.plot(grasp[0], math.degrees(grasp[2]), **marker)
-        top.set_title(f'{title}, x-y')
-        bottom.set_title('x-alpha')
-        top.set_xlabel('x [px]')
-        top.set_ylabel('y [px]')
-        bottom.set_xlabel('x [px]')
-        bottom.set_ylabel('alpha [deg]')
-    fig.suptitle(f'{gt.num_modes} ground-truth modes, feasible fraction '
-                 f'{100 * gt.feasible_fraction:.2f}%; projections take the max over the '
-                 f'hidden dimension')
-    fig.tight_layout()
-    fig.savefig(str(path), format='png')
+        if volume is None:
+            show_projections(top, bottom, projection_image(gt.labels, 0),
+                             projection_image(gt.labels, 1))
+        else:
+            show_projections(top, bottom, volume.max(axis=0), volume.max(axis=1), **_MAP_STYLE)
+            fig.colorbar(top.images[0], ax=[top, bottom], label=label, shrink=0.8)
+        for grasp, colour in zip(examples, mode_rgb(example_modes)):
+            top.plot(grasp[0], grasp[1], **_EXAMPLE_MARKER, mfc=colour)
+            bottom.plot(grasp[0], math.degrees(grasp[2]), **_EXAMPLE_MARKER, mfc=colour)
+        top.set_title(title, fontsize=10)
+        bottom.set_title('the same, x against gripper angle', fontsize=9)
+    modes = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
+    handles = legend_handles(modes, workspace=True, no_mode=True) + [Line2D(
+        [], [], **_EXAMPLE_MARKER, mfc='w', label='the grasp of (a) of that mode')]
+    fig.legend(handles=handles, loc='outside lower center', ncol=5, fontsize=8,
+               handlelength=3)
+    fig.suptitle(f'{scene.shape} seed {scene.seed}: the trained model against the '
+                 f"simulator's ground truth ({gt.num_modes} modes, "
+                 f'{100 * gt.feasible_fraction:.2f}% of all grasps feasible); top: x-y, '
+                 f'max over the angle; bottom: x-angle, max over y')
+    return _save(fig, path)
 
 
 def _rank_colors(count):
@@ -157,12 +166,15 @@ def _rank_colors(count):
     return [cmap(v) for v in np.linspace(0.1, 0.9, max(count, 1))]
 
 
-def rank_share_figure(results, path, title='share of proposals per mode rank'):
+def rank_share_figure(results, path, reject_fraction=None,
+                      title='share of proposals in each ground-truth mode') -> Figure:
     """Save the paper's figure 3 as a PNG: per shape, a bar without and one with rejection
-    ('*'), stacked from rank 1 (most visited mode) up to the last rank, then failures.
+    ('*'), stacked from rank 1 (the scene's most visited mode) up to the last rank, then
+    infeasible proposals.
 
     Args:
         results: ``evaluation.evaluate`` output ``{shape: metrics}``.
+        reject_fraction: the share rejected for the '*' bars (for the axis label).
     """
     bars = []
     for shape, res in results.items():
@@ -171,7 +183,7 @@ def rank_share_figure(results, path, title='share of proposals per mode rank'):
             bars.append((f'{shape}*', res['rank_shares_rejected'], res['accuracy_rejected']))
     ranks = max((len(shares) for _, shares, _ in bars), default=0)
     colors = _rank_colors(ranks)
-    fig = _new_figure(max(7.0, 2.5 + 0.9 * len(bars)), 5.0)
+    fig = _new_figure(max(8.0, 3.5 + 0.9 * len(bars)), 5.2)
     ax = fig.subplots()
     for i, (_, shares, accuracy) in enumerate(bars):
         bottom = 0.0
@@ -186,85 +198,141 @@ def rank_share_figure(results, path, title='share of proposals per mode rank'):
     ax.set_xticks(range(len(bars)), [label for label, _, _ in bars])
     ax.set_ylim(0, 108)
     ax.set_ylabel('share of proposals [%]')
-    ax.set_title(f'{title}\n(numbers above the bars: last rank, %)', fontsize=10)
-    handles = [Patch(color=colors[r], label=f'rank {r + 1}') for r in range(ranks)]
-    handles.append(Patch(color=_FAILURE_COLOR, label='failure'))
-    ax.legend(handles=handles[::-1], loc='center left', bbox_to_anchor=(1.0, 0.5),
-              fontsize=8)
-    fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    rejected = ('the lowest-density proposals' if reject_fraction is None
+                else f'the {100 * reject_fraction:g}% lowest-density proposals')
+    ax.set_xlabel(f'shape; *: after rejecting {rejected} (per scene)')
+    ax.set_title(f'{title}, modes ranked per scene by share\n(numbers above the bars: '
+                 f'share of the least visited mode, %)', fontsize=10)
+    handles = [Patch(color=colors[r], label=f'mode ranked {r + 1}'
+                     + (' (most visited)' if r == 0 else '')) for r in range(ranks)]
+    handles.append(Patch(color=_FAILURE_COLOR, label='infeasible proposals'))
+    fig.legend(handles=handles[::-1], loc='outside right center', fontsize=8)
+    return _save(fig, path)
 
 
-def proposal_figure(image, proposal, path, scale=4, max_labels=24, title=None):
-    """Save a PNG of a proposal: grippers on the upscaled image (colour = mode, number =
-    rank, shown for the first ``max_labels``) and the critic score of every rank.
+def _label_ranks(ax, actions, max_labels, distortion):
+    """Rank numbers on the grasp centres, leaving out those near a better grasp's label."""
+    centres = grasp_glyphs(actions[:max_labels], distortion)[:, 2].mean(axis=1)
+    labelled = np.zeros((0, 2))
+    for rank, (x, y) in enumerate(centres):
+        if len(labelled) and np.hypot(*(labelled - (x, y)).T).min() < _LABEL_SPACING_PX:
+            continue
+        labelled = np.vstack([labelled, (x, y)])
+        ax.text(x, y - 3.5, str(rank), fontsize=7, ha='center', va='center', color='w',
+                bbox={'boxstyle': 'round,pad=0.15', 'fc': 'k', 'lw': 0})
+
+
+def _score_bars(ax, proposal, colours, feasible):
+    ax.bar(proposal.ranks, proposal.scores, color=colours, width=1.0, edgecolor='none')
+    threshold = ax.axhline(SCORE_FLOOR, color='k', ls=':', lw=1.0,
+                           label=f'{SCORE_FLOOR:g}: score floor (calibrated; abstain below)')
+    if feasible is not None:
+        bad = ~np.asarray(feasible, dtype=bool)
+        ax.plot(proposal.ranks[bad], proposal.scores[bad] + 0.03, ls='none', marker='X',
+                ms=7, mfc='k', mec='w', mew=0.8, gid='infeasible')
+    ax.set_xlabel('rank (0 = best)')
+    ax.set_ylabel('calibrated critic score')
+    ax.set_ylim(0.0, 1.08)
+    return threshold
+
+
+def proposal_figure(image, proposal, path, feasible=None, distortion='none', max_labels=24,
+                    title=None, timing=None) -> Figure:
+    """Save a PNG of a proposal: grippers on the camera image (colour = cluster, number =
+    rank, shown for the first ``max_labels``; a cross where ``feasible`` says the grasp
+    fails) and the critic score of every rank.
 
     Args:
         image: (128, 128, 3) uint8 RGB frame the proposal was made for.
         proposal: :class:`~fga_ros.core.inference.proposer.Proposal`.
+        feasible: optional (n,) bool simulator outcome of each grasp (ground truth).
+        distortion: the camera distortion of a simulator image (no mm axes unless 'none').
+        timing: how ``proposal.inference_ms`` was measured (for the title).
     """
-    modes = np.asarray(proposal.mode_ids) + 1  # drawing colours: 1-based, 0 = infeasible
+    numbers = cluster_numbers(proposal.cluster_ids)
+    colours = mode_rgb(numbers)
+    fig = _new_figure(15.0, 7.0)
+    left, right = fig.subplots(1, 2, width_ratios=(1.15, 1.0))
+    show_image(left, image, distortion)
     # Drawn worst first, so that better grasps and their labels lie on top.
-    big = draw_grasps(image, proposal.actions[::-1], modes=modes[::-1], scale=scale)
-    fig = _new_figure(13.0, 6.2)
-    left, right = fig.subplots(1, 2, width_ratios=(1.2, 1.0))
-    left.imshow(big, interpolation='nearest')
-    labelled = np.zeros((0, 2))
-    for rank, (x, y, _) in enumerate(proposal.actions[:max_labels]):
-        if len(labelled) and np.hypot(*(labelled - (x, y)).T).min() < _LABEL_SPACING_PX:
-            continue  # a better grasp's label is already there
-        labelled = np.vstack([labelled, (x, y)])
-        left.text((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5, str(rank), fontsize=7,
-                  ha='center', va='center', color='w',
-                  bbox={'boxstyle': 'round,pad=0.15', 'fc': 'k', 'lw': 0})
-    left.set_axis_off()
-    left.set_title(f'{len(proposal)} grasps in {proposal.num_modes} modes (labels: rank, '
-                   f'best of nearby grasps, first {min(max_labels, len(proposal))} ranks)')
-    colors = [_rgb(m) for m in modes]
-    right.bar(proposal.ranks, proposal.scores, color=colors, width=1.0, edgecolor='none')
-    right.axhline(0.5, color='0.5', ls='--', lw=0.8)
-    right.set_xlabel('rank')
-    right.set_ylabel('critic success probability')
-    right.set_ylim(0.0, 1.0)
-    shown = sorted(set(int(m) for m in modes))[:len(MODE_COLORS)]
-    right.legend(handles=[Patch(color=_rgb(m), label=f'mode {m - 1}') for m in shown],
-                 fontsize=7, loc='upper right')
-    right.set_title(f'sampled {proposal.num_sampled}, rejected {proposal.num_rejected}, '
-                    f'{proposal.inference_ms:.1f} ms')
+    plot_grasps(left, proposal.actions[::-1], colours[::-1],
+                None if feasible is None else np.asarray(feasible)[::-1], distortion)
+    _label_ranks(left, proposal.actions, max_labels, distortion)
+    checked = ('no ground truth for this image' if feasible is None else
+               f'{int(np.sum(feasible))}/{len(proposal)} feasible (simulator)')
+    clusters = 'cluster' if proposal.num_clusters == 1 else 'clusters'
+    left.set_title(f'{len(proposal)} proposed grasps in {proposal.num_clusters} {clusters}; '
+                   f'{checked}\nlabels: rank (0 = best; first {min(max_labels, len(proposal))}'
+                   f', the best of nearby grasps)', fontsize=10)
+    threshold = _score_bars(right, proposal, colours, feasible)
+    timing = timing or 'this call, including any warm-up'
+    explored = proposal.num_explored
+    right.set_title(f'{proposal.num_sampled} actor samples, {proposal.num_rejected} rejected '
+                    f'as lowest density' + (f', {explored} grasps explored' if explored else '')
+                    + f';\n{proposal.inference_ms:.1f} ms per proposal call '
+                    f'({timing})', fontsize=10)
+    clusters = {n: f'cluster {n}: {int(np.sum(numbers == n))} grasps'
+                for n in sorted(set(numbers.tolist()))}
+    handles = legend_handles(clusters, infeasible=feasible is not None, workspace=True)
+    fig.legend(handles=handles + [threshold], loc='outside lower center', ncol=4,
+               fontsize=8, handlelength=3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    return _save(fig, path)
 
 
-def learning_curve_figure(records, path, title='accuracy during training'):
-    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run).
+def learning_curve_figure(records, path, title='accuracy during training') -> Figure:
+    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run); when the
+    records hold mode coverage (``recall/``, ``hit/``, ``tv/<shape>``), two more panels show
+    the mode recall with the share of scenes with every mode hit (dashed) and the TV
+    distance of the mode shares to the uniform target.
 
     Args:
         records: list of dicts with 'step', 'seconds' and 'acc/<shape>' / 'acc*/<shape>'
-            fractions (``quick_accuracy`` output).
+            fractions (``quick_metrics`` output).
     """
+    from matplotlib import colormaps
     if not records:
         raise ValueError('no evaluation records to plot')
     hours = np.array([r['seconds'] for r in records]) / 3600.0
     steps = np.array([r['step'] for r in records])
     shapes = [k.split('/', 1)[1] for k in records[0] if k.startswith('acc/')]
-    fig = _new_figure(9.0, 4.5)
-    ax = fig.subplots()
-    for i, shape in enumerate(shapes):
-        color = np.array(MODE_COLORS[i % len(MODE_COLORS)]) / 255.0
-        width = 2.5 if shape == 'mean' else 1.2
-        ax.plot(hours, [100 * r[f'acc*/{shape}'] for r in records], color=color, lw=width,
-                label=f'{shape}*')
-        ax.plot(hours, [100 * r[f'acc/{shape}'] for r in records], color=color, lw=0.8,
-                ls='--')
-    ax.set_xlabel('training time [h]  (dashed: without density rejection)')
-    ax.set_ylabel('accuracy [%]')
-    ax.set_ylim(0, 100)
-    top = ax.secondary_xaxis('top', functions=(
-        lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
-    top.set_xlabel('step')
-    ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    coverage = all(f'{p}/{s}' in r for r in records for s in shapes
+                   for p in ('recall', 'hit', 'tv'))
+    fig = _new_figure(10.0, 10.5 if coverage else 4.8)
+    axes = fig.subplots(3 if coverage else 1, 1, sharex=True, squeeze=False)[:, 0]
+    panels = [(axes[0], 'acc*', 'acc', 'share of actor samples that are feasible [%]', 100.0,
+               f'{title} (periodic evaluation on scenes not trained on)')]
+    if coverage:
+        panels += [(axes[1], 'recall', 'hit', 'share [%]', 100.0,
+                    'mode recall (solid) and scenes with every mode hit (dashed), raw samples'),
+                   (axes[2], 'tv', None, 'TV distance', 1.0,
+                    'TV distance of the mode shares to the uniform target (0 = uniform)')]
+    shape_colours = colormaps['Dark2'].colors  # shapes, not modes: not the mode palette
+    for ax, solid, dashed, label, scale, heading in panels:
+        for i, shape in enumerate(shapes):
+            color = 'k' if shape == 'mean' else shape_colours[i % len(shape_colours)]
+            width = 2.5 if shape == 'mean' else 1.2
+            ax.plot(hours, [scale * r[f'{solid}/{shape}'] for r in records], color=color,
+                    lw=width, label=shape)
+            if dashed:
+                ax.plot(hours, [scale * r[f'{dashed}/{shape}'] for r in records],
+                        color=color, lw=0.8, ls='--')
+        ax.set_ylabel(label)
+        if solid == 'tv':  # small numbers: zoom in
+            largest = max((r[f'tv/{shape}'] for r in records for shape in shapes
+                           if math.isfinite(r[f'tv/{shape}'])), default=1.0)
+            ax.set_ylim(0, min(1.0, 1.15 * largest + 0.02))
+        else:
+            ax.set_ylim(0, scale)
+        ax.set_title(heading, fontsize=10)
+    axes[-1].set_xlabel('training time [h]')
+    if len(records) > 1:
+        top = axes[0].secondary_xaxis('top', functions=(
+            lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
+        top.set_xlabel('training step')
+    styles = [Line2D([], [], color='0.3', lw=1.2, label='solid: after density rejection (*)'),
+              Line2D([], [], color='0.3', lw=0.8, ls='--', label='dashed: without rejection')]
+    fig.legend(handles=axes[0].get_legend_handles_labels()[0] + styles,
+               loc='outside right center', fontsize=8)
+    return _save(fig, path)

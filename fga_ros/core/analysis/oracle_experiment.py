@@ -31,6 +31,7 @@ import time
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 import numpy as np
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.inference.defaults import MAX_SAMPLES
 from fga_ros.core.training.updates import action_weight, f_divergence_loss
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, ground_truth, make_scene
-from fga_ros.sim.drawing import mode_color, projection_image
+from fga_ros.sim.drawing import add_mm_axes, legend_handles, mode_rgb, projection_image
 
 STEPS = 2000
 """Default generator updates per divergence (ours; about 20 s on one CPU core)."""
@@ -187,15 +188,15 @@ def format_modes_table(results):
     return '\n'.join(lines)
 
 
-def modes_figure(results, scene, path):
+def modes_figure(results, scene, path) -> Figure:
     """Save a PNG: per divergence, the x-y projection of the samples over the modes.
 
     The ground-truth modes (max over alpha) are drawn faded; feasible samples are dots in
-    their mode's colour, infeasible ones black crosses.
+    their mode's colour, infeasible ones black crosses. Returns the figure.
     """
     gt = ground_truth(scene)
     background = 255 - (255 - projection_image(gt.labels, 0).astype(float)) * 0.45
-    fig = Figure(figsize=(4.2 * len(results), 4.6), dpi=100)
+    fig = Figure(figsize=(4.6 * len(results), 5.6), dpi=100, layout='constrained')
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(1, len(results)))
     lo, hi = WORKSPACE_LO, WORKSPACE_HI
@@ -204,16 +205,24 @@ def modes_figure(results, scene, path):
         modes = gt.mode_of(actions)
         ax.imshow(background.astype(np.uint8), extent=(lo, hi, hi, lo), interpolation='nearest')
         bad = modes == 0
-        ax.plot(actions[bad, 0], actions[bad, 1], 'x', color='k', ms=3, mew=0.6, alpha=0.5)
-        colors = np.array([mode_color(int(m)) for m in modes[~bad]]).reshape(-1, 3) / 255.0
-        ax.scatter(actions[~bad, 0], actions[~bad, 1], s=4, c=colors, edgecolors='none')
+        ax.plot(actions[bad, 0], actions[bad, 1], 'x', color='k', ms=3, mew=0.6, alpha=0.5,
+                gid='infeasible')
+        ax.scatter(actions[~bad, 0], actions[~bad, 1], s=4, c=mode_rgb(modes[~bad]),
+                   edgecolors='none')
         ax.set_xlim(lo, hi)
         ax.set_ylim(hi, lo)
-        ax.set_title(f'{kind.upper()}: {100 * r["accuracy"]:.0f}% feasible, '
-                     f'{r["modes_visited"]}/{r["num_modes"]} modes')
+        ax.set_title(f'{kind.upper()}: {100 * r["accuracy"]:.0f}% of samples feasible, '
+                     f'{r["modes_visited"]}/{r["num_modes"]} modes visited', fontsize=10)
         ax.set_xlabel('x [px]')
         ax.set_ylabel('y [px]')
-    fig.suptitle(f'{scene.shape} seed {scene.seed}: generator samples over the ground-truth '
-                 f'modes (x-y, max over alpha); x = infeasible')
-    fig.tight_layout()
-    fig.savefig(str(path), format='png')
+        add_mm_axes(ax)
+    modes = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
+    handles = legend_handles(modes, glyph=False, no_mode=True) + [Line2D(
+        [], [], ls='none', marker='x', color='k', ms=5, label='infeasible sample')]
+    fig.legend(handles=handles, loc='outside lower center', ncol=min(len(handles), 4),
+               fontsize=8)
+    fig.suptitle(f'{scene.shape} seed {scene.seed}: {len(actions)} samples of each generator '
+                 f'(grasp centres, any angle);\nfaded: ground-truth modes, dots: feasible '
+                 f"samples in their mode's colour", fontsize=11)
+    fig.savefig(str(path))  # the type follows the extension
+    return fig

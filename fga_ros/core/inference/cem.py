@@ -25,7 +25,7 @@ from fga_ros.core.common.actions import decode_actor
 from fga_ros.core.common.checks import check_count, check_image
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.tensors import images_to_tensor, make_generator, model_device
-from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS, RANKING
+from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS
 from fga_ros.core.inference.proposer import finish_proposal
 
 ITERATIONS = 3
@@ -138,13 +138,14 @@ def cem_search(model, features, iterations=ITERATIONS, population=POPULATION,
 
 def cem_propose(model, image, num_grasps=NUM_GRASPS, iterations=ITERATIONS,
                 population=POPULATION, elite_fraction=ELITE_FRACTION, generator=None, seed=None,
-                ranking=RANKING):
+                ranking='score'):
     """Grasp proposals by CEM on the critic, as a :class:`.proposer.Proposal`.
 
     The last iteration draws ``max(population, num_grasps)`` grasps; the ``num_grasps``
     best by critic score are returned (Yan et al. execute the best one). ``log_density``
     is NaN (CEM has no generative density), ``num_rejected`` is 0, ``num_sampled`` counts
-    every grasp scored, and ``mode_ids`` cluster the returned grasps as for the actor.
+    every grasp scored, and ``cluster_ids`` cluster the returned grasps as for the actor.
+    The baseline ranks by raw critic score (Yan et al.), without calibration or floor.
 
     Args:
         model: ``ActorCritic`` (uses ``image_size``, ``features`` and ``score``).

@@ -6,12 +6,16 @@ Shapes: K states per actor step, N actor samples per state, M = m N resampled po
 L experiences per critic step, U proposals per interaction.
 """
 
+import math
+
 import torch
 
 from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
 from fga_ros.core.common.choices import F_DIVERGENCES
 from fga_ros.core.estimators.divergences import (
+    RADIUS_MEAN,
     SCORE_FLOOR,
+    categorical_divergence,
     choice_costs,
     choice_surrogate,
     critic_loss,
@@ -23,6 +27,10 @@ from fga_ros.core.estimators.divergences import (
     target_log_density_at,
 )
 from fga_ros.core.estimators.kde import kde_log_density, resample
+from fga_ros.core.models.spatial_actor import REACH_CELLS
+
+CELL_TARGET_POINTS = 2
+"""Critic evaluations per trunk cell and state in ``cell_target``."""
 
 
 def in_workspace(actions4):
@@ -90,6 +98,44 @@ def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth
     return loss + choice_surrogate(costs, log_choice)
 
 
+def cell_target(model, features, points_per_cell=CELL_TARGET_POINTS, generator=None):
+    """Target probabilities of the spatial actor's reachable cells: the critic's
+    feasibility mass of grasps centred in each cell, as log-probabilities (S, R), detached.
+
+    Each cell gets ``points_per_cell`` grasps with centres uniform over its square (one
+    cell wide) and alpha uniform in [0, pi) at the radius weight's peak r = RADIUS_MEAN;
+    a cell's mass is their mean ``feasibility`` (critic score, workspace indicator), raised
+    to SCORE_FLOOR. R: cells not ``unreachable``, in index order.
+    """
+    actor = model.actor
+    centres = actor.centres[~actor.unreachable]  # (R, 2)
+    num_states, cells = features.num_states, centres.shape[0]
+    u = torch.rand((num_states, cells, points_per_cell, 3), generator=generator,
+                   device=features.device)
+    half_cell = 0.5 * actor.reach / REACH_CELLS
+    xy = centres[None, :, None, :] + (2.0 * u[..., :2] - 1.0) * half_cell
+    angle = 2.0 * math.pi * u[..., 2]  # 2 alpha
+    actions4 = torch.cat([xy, RADIUS_MEAN * torch.sin(angle)[..., None],
+                          RADIUS_MEAN * torch.cos(angle)[..., None]], dim=-1)
+    g = feasibility(model, features, actions4.reshape(num_states, -1, 4))
+    log_mass = torch.log(g.reshape(num_states, cells, -1).mean(-1).clamp_min(SCORE_FLOOR))
+    return log_mass - torch.logsumexp(log_mass, dim=-1, keepdim=True)
+
+
+def cell_fkl_loss(model, features, generator=None):
+    """Forward KL from ``cell_target`` to the spatial actor's cell probabilities pi, mean
+    over states; differentiable w.r.t. the cell scorer.
+
+    Its gradient on the logit of cell c is ``pi_c - p_c`` (a cross-entropy): unlike the
+    score-function term of the sampled choices it reaches every cell, and a cell the actor
+    never picks but the critic finds feasible is pulled up in proportion to its target
+    mass p_c, however small pi_c is (mode covering).
+    """
+    log_pi = model.actor.cell_log_probs(features.trunk.detach())[:, ~model.actor.unreachable]
+    log_p = cell_target(model, features, generator=generator)
+    return categorical_divergence('fkl', log_pi, log_p).mean()
+
+
 def critic_step_loss(model, images, actions_px, labels):
     """Class-balanced cross-entropy of the critic on replayed experiences (line 18).
 
@@ -141,7 +187,8 @@ def actor_step_loss(model, config, images, generator=None):
     For the f-divergences the value is a surrogate whose gradient is the estimator of
     eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples. An
     actor with discrete choices (``SpatialActor``) also gets the score-function gradient
-    of the same loss for them (``divergences.choice_surrogate``).
+    of the same loss for them (``divergences.choice_surrogate``) and, with
+    ``cell_fkl_weight`` > 0, that weight times ``cell_fkl_loss``.
 
     Args:
         images: (K, 3, H, W) uint8 tensor of replayed states.
@@ -157,6 +204,8 @@ def actor_step_loss(model, config, images, generator=None):
             kind, samples, lambda points: feasibility(model, features, points),
             config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
             generator, log_choice)
+        if config.cell_fkl_weight > 0:
+            loss = loss + config.cell_fkl_weight * cell_fkl_loss(model, features, generator)
         score = feasibility(model, features, samples.detach()).mean().item()
         return loss, {'actor_score': score}
     xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
