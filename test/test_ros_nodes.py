@@ -159,7 +159,7 @@ def test_to_msg_builds_markers_sharing_one_outline():
     camera = geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
     poses = camera.pose_fields([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0]])
     gripper = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
-    fields = markers.proposal_markers(poses, [0, 1], [0.9, 0.2],
+    fields = markers.proposal_markers(poses, markers.cluster_colours([1, 2]), [0.9, 0.2],
                                       {'stamp': {'sec': 0, 'nanosec': 0},
                                        'frame_id': 'camera_optical_frame'},
                                       gripper, camera.pixel_size)
@@ -290,7 +290,7 @@ def test_a_late_rviz_gets_the_last_proposal(ros):
     grippers = [m for m in shown.markers if m.ns == markers.GRIPPER_NS]
     assert len(grippers) == 12
     for grasp, marker in zip(answer.grasps, grippers):
-        expected = markers.mode_colours([grasp.mode_id])[0]
+        expected = markers.cluster_colours([grasp.cluster_id])[0]
         np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b],
                                    expected, atol=1e-6)
     annotated = wait_for_message(client, Image, 'grasps/image', LATCHED)

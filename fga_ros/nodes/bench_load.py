@@ -225,12 +225,42 @@ def timed_finish(times):
         module.finish_proposal = original
 
 
-def profile(proposer, rgb, settings, calls):
-    """Per-stage wall times (s) of ``calls`` calls, in the order a call goes through them."""
+class Stages(dict):
+    """Wall times (s) per stage name, in the order the stages were first timed."""
+
+    @contextlib.contextmanager
+    def time(self, name):
+        start = time.perf_counter()
+        yield
+        self.setdefault(name, []).append(time.perf_counter() - start)
+
+
+def time_display(stages, pixels, proposal, camera, header, gripper):
+    """Time building and serialising the display messages of one proposal."""
     from geometry_msgs.msg import PoseArray
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import MarkerArray
 
+    size = camera.pixel_size
+    arrays = grasps.proposal_arrays(proposal)
+    poses = camera.pose_fields(arrays['actions'])
+    colours = markers.grasp_colours(markers.COLOUR_MODES[0], arrays['scores'],
+                                    arrays['cluster_ids'])
+    with stages.time('display: markers'):
+        serialize_message(to_msg(MarkerArray, {'markers': markers.proposal_markers(
+            poses, colours, arrays['scores'], header, gripper, size)}))
+    with stages.time('display: poses'):
+        serialize_message(to_msg(PoseArray, {'header': header, 'poses': poses}))
+    with stages.time('display: annotated image'):
+        drawn = annotate.draw_grasps(pixels, arrays['actions'][::-1], colours[::-1],
+                                     gripper.aperture / size, gripper.claw_width / size)
+        serialize_message(to_msg(Image, image.rgb_image_fields(drawn, header)))
+    with stages.time('display: table cloud (new images only)'):
+        serialize_message(to_msg(PointCloud2, cloud.table_cloud_fields(pixels, camera, header)))
+
+
+def profile(proposer, rgb, settings, calls):
+    """Per-stage wall times (s) of ``calls`` calls, in the order a call goes through them."""
     camera = geometry.CameraModel(geometry.default_pixel_size(),
                                   geometry.default_camera_height())
     size = camera.pixel_size
@@ -241,48 +271,26 @@ def profile(proposer, rgb, settings, calls):
     request = ProposeGrasps.Request(image=to_msg(Image, rgb_image_fields(rgb, header)),
                                     num_grasps=settings.num_grasps, ranking=settings.ranking)
     wire = serialize_message(request)
-    stages, finish = {}, []
-
-    @contextlib.contextmanager
-    def stage(name):
-        start = time.perf_counter()
-        yield
-        stages.setdefault(name, []).append(time.perf_counter() - start)
-
+    stages, finish = Stages(), []
     inprocess_times(proposer, rgb, settings, calls=0)  # warm up
     with timed_finish(finish):
         for _ in range(calls):
-            with stage('request deserialisation (transport)'):
+            with stages.time('request deserialisation (transport)'):
                 msg = deserialize_message(wire, ProposeGrasps.Request)
-            with stage('image message -> numpy'):
+            with stages.time('image message -> numpy'):
                 pixels = image.image_to_rgb(msg.image)
-            with stage('proposal (inference + clustering)'):
+            with stages.time('proposal (inference + clustering)'):
                 proposal = proposer.propose(
                     pixels, settings.num_grasps, reject_fraction=settings.reject_fraction,
                     ranking=settings.ranking)
-            with stage('response message building'):
+            with stages.time('response message building'):
                 response = to_msg(ProposeGrasps.Response, grasps.proposal_response_fields(
                     proposal, camera, header, geometry.default_opening_px()))
-            with stage('response serialisation (transport)'):
+            with stages.time('response serialisation (transport)'):
                 data = serialize_message(response)
-            with stage('client deserialisation (transport)'):
+            with stages.time('client deserialisation (transport)'):
                 deserialize_message(data, ProposeGrasps.Response)
-            arrays = grasps.proposal_arrays(proposal)
-            poses = camera.pose_fields(arrays['actions'])
-            colours = markers.grasp_colours(markers.COLOUR_MODES[0], arrays['scores'],
-                                            arrays['cluster_ids'])
-            with stage('display: markers'):
-                serialize_message(to_msg(MarkerArray, {'markers': markers.proposal_markers(
-                    poses, colours, arrays['scores'], header, gripper, size)}))
-            with stage('display: poses'):
-                serialize_message(to_msg(PoseArray, {'header': header, 'poses': poses}))
-            with stage('display: annotated image'):
-                drawn = annotate.draw_grasps(pixels, arrays['actions'][::-1], colours[::-1],
-                                             gripper.aperture / size, gripper.claw_width / size)
-                serialize_message(to_msg(Image, image.rgb_image_fields(drawn, header)))
-            with stage('display: table cloud (new images only)'):
-                serialize_message(
-                    to_msg(PointCloud2, cloud.table_cloud_fields(pixels, camera, header)))
+            time_display(stages, pixels, proposal, camera, header, gripper)
     total = stages['proposal (inference + clustering)']
     stages['  of which clustering + ranking'] = finish
     stages['  of which inference (network, density)'] = list(np.subtract(total, finish))
