@@ -257,19 +257,19 @@ class ReplayMemory:
             ValueError: missing arrays, mismatched capacity / image size, or an
                 inconsistent store (an experience refers to a missing observation).
         """
-        try:
-            image_size = int(state['image_size'])
-            capacities = {name: int(state[f'{name}_capacity']) for name in _MEMORIES}
-            ids = np.asarray(state['state_ids'], dtype=np.int64)
-            lengths = np.asarray(state['png_lengths'], dtype=np.int64)
-            blob = np.asarray(state['png_blob'], dtype=np.uint8)
-            rings = {name: (int(state[f'{name}_count']), int(state[f'{name}_cursor']),
-                            np.asarray(state[f'{name}_state_ids'], dtype=np.int64),
-                            np.asarray(state[f'{name}_actions'], dtype=np.float32))
-                     for name in _MEMORIES}
-            next_id = int(state['next_id'])
-        except KeyError as error:
-            raise ValueError(f'replay state lacks the array {error.args[0]!r}') from None
+        missing = [k for k in _state_keys() if k not in state]
+        if missing:
+            raise ValueError(f'replay state lacks the array(s) {", ".join(missing)}')
+        image_size = _scalar(state, 'image_size')
+        capacities = {name: _scalar(state, f'{name}_capacity') for name in _MEMORIES}
+        ids = _vector(state, 'state_ids', np.integer)
+        lengths = _vector(state, 'png_lengths', np.integer)
+        blob = _vector(state, 'png_blob', np.uint8)
+        rings = {name: (_scalar(state, f'{name}_count'), _scalar(state, f'{name}_cursor'),
+                        _vector(state, f'{name}_state_ids', np.integer),
+                        _actions(state, f'{name}_actions'))
+                 for name in _MEMORIES}
+        next_id = _scalar(state, 'next_id')
         if image_size != self.image_size:
             raise ValueError(f'replay state has image size {image_size}, this memory '
                              f'{self.image_size}')
@@ -277,16 +277,25 @@ class ReplayMemory:
             if capacities[name] != self._rings[name].capacity:
                 raise ValueError(f'replay state has {name} capacity {capacities[name]}, this '
                                  f'memory {self._rings[name].capacity}')
-        if lengths.shape != ids.shape or int(lengths.sum()) != blob.size:
+        if lengths.shape != ids.shape or (lengths < 1).any() \
+                or int(lengths.sum()) != blob.size:
             raise ValueError('replay state: PNG lengths do not match the stored bytes')
+        if (ids < 0).any() or np.unique(ids).size != ids.size:
+            raise ValueError('replay state: state ids are negative or repeated')
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         png = {int(i): blob[offsets[k]:offsets[k + 1]].tobytes() for k, i in enumerate(ids)}
         refs = dict.fromkeys(png, 0)
         for name, (count, cursor, state_ids, actions) in rings.items():
             capacity = self._rings[name].capacity
             if state_ids.shape != (capacity,) or actions.shape != (capacity, 3) \
-                    or not 0 <= count <= capacity or not 0 <= cursor < capacity:
-                raise ValueError(f'replay state: inconsistent {name} ring arrays')
+                    or not 0 <= count <= capacity or not 0 <= cursor < capacity \
+                    or (count < capacity and cursor != count):
+                raise ValueError(f'replay state: inconsistent {name} ring arrays (shapes '
+                                 f'{state_ids.shape}, {actions.shape}, count {count}, cursor '
+                                 f'{cursor}, capacity {capacity})')
+            if not np.isfinite(actions[:count]).all():
+                bad = int(np.flatnonzero(~np.isfinite(actions[:count]).all(axis=1))[0])
+                raise ValueError(f'replay state: {name} action {bad} is NaN or infinite')
             for state_id in state_ids[:count]:
                 if int(state_id) not in refs:
                     raise ValueError(f'replay state: {name} experience refers to missing '
@@ -296,6 +305,7 @@ class ReplayMemory:
             raise ValueError('replay state: stores observations no experience refers to')
         if ids.size and int(ids.max()) >= next_id:
             raise ValueError('replay state: next_id is not above the stored state ids')
+        _check_pngs(png, self.image_size)
         for name, (count, cursor, state_ids, actions) in rings.items():
             ring = self._rings[name]
             ring.count, ring.cursor = count, cursor
@@ -343,4 +353,61 @@ def _encode(image):
 
 def _decode(png):
     image = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError('replay memory: a stored observation is not a decodable PNG')
     return image[..., ::-1]
+
+
+MAX_DECODE_CHECKS = 64
+"""Stored observations fully decoded when a replay memory is restored (every one has its
+PNG header checked; the file's digest covers the rest)."""
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def _state_keys():
+    keys = ['image_size', 'next_id', 'state_ids', 'png_lengths', 'png_blob']
+    for name in _MEMORIES:
+        keys += [f'{name}_{k}' for k in ('capacity', 'count', 'cursor', 'state_ids',
+                                          'actions')]
+    return keys
+
+
+def _scalar(state, key):
+    value = np.asarray(state[key])
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f'replay state: {key} must be an integer scalar, got '
+                         f'{value.dtype} {value.shape}')
+    return int(value)
+
+
+def _vector(state, key, kind):
+    value = np.asarray(state[key])
+    if value.ndim != 1 or not np.issubdtype(value.dtype, kind):
+        kind_name = 'uint8' if kind is np.uint8 else 'integer'
+        raise ValueError(f'replay state: {key} must be a 1-D {kind_name} array, got '
+                         f'{value.dtype} {value.shape}')
+    return value.astype(np.int64) if kind is np.integer else value
+
+
+def _actions(state, key):
+    value = np.asarray(state[key])
+    if value.ndim != 2 or not np.issubdtype(value.dtype, np.floating):
+        raise ValueError(f'replay state: {key} must be a 2-D float array, got {value.dtype} '
+                         f'{value.shape}')
+    return value.astype(np.float32)
+
+
+def _check_pngs(png, image_size):
+    """Every stored observation must be an 8-bit RGB PNG of ``image_size`` (header check);
+    up to ``MAX_DECODE_CHECKS`` of them, spread over the store, are decoded in full."""
+    side = image_size.to_bytes(4, 'big')
+    for state_id, data in png.items():
+        header = (data[:8], data[12:16], data[16:20], data[20:24], data[24:26])
+        if header != (_PNG_SIGNATURE, b'IHDR', side, side, b'\x08\x02'):
+            raise ValueError(f'replay state: observation {state_id} is not an 8-bit RGB PNG '
+                             f'of {image_size} x {image_size} pixels')
+    ids = list(png)
+    for k in np.linspace(0, len(ids) - 1, min(len(ids), MAX_DECODE_CHECKS)).astype(int):
+        image = cv2.imdecode(np.frombuffer(png[ids[k]], dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None or image.shape != (image_size, image_size, 3):
+            raise ValueError(f'replay state: observation {ids[k]} cannot be decoded')
