@@ -137,10 +137,12 @@ def parse_args(argv):
     parser.add_argument('--timeout', type=float, default=10.0,
                         help='s; a call not answered within it is counted lost')
     parser.add_argument('--client-queue-depth', type=int, default=CLIENT_QUEUE_DEPTH,
-                        help="QoS depth of each client's response queue (rclpy's default is "
-                        f'{qos_profile_services_default.depth}: see CLIENT_QUEUE_DEPTH)')
+                        help="QoS depth of each client's response queue; rclpy's default, "
+                        f'{qos_profile_services_default.depth}, loses answers under load on '
+                        'Cyclone DDS (every client receives every answer)')
     parser.add_argument('--checkpoint', default=None,
-                        help="the node's model, for the in-process time (default: bundled)")
+                        help="the node's model, for the in-process time (none: the bundled "
+                        'model)')
     parser.add_argument('--service', default='propose_grasps', help='service name')
     parser.add_argument('--torch-threads', type=int, default=TORCH_THREADS,
                         help="torch threads of the in-process proposals (the node's default)")
