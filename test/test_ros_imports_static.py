@@ -25,8 +25,8 @@ ROS_FILES = (sorted(NODES.glob('*.py')) + SCRIPTS + sorted((ROOT / 'launch').glo
              + [p for p in sorted((ROOT / 'test').glob('test_ros_*.py'))
                 if p.name != Path(__file__).name])
 GENERATED = {'fga_ros.msg': ('msg', '.msg'), 'fga_ros.srv': ('srv', '.srv')}
-ROS_MODULES = ('rclpy', 'rosidl_runtime_py', 'rcl_interfaces', 'launch', 'launch_ros',
-               'tf2_ros', 'cv_bridge', 'builtin_interfaces')
+ROS_MODULES = ('rclpy', 'rosidl_runtime_py', 'rosidl_parser', 'rcl_interfaces', 'launch',
+               'launch_ros', 'tf2_ros', 'cv_bridge', 'builtin_interfaces')
 PARAMETER_FILES = {'grasp_proposal.yaml': 'grasp_proposal_node', 'grasp_sim.yaml':
                    'grasp_sim_node', 'trainer.yaml': 'trainer_node'}
 

@@ -64,6 +64,11 @@ def default_claw_width_px() -> float:
     return float(load_gripper_config().claw_width)
 
 
+def default_claw_thickness_px() -> float:
+    """Extent of each claw along the closing direction, px (``sim/gripper.yaml``)."""
+    return float(load_gripper_config().claw_thickness)
+
+
 @dataclass(frozen=True)
 class CameraModel:
     """Top-down camera over the table plane.
