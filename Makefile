@@ -13,4 +13,5 @@ demo: install
 
 test: install
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -q test
