@@ -13,7 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/core/models/nets.py', 'fga_ros/core/models/spatial_actor.py',
-         'fga_ros/core/models/split_head.py')
+         'fga_ros/core/models/split_head.py', 'fga_ros/core/estimators',
+         'fga_ros/core/common/actions.py', 'fga_ros/core/common/checks.py',
+         'fga_ros/core/common/choices.py', 'fga_ros/core/common/config.py',
+         'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 
