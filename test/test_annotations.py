@@ -16,7 +16,8 @@ TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/core/models/split_head.py', 'fga_ros/core/estimators',
          'fga_ros/core/common/actions.py', 'fga_ros/core/common/checks.py',
          'fga_ros/core/common/choices.py', 'fga_ros/core/common/config.py',
-         'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py')
+         'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py',
+         'fga_ros/sim')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 

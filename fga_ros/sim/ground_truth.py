@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.gripper import default_gripper
+from fga_ros.sim.scene import Scene
 from fga_ros.sim.workspace import WORKSPACE_LO, validate_actions
 
 ALPHA_GAP = 2
@@ -62,16 +64,17 @@ class GroundTruth:
         uniformly random grasps."""
         return float(self.feasible.mean())
 
-    def _cells(self, actions):
+    def _cells(self, actions: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         acts = validate_actions(actions)
         return default_gripper().quantise(acts)
 
-    def mode_of(self, actions) -> np.ndarray:
+    def mode_of(self, actions: ArrayLike) -> np.ndarray:
         """Mode id of each action (B, 3): (B,) int, 0 for infeasible."""
         k, iy, ix = self._cells(actions)
         return self.labels[k, iy, ix].astype(np.int64)
 
-    def sample_feasible(self, n, rng=None) -> np.ndarray:
+    def sample_feasible(self, n: int,
+                        rng: np.random.Generator | int | None = None) -> np.ndarray:
         """``n`` actions (n, 3) drawn uniformly from the feasible set (uniform within cells).
 
         Raises ValueError if the scene has no feasible grasp.
@@ -88,7 +91,7 @@ class GroundTruth:
                          (k + frac[:, 2]) * self.bin_width], axis=1)
 
 
-def label_modes(feasible):
+def label_modes(feasible: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
     """Modes of a feasible grid (n, H, W) bool, alpha periodic along axis 0.
 
     Returns (labels int32 same shape, mode sizes largest first, merged fragment cells).
@@ -155,7 +158,7 @@ def label_modes(feasible):
 
 
 @functools.lru_cache(maxsize=32)
-def ground_truth(scene) -> GroundTruth:
+def ground_truth(scene: Scene) -> GroundTruth:
     """Exact feasible set and modes of a scene (cached per scene; arrays read-only)."""
     gripper = default_gripper()
     feasible = gripper.feasible_table(scene)  # read-only, shared with the gripper's cache
