@@ -17,7 +17,9 @@ TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/core/common/actions.py', 'fga_ros/core/common/checks.py',
          'fga_ros/core/common/choices.py', 'fga_ros/core/common/config.py',
          'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py',
-         'fga_ros/sim')
+         'fga_ros/sim', 'fga_ros/bridge/demos.py', 'fga_ros/bridge/geometry.py',
+         'fga_ros/bridge/grasps.py', 'fga_ros/bridge/image.py', 'fga_ros/bridge/requests.py',
+         'fga_ros/resources.py')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 

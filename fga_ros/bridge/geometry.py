@@ -19,8 +19,10 @@ closing direction (cos angle, sin angle) of the image, z axis along the approach
 
 from dataclasses import dataclass
 import math
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim import IMAGE_SIZE, load_camera, load_gripper_config
 
@@ -65,7 +67,7 @@ class CameraModel:
     height: int = IMAGE_SIZE
     frame_id: str = DEFAULT_CAMERA_FRAME
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('pixel_size', 'camera_height'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -90,7 +92,7 @@ class CameraModel:
         """Focal length, px."""
         return self.camera_height / self.pixel_size
 
-    def pixels_to_points(self, xy) -> np.ndarray:
+    def pixels_to_points(self, xy: ArrayLike) -> np.ndarray:
         """Table points (n, 3) in m in the optical frame for pixel coordinates ``xy`` (n, 2)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         points = np.empty((len(xy), 3))
@@ -99,7 +101,7 @@ class CameraModel:
         points[:, 2] = self.camera_height
         return points
 
-    def points_to_pixels(self, points) -> np.ndarray:
+    def points_to_pixels(self, points: ArrayLike) -> np.ndarray:
         """Pixel coordinates (n, 2) of optical-frame points (n, 3) in m (pinhole projection)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         if np.any(points[:, 2] <= 0):
@@ -109,7 +111,7 @@ class CameraModel:
             self.focal_length * points[:, 1] / points[:, 2] + self.cy,
         ], axis=1)
 
-    def camera_info_fields(self, header: dict) -> dict:
+    def camera_info_fields(self, header: dict[str, Any]) -> dict[str, Any]:
         """``sensor_msgs/CameraInfo`` fields: ideal pinhole, no distortion."""
         f, cx, cy = self.focal_length, self.cx, self.cy
         return {
@@ -123,7 +125,7 @@ class CameraModel:
             'p': [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
         }
 
-    def world_transform_fields(self, header: dict) -> dict:
+    def world_transform_fields(self, header: dict[str, Any]) -> dict[str, Any]:
         """``geometry_msgs/TransformStamped`` fields of the static transform world -> camera.
 
         ``header.frame_id`` must be the world frame. The optical frame is the world frame
@@ -138,7 +140,7 @@ class CameraModel:
             },
         }
 
-    def action_poses(self, actions) -> tuple:
+    def action_poses(self, actions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Grasp poses of planar actions (n, 3) (x px, y px, angle rad).
 
         Returns (positions (n, 3) in m, quaternions (n, 4) as x, y, z, w) in the optical frame.
@@ -147,20 +149,21 @@ class CameraModel:
         positions = self.pixels_to_points(actions[:, :2])
         return positions, yaw_quaternions(actions[:, 2])
 
-    def pose_fields(self, actions) -> list:
+    def pose_fields(self, actions: ArrayLike) -> list[dict[str, Any]]:
         """``geometry_msgs/Pose`` fields, one per action (n, 3)."""
         positions, quaternions = self.action_poses(actions)
         return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
 
 
-def yaw_quaternions(angles) -> np.ndarray:
+def yaw_quaternions(angles: ArrayLike) -> np.ndarray:
     """Quaternions (n, 4) as x, y, z, w of rotations by ``angles`` (n,) rad about z."""
     half = 0.5 * np.asarray(angles, dtype=np.float64).reshape(-1)
     zeros = np.zeros_like(half)
     return np.stack([zeros, zeros, np.sin(half), np.cos(half)], axis=1)
 
 
-def pose_dict(position, quaternion) -> dict:
+def pose_dict(position: Sequence[float] | np.ndarray,
+              quaternion: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """``geometry_msgs/Pose`` fields from a position (3,) and a quaternion (4,) x, y, z, w."""
     x, y, z = (float(v) for v in position)
     qx, qy, qz, qw = (float(v) for v in quaternion)
