@@ -19,7 +19,9 @@ TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py',
          'fga_ros/sim', 'fga_ros/bridge/demos.py', 'fga_ros/bridge/geometry.py',
          'fga_ros/bridge/grasps.py', 'fga_ros/bridge/image.py', 'fga_ros/bridge/requests.py',
-         'fga_ros/resources.py')
+         'fga_ros/resources.py', 'fga_ros/core/training/updates.py',
+         'fga_ros/core/analysis/oracle_experiment.py', 'fga_ros/core/analysis/figures.py',
+         'fga_ros/core/inference/cem.py', 'fga_ros/core/inference/density.py')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 
