@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from fga_ros import sim
 
@@ -26,15 +27,21 @@ def _rate(fn, items, budget):
             return calls * items / elapsed
 
 
-def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096) -> dict:
+def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096, progress=False) -> dict:
     """Measure the simulator; each figure runs for about ``seconds_budget`` seconds.
 
     Returns a dict of figures: grasp checks per second for one scene x ``batch`` actions
     (first call, including the table build, and warm), for ``scenes`` scenes x one action
     each (masks cached, as in training where the image was rendered first), renders per
     second (new scenes and cached outlines) and ground-truth seconds per scene (mean over
-    the shape families, cold caches).
+    the shape families, cold caches). ``progress`` shows a bar of the figures on stderr.
     """
+    with tqdm(total=6, desc='bench sim', unit='figure', disable=not progress) as bar:
+        return _measure(seconds_budget, batch, scenes, bar.update)
+
+
+def _measure(seconds_budget, batch, scenes, done):
+    """The figures of ``run_sim_bench``; ``done()`` is called after each one."""
     rng = np.random.default_rng(0)
     shapes = sim.shapes()
     out = {'batch': batch, 'scenes': scenes}
@@ -44,8 +51,10 @@ def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096) -> dict:
     start = time.perf_counter()
     sim.grasp_success(scene, actions)
     out['checks_per_s_one_scene_first_call'] = batch / (time.perf_counter() - start)
+    done()
     out['checks_per_s_one_scene_warm'] = _rate(
         lambda: sim.grasp_success(scene, actions), batch, seconds_budget)
+    done()
 
     many = [sim.make_scene(shapes[i % len(shapes)], _FRESH_SEED + 1 + i) for i in range(scenes)]
     for s in many:
@@ -53,6 +62,7 @@ def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096) -> dict:
     many_actions = _random_actions(rng, scenes)
     out['checks_per_s_many_scenes'] = _rate(
         lambda: sim.grasp_success_many(many, many_actions), scenes, seconds_budget)
+    done()
 
     counter = iter(range(_FRESH_SEED + 1 + scenes, 2 ** 62))
     n_render = 512
@@ -63,8 +73,10 @@ def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096) -> dict:
                          for i in range(n_render))
 
     out['renders_per_s_new_scenes'] = _rate(render_new, n_render, seconds_budget)
+    done()
     out['renders_per_s_cached'] = _rate(lambda: sim.render_batch(many[:n_render]), n_render,
                                         seconds_budget)
+    done()
 
     times = {}
     for i, shape in enumerate(shapes):
@@ -74,6 +86,7 @@ def run_sim_bench(seconds_budget=2.0, batch=1_000_000, scenes=4096) -> dict:
         times[shape] = time.perf_counter() - start
     out['ground_truth_s_per_scene'] = float(np.mean(list(times.values())))
     out['ground_truth_s_by_shape'] = times
+    done()
     return out
 
 

@@ -1,29 +1,51 @@
 """The ``fga`` command line: the product's jobs on the in-process simulator, without ROS.
 
-Every sub-command is a thin adapter: parse arguments, call the library, print or save.
-Errors a user can fix (bad arguments, missing or corrupt files) end with a one-line message
-and exit status 2, never a traceback.
+Every sub-command is a thin adapter: parse arguments, check its output paths
+(``fga_ros.outputs``), call the library, print or save. Errors a user can fix (bad
+arguments, missing or corrupt files, unusable output paths) end with a one-line message and
+exit status 2, never a traceback; a closed pipe (``fga ... | head``) ends quietly.
 """
 
 import argparse
+import dataclasses
 import json
+import os
 from pathlib import Path
-import signal
 import sys
 
 import numpy as np
 
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
-from fga_ros.core.inference.defaults import NUM_GRASPS, RANKING, REJECT_FRACTION
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
+"""Status after the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
+EXIT_INTERRUPTED = 130
+"""Status after Ctrl-C (128 + SIGINT)."""
+EXIT_WALL_LIMIT = 3
+"""``fga train`` stopped at its ``--wall-hours`` limit (checkpointed; resume to go on).
+Stopped by Ctrl-C or SIGTERM it exits with the shell's 128 + signal number (130, 143)."""
 STEADY_STATE = 'steady state: the second of two identical calls'
 """How ``fga propose`` times a proposal (the first call warms the model up)."""
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" to every option's help that does not state its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if 'default' in text or any(action.default is v for v in (None, False,
+                                                                  argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action)
+
+
+def _figure_path(path, option='--out'):
+    """None for no figure, else the checked path of a figure file."""
+    return check_file(path, option, FIGURE_SUFFIXES) if path else None
 
 
 def _names(names):
@@ -40,13 +62,16 @@ def _add_scene_args(parser, default_shape='H'):
                         help=f'camera distortion: {_names(sim.DISTORTIONS)}')
 
 
+FIGURE_HELP = ('figure file; the type follows the extension: ' + ', '.join(FIGURE_SUFFIXES)
+               + ' (default: none written)')
+
+
 def cmd_sim(args):
+    out = _figure_path(args.out)
     scene = sim.make_scene(args.shape, args.seed, args.distortion)
     gt = sim.ground_truth(scene)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sim.sim_figure(scene, gt, out, num_grasps=args.num_grasps)
+    if out:
+        sim.sim_figure(scene, gt, make_parent(out), num_grasps=args.num_grasps)
     summary = sim.summary(scene, gt)
     if args.json:
         print(json.dumps(summary))
@@ -56,85 +81,163 @@ def cmd_sim(args):
           f'(random grasps succeed {100 * summary["feasible_fraction"]:.2f}% of the time)')
     shares = ', '.join(f'{100 * s:.1f}%' for s in summary['mode_shares'])
     print(f'modes: {summary["num_modes"]} (shares, largest first: {shares})')
-    if args.out:
-        print(f'figure: {args.out}')
+    if out:
+        print(f'figure: {out}')
 
 
 def cmd_bench(args):
     if args.target == 'sim':
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
-        print_sim_bench(run_sim_bench(seconds_budget=args.seconds))
+        print_sim_bench(run_sim_bench(seconds_budget=args.seconds,
+                                      progress=not args.no_progress))
     else:
         from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
-                                              device=args.device))
+                                              device=args.device,
+                                              progress=not args.no_progress))
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _train_overrides(args):
+    """The config fields the ``fga train`` command line sets explicitly."""
+    from fga_ros.core.common.config import parse_overrides
 
-
-def cmd_train(args):
-    import yaml
-
-    from fga_ros.core.common.config import config_to_dict, load_config, parse_overrides
-    from fga_ros.core.common.env import SimEnvironment
-    from fga_ros.core.models import model_file
-    from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
-
+    check_dir(args.out, '--out')
     overrides = parse_overrides(args.set or [])
     for name in ('divergence', 'steps', 'seed', 'device'):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
-    config = load_config(args.preset, overrides)
-    out = Path(args.out)
-    if (out / CHECKPOINT_NAME).exists() and not args.resume:
-        raise UserError(f'{out} already holds a training checkpoint; pass --resume to continue '
-                        'it, or choose another --out (nothing was overwritten)')
-    if args.warm_start and args.resume:
+    return overrides
+
+
+def _open_run(args, out, overrides):
+    """(config, run record or None, changes) for a new run or a resume of the run in ``out``."""
+    from fga_ros.core.common.config import load_config
+    from fga_ros.core.training import run_record as runs
+
+    if not args.resume:
+        if runs.holds_run(out):
+            raise UserError(f'{out} already holds a training run; pass --resume to continue '
+                            'it, or choose another --out (nothing was overwritten)')
+        return load_config(args.preset or runs.DEFAULT_PRESET, overrides), None, {}
+    if args.warm_start:
         raise UserError('--warm-start starts a new run; a resumed run already holds its '
                         'critic (drop one of --warm-start and --resume)')
-    env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
+    if not runs.holds_run(out):
+        raise UserError(f'--resume: {out} holds no training run (no {runs.RUN_FILE} or '
+                        f'{runs.CHECKPOINT_NAME}); drop --resume to start a new one')
+    record = runs.read_run(out)
+    config, changes = runs.resumed_config(record, args.preset, overrides,
+                                          (out / runs.CHECKPOINT_NAME).is_file())
+    return config, record, changes
+
+
+def _resume_command(out):
+    import shlex
+    return f'fga train --resume --out {shlex.quote(str(out))}'
+
+
+def _record_run(args, out, overrides, config, record, changes, trainer):
+    """Write ``out/run.yaml`` for a new run (``record`` None) or a resumed one, say what
+    starts; return the record written."""
+    import shlex
+
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED
+    from fga_ros.core.training import run_record as runs
+
+    command = shlex.join(['fga', *args.argv])
+    seed_eval = args.seed_eval
+    if record is None:
+        record = runs.RunRecord(
+            config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
+            eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
+            command=command, created=runs.now(), warm_start=args.warm_start)
+        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
+              f'directory {out}')
+        if args.warm_start:
+            print(f'new run on the feature extractor and critic of {args.warm_start}')
+    else:
+        if seed_eval is not None and seed_eval != record.eval_seed:
+            changes['eval_seed'] = (record.eval_seed, seed_eval)
+            record = dataclasses.replace(record, eval_seed=seed_eval)
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+              f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
+                                        if changes else ''))
+        record = runs.resumed_record(record, config, args.preset, overrides, command,
+                                     trainer.step, changes)
+    runs.write_run(out, record)
+    return record
+
+
+def cmd_train(args):
+    from fga_ros.cli_hooks import ProgressHooks, SignalStop, TensorBoardHooks
+    from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.models import model_file
+    from fga_ros.core.training import run_record as runs
+    from fga_ros.core.training.trainer import Trainer
+
+    out = Path(args.out)
+    overrides = _train_overrides(args)
     try:
+        config, record, changes = _open_run(args, out, overrides)
+        env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
-    except model_file.CheckpointError as exc:
+    except (runs.RunError, model_file.CheckpointError) as exc:
         raise UserError(str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'config.yaml').write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    writer = None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(out / 'tensorboard'))
-    except ImportError:
-        print('tensorboard is not installed: no TensorBoard scalars', file=sys.stderr)
-    evaluate = _periodic_evaluation(config, args.seed_eval)
-    print(f'training {config.divergence} for {config.steps} steps on {trainer.device} '
-          f'(resuming at step {trainer.step}); run directory {out}')
-    if args.warm_start:
-        print(f'new run on the feature extractor and critic of {args.warm_start}')
+    if config.steps < trainer.step:
+        raise UserError(f'steps {config.steps} is below the step the run has reached, '
+                        f'{trainer.step}')
+    if record is not None and trainer.step >= config.steps:
+        print(f'{out} is complete: step {trainer.step} of {config.steps}; raise --steps to '
+              'train further (nothing was written)')
+        return 0
+    record = _record_run(args, out, overrides, config, record, changes, trainer)
+    progress = ProgressHooks(enabled=not args.no_progress)
+    board = TensorBoardHooks(out / 'tensorboard', purge_step=trainer.step + 1)
+    evaluate = periodic_evaluation(TRAINING_EVAL_SEED if record.eval_seed is None
+                                   else record.eval_seed)
     wall = args.wall_hours * 3600 if args.wall_hours else None
-    # A job scheduler's (or `kill`'s) SIGTERM stops training like Ctrl-C: with a checkpoint.
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        trainer.run(progress=not args.no_progress, evaluate=evaluate, writer=writer,
-                    wall_limit=wall)
-    except KeyboardInterrupt:
-        if trainer.prefilled:
-            print(f'interrupted: checkpoint written to {out / CHECKPOINT_NAME}; '
-                  f'continue with --resume', file=sys.stderr)
-        else:
-            print('interrupted during the replay prefill: nothing was saved', file=sys.stderr)
-        return
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if writer is not None:
-            writer.close()
-    model = trainer.export()
-    print(f'step {trainer.step}: checkpoint {out / CHECKPOINT_NAME}, model {model}')
-    curve = _plot_learning_curve(out)
-    if curve:
-        print(f'learning curve: {curve}')
+    with SignalStop() as stop:
+        try:
+            result = trainer.run(hooks=[progress, board, stop], evaluate=evaluate,
+                                 wall_limit=wall)
+        except KeyboardInterrupt:
+            return _report_interrupted(out, trainer, trainer.prefilled, stop.exit_status)
+        finally:
+            progress.close()
+            board.close()
+    return _report_end(args, out, trainer, result, stop)
+
+
+def _report_end(args, out, trainer, result, stop):
+    """Say how ``trainer.run`` ended (and how to continue); return the exit status."""
+    from fga_ros.core.training.hooks import FINISHED, WALL_LIMIT
+
+    if result.reason == FINISHED:
+        print(f'step {trainer.step}: checkpoint {result.saved.checkpoint}, model '
+              f'{result.saved.model}')
+        curve = _plot_learning_curve(out)
+        if curve:
+            print(f'learning curve: {curve}')
+        return 0
+    if result.reason == WALL_LIMIT:
+        print(f'wall-clock limit of {args.wall_hours:g} h reached', file=sys.stderr)
+        return _report_interrupted(out, trainer, result.saved is not None, EXIT_WALL_LIMIT)
+    return _report_interrupted(out, trainer, result.saved is not None, stop.exit_status)
+
+
+def _report_interrupted(out, trainer, saved, status):
+    """Say where an unfinished run stands and how to continue it; return ``status``."""
+    from fga_ros.core.training.trainer import CHECKPOINT_NAME, MODEL_NAME
+
+    if saved:
+        print(f'stopped at step {trainer.step} of {trainer.config.steps}: checkpoint '
+              f'{out / CHECKPOINT_NAME}, model {out / MODEL_NAME}', file=sys.stderr)
+    else:
+        print('stopped during the replay prefill: no checkpoint yet', file=sys.stderr)
+    print(f'continue with: {_resume_command(out)}', file=sys.stderr)
+    return status
 
 
 def _plot_learning_curve(out):
@@ -148,16 +251,6 @@ def _plot_learning_curve(out):
     path = out / 'learning_curve.png'
     learning_curve_figure(records, path)
     return path
-
-
-def _periodic_evaluation(config, seed):
-    """Evaluation callback for the trainer: accuracy with and without rejection."""
-    from fga_ros.core.analysis.evaluation import quick_accuracy
-
-    def evaluate(trainer):
-        return quick_accuracy(trainer.model, config, config.shapes + sim.heldout_shapes(),
-                              config.eval_states, seed=seed)
-    return evaluate
 
 
 def _load_proposer(checkpoint, device):
@@ -177,31 +270,45 @@ def _split_shapes(text):
 
 
 def cmd_eval(args):
+    from fga_ros.core.analysis.coverage_figure import coverage_figure, worst_cases
     from fga_ros.core.analysis.evaluation import evaluate, format_table
     from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
     from fga_ros.core.inference.cem import CEMSampler
 
+    json_path = check_file(args.json, '--json') if args.json else None
+    plots = check_dir(args.plots, '--plots') if args.plots else None
     proposer = _load_proposer(args.checkpoint, args.device)
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
+    samples = {shape: {} for shape in shapes}  # kept for the worst-coverage figures
+
+    def keep(shape, scene, actions, log_density):
+        samples[shape][scene.seed] = (scene, actions, log_density)
+
     results = evaluate(sampler, shapes, args.states, args.actions, distortion=args.distortion,
                        seed=args.seed, reject_fraction=args.reject,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + '\n')
-        print(f'metrics: {args.json}')
-    if args.plots:
-        out = Path(args.plots)
+    if json_path:
+        make_parent(json_path).write_text(json.dumps(results, indent=2) + '\n')
+        print(f'metrics: {json_path}')
+    if plots:
+        out = plots
         out.mkdir(parents=True, exist_ok=True)
         rank_share_figure(results, out / 'rank_shares.png', reject_fraction=args.reject)
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
             critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
                                 out / f'critic_actor_{shape}.png')
-        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png')
+            cases = worst_cases(results[shape], samples[shape])
+            if cases:
+                coverage_figure(cases, out / f'coverage_worst_{shape}.png', args.reject,
+                                title=f'{shape}: the {len(cases)} evaluation scenes of worst '
+                                      f'mode coverage by the {args.method} '
+                                      f'(of {args.states}, {args.actions} samples each)')
+        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png, '
+              f'{out}/coverage_worst_<shape>.png')
 
 
 def _read_image(path):
@@ -220,6 +327,7 @@ def cmd_propose(args):
     from fga_ros.core.analysis.figures import proposal_figure
     from fga_ros.sim.drawing import cluster_numbers
 
+    out = _figure_path(args.out)
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
     if args.image:
@@ -268,24 +376,24 @@ def cmd_propose(args):
             print(line)
         if feasible is not None:
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        proposal_figure(image, proposal, args.out, feasible=feasible,
+    if out:
+        proposal_figure(image, proposal, make_parent(out), feasible=feasible,
                         distortion='none' if scene is None else scene.distortion,
                         timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
-            print(f'figure: {args.out}')
+            print(f'figure: {out}')
 
 
 def cmd_demo(args):
     """The main job on the embedded defaults: bundled model, held-out Box scene."""
     args.checkpoint = None
     args.image = None
+    out_dir = check_dir(args.out_dir, '--out-dir') if args.out_dir else None
     print('fga demo: the bundled model proposes grasps on a held-out Box scene and on an H '
           '(in-process simulator)')
     for shape in ('Box', 'H'):
         args.shape = shape
-        args.out = f'{args.out_dir}/demo_{shape}.png'
+        args.out = out_dir / f'demo_{shape}.png' if out_dir else None
         cmd_propose(args)
 
 
@@ -293,6 +401,8 @@ def cmd_modes(args):
     """Section 3's controlled experiment: generators trained on the simulator, no critic."""
     from fga_ros.core.analysis import oracle_experiment as oracle
 
+    out = _figure_path(args.out)
+    json_path = check_file(args.json, '--json') if args.json else None
     divergences = tuple(d.strip() for d in args.divergences.split(',') if d.strip())
     steps = oracle.STEPS if args.steps is None else args.steps
     lr = oracle.LR if args.lr is None else args.lr
@@ -305,55 +415,75 @@ def cmd_modes(args):
         args.shape, args.seed, divergences, steps=steps, lr=lr, samples=samples,
         rng_seed=args.rng_seed, progress=not args.no_progress)
     print(oracle.format_modes_table(results))
-    if args.json:
+    if json_path:
         rows = {k: {n: v for n, v in r.items() if n != 'actions'} for k, r in results.items()}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(
+        make_parent(json_path).write_text(json.dumps(
             {'scene': scene.to_dict(), 'steps': steps, 'lr': lr, 'rng_seed': args.rng_seed,
              'results': rows}, indent=2) + '\n')
-        print(f'metrics: {args.json}')
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        oracle.modes_figure(results, scene, args.out)
-        print(f'figure: {args.out}')
+        print(f'metrics: {json_path}')
+    if out:
+        oracle.modes_figure(results, scene, make_parent(out))
+        print(f'figure: {out}')
 
 
 def build_parser():
+    from fga_ros.resources import package_version
+
     parser = argparse.ArgumentParser(
-        prog='fga', description='Learn to propose all feasible planar grasps (no ROS needed).')
-    sub = parser.add_subparsers(dest='command', required=True)
+        prog='fga', description='Learn to propose all feasible planar grasps (no ROS needed).',
+        formatter_class=HelpFormatter)
+    parser.add_argument('--version', action='version', version=f'%(prog)s {package_version()}')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    add = sub.add_parser
+
+    def sub_parser(name, **kwargs):
+        return add(name, formatter_class=HelpFormatter, description=kwargs.get('help'),
+                   **kwargs)
+    sub.add_parser = sub_parser
 
     p = sub.add_parser('sim', help='render a scene with its ground-truth feasible grasps')
     _add_scene_args(p)
-    p.add_argument('--out', default='sim.png', help='PNG figure path ("" for none)')
+    p.add_argument('--out', default=None, help=FIGURE_HELP)
     p.add_argument('--num-grasps', type=int, default=24, help='feasible grasps drawn')
     p.add_argument('--json', action='store_true',
                    help='print the scene and its ground-truth summary as one JSON object')
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser('train', help='train actor and critic on the in-process simulator')
-    p.add_argument('--preset', default='cpu',
-                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path')
-    p.add_argument('--out', required=True, help='run directory (checkpoints, TensorBoard)')
-    p.add_argument('--divergence', default=None, help=_names(DIVERGENCES))
-    p.add_argument('--steps', type=int, default=None, help='total training steps')
-    p.add_argument('--seed', type=int, default=None, help='seed of every random generator')
-    p.add_argument('--device', default=None, help='auto, cpu, cuda, cuda:N')
+    p.add_argument('--preset', default=None,
+                   help='preset name in config/presets (cpu, paper, tiny) or a YAML path '
+                        '(default: cpu; a resumed run keeps its own)')
+    p.add_argument('--out', required=True,
+                   help='run directory (run.yaml, checkpoints, model.pt, TensorBoard)')
+    p.add_argument('--divergence', default=None,
+                   help=f"{_names(DIVERGENCES)} (default: the preset's)")
+    p.add_argument('--steps', type=int, default=None,
+                   help="total training steps (default: the preset's)")
+    p.add_argument('--seed', type=int, default=None,
+                   help="seed of every random generator (default: the preset's)")
+    p.add_argument('--device', default=None,
+                   help="auto, cpu, cuda, cuda:N (default: the preset's)")
     p.add_argument('--set', action='append', metavar='KEY=VALUE',
-                   help='override any config field (YAML value), repeatable')
-    p.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
+                   help='override any config field (YAML value), repeatable (default: none)')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the run in --out with its own configuration and target '
+                        'steps; flags given with it change the run (or are refused)')
     p.add_argument('--warm-start', default=None, metavar='MODEL',
                    help='start from the feature extractor and critic of this model or '
-                        'checkpoint (same critic architecture); the actor starts fresh')
+                        'checkpoint (same critic architecture); the actor starts fresh '
+                        '(default: none)')
     p.add_argument('--wall-hours', type=float, default=None,
-                   help='stop (checkpointed) after this many hours')
-    p.add_argument('--seed-eval', type=int, default=1_000_000,
-                   help='first scene seed of the periodic evaluation')
+                   help='stop (checkpointed, exit status 3) after this many hours of this '
+                        'process; not remembered by --resume (default: no limit)')
+    p.add_argument('--seed-eval', type=int, default=None,
+                   help="first scene seed of the periodic evaluation (default: the core's "
+                        "TRAINING_EVAL_SEED; a resumed run keeps its own)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser('eval', help='Table 3 metrics: accuracy and mode-rank shares')
-    p.add_argument('--checkpoint', default=None, help='model or checkpoint (default: bundled)')
+    p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model)')
     p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
@@ -364,8 +494,10 @@ def build_parser():
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help='evaluate the actor, or the critic + CEM baseline')
     p.add_argument('--seed', type=int, default=0, help='evaluation seed')
-    p.add_argument('--json', default=None, help='write the metrics as JSON to this file')
-    p.add_argument('--plots', default=None, help='write PNG figures to this directory')
+    p.add_argument('--json', default=None,
+                   help='write the metrics as JSON to this file (default: none written)')
+    p.add_argument('--plots', default=None,
+                   help='write PNG figures to this directory (default: none written)')
     p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_eval)
@@ -376,29 +508,30 @@ def build_parser():
         p = sub.add_parser(name, help=text)
         if name == 'propose':
             p.add_argument('--checkpoint', default=None,
-                           help='model or checkpoint (default: bundled)')
+                           help='model or checkpoint (default: the bundled model)')
             p.add_argument('--image', default=None,
                            help='128x128 RGB image file (default: a simulator scene)')
             _add_scene_args(p)
-            p.add_argument('--out', default='proposals.png', help='PNG figure ("" for none)')
+            p.add_argument('--out', default=None, help=FIGURE_HELP)
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
         else:
             p.add_argument('--seed', type=int, default=0, help='scene seed')
             p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                            help=f'camera distortion: {_names(sim.DISTORTIONS)}')
-            p.add_argument('--out-dir', default='.', help='where demo_<shape>.png go')
+            p.add_argument('--out-dir', default=None,
+                           help='write demo_Box.png and demo_H.png here (default: no figures)')
             p.set_defaults(json=False)
         p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
         p.add_argument('--reject', type=float, default=None,
                        help='fraction of samples rejected as lowest KDE density (default: '
-                            "the core's REJECT_FRACTION, the paper's 10 %%)")
+                            f"{REJECT_FRACTION:g}, the paper's 10 %%)")
         # the demo shows every mode; a caller of propose gets the best grasps first
         p.add_argument('--ranking', choices=RANKINGS,
                        default='diverse' if name == 'demo' else RANKING,
                        help='best score first, or best of each mode first')
         p.add_argument('--oversample', type=int, default=None,
                        help='actor samples per returned grasp, the critic keeps the best '
-                            "(default: the core's OVERSAMPLE)")
+                            f'(default: {OVERSAMPLE})')
         p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
         p.set_defaults(func=func)
 
@@ -415,29 +548,50 @@ def build_parser():
                    help='samples evaluated per divergence (default: oracle_experiment.SAMPLES)')
     p.add_argument('--rng-seed', type=int, default=0,
                    help='seed of initialisation, latents and resampling noise')
-    p.add_argument('--out', default='modes.png', help='PNG figure ("" for none)')
-    p.add_argument('--json', default=None, help='write the metrics as JSON to this file')
+    p.add_argument('--out', default=None, help=FIGURE_HELP)
+    p.add_argument('--json', default=None,
+                   help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser('bench', help='print throughput / latency figures')
-    p.add_argument('target', choices=['sim', 'propose'])
+    p.add_argument('target', choices=['sim', 'propose'],
+                   help='sim: simulator throughput (about 15 s); propose: latency and accuracy '
+                        'of the actor against critic + CEM (minutes)')
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')
     p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+def _quiet_stdout():
+    """After a broken pipe: send what is still buffered for stdout to /dev/null, so that
+    the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    command = 'fga'
     try:
-        args.func(args)
+        args = build_parser().parse_args(argv)
+        command = f'fga {args.command}'
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        status = args.func(args) or 0
+        sys.stdout.flush()
+        return status
     except (UserError, ValueError, FileNotFoundError) as exc:
-        print(f'fga {args.command}: error: {exc}', file=sys.stderr)
+        print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
-    return 0
+    except BrokenPipeError:  # the reader went away (`fga ... | head`): nothing to report
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print(f'{command}: interrupted', file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == '__main__':

@@ -75,15 +75,18 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument('num_sims', default_value='1',
                               description='simulators (namespaces sim0 ...), used in parallel'),
-        DeclareLaunchArgument('preset', default_value='cpu',
-                              description='training preset or YAML path'),
+        DeclareLaunchArgument('preset', default_value='',
+                              description="training preset or YAML path; empty = the "
+                                          "resumed run's own, else cpu"),
         DeclareLaunchArgument('divergence', default_value='',
                               description="js, fkl, rkl, gan or me; empty = the preset's"),
         DeclareLaunchArgument('out_dir', default_value='fga_runs/ros',
-                              description='run directory (checkpoints, exported model)'),
+                              description='run directory (run.yaml, checkpoints, exported '
+                                          'model)'),
         DeclareLaunchArgument('resume', default_value='true',
-                              description='continue the checkpoint in out_dir; false refuses '
-                                          'an out_dir that holds one'),
+                              description='continue the run in out_dir with its own '
+                                          'configuration; false refuses an out_dir that '
+                                          'holds one'),
         DeclareLaunchArgument('warm_start', default_value='',
                               description='model whose extractor and critic start a new '
                                           'run (the actor starts fresh); empty = none'),

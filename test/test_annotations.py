@@ -21,7 +21,9 @@ TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/bridge/grasps.py', 'fga_ros/bridge/image.py', 'fga_ros/bridge/requests.py',
          'fga_ros/resources.py', 'fga_ros/core/training/updates.py',
          'fga_ros/core/analysis/oracle_experiment.py', 'fga_ros/core/analysis/figures.py',
-         'fga_ros/core/inference/cem.py', 'fga_ros/core/inference/density.py')
+         'fga_ros/core/inference/cem.py', 'fga_ros/core/inference/density.py',
+         'fga_ros/core/analysis/coverage.py', 'fga_ros/core/analysis/coverage_figure.py',
+         'fga_ros/core/analysis/evaluation.py')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 

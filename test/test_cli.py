@@ -14,6 +14,7 @@ import pytest
 from fga_ros import cli, sim
 from fga_ros.core.common.config import load_config
 from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.models import model_file
 from fga_ros.core.training.trainer import CHECKPOINT_NAME, Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -24,7 +25,7 @@ def model_path(tmp_path_factory):
     config = load_config('tiny', {'steps': 2, 'eval_every': 0})
     out = tmp_path_factory.mktemp('run')
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), out)
-    trainer.run(progress=False)
+    trainer.run()
     return trainer.export()
 
 
@@ -76,6 +77,32 @@ def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
         for key in ('rank_shares', 'rank_shares_rejected'):
             shares = shape[key]
             assert shares == sorted(shares, reverse=True) and 0 <= sum(shares) <= 1 + 1e-9
+        for key in ('all_modes_hit', 'mode_recall', 'tv_distance'):
+            assert 0.0 <= shape[key] <= 1.0 and 0.0 <= shape[f'{key}_rejected'] <= 1.0
+        assert 1 <= len(shape['worst_scenes']) <= 2
+    assert 'recall %' in out and 'TV floor' in out
+
+
+def test_eval_plots_the_worst_covered_scenes(capsys, tmp_path, model_path):
+    code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'T',
+                        '--states', 2, '--actions', 32, '--plots', tmp_path, '--no-progress')
+    assert code == 0
+    for name in ('rank_shares.png', 'critic_actor_T.png', 'coverage_worst_T.png'):
+        assert (tmp_path / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_periodic_evaluation_records_coverage(capsys, tmp_path):
+    out = tmp_path / 'run'
+    code, _, _ = _run(capsys, 'train', '--preset', 'tiny', '--out', out, '--steps', 2,
+                      '--no-progress', '--set', 'eval_every=2', '--set', 'eval_states=1',
+                      '--set', 'eval_actions=16')
+    assert code == 0
+    records = [json.loads(line) for line in (out / 'eval.jsonl').read_text().splitlines()]
+    assert records[-1]['step'] == 2
+    for prefix in ('acc', 'acc*', 'hit', 'recall', 'tv'):
+        assert 0.0 <= records[-1][f'{prefix}/mean'] <= 1.0
+        assert f'{prefix}/Box' in records[-1]
+    assert (out / 'learning_curve.png').exists()
 
 
 def test_train_refuses_to_overwrite_and_resumes(capsys, tmp_path):
@@ -121,22 +148,33 @@ def test_corrupt_image_and_corrupt_model_are_named(capsys, tmp_path, model_path)
     assert code == cli.EXIT_USAGE and 'bad.pt' in err
 
 
-def test_train_stops_with_a_checkpoint_on_sigterm(tmp_path):
-    """`kill` (or a job scheduler) stops training like Ctrl-C: checkpoint, then --resume."""
+def test_train_stops_with_a_checkpoint_on_sigterm(capsys, tmp_path):
+    """`kill` (or a job scheduler) stops training like Ctrl-C: checkpoint, status 143 and
+    the command that continues the run."""
     out = tmp_path / 'run'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     process = subprocess.Popen(
         [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out', str(out),
-         '--steps', '1000000', '--set', 'checkpoint_every=0', '--set', 'eval_every=0',
+         '--steps', '1000000', '--set', 'checkpoint_every=5', '--set', 'eval_every=0',
          '--no-progress'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:  # 'training js for ... steps' comes just before training
-        if line.startswith('training'):
-            break
-    time.sleep(8.0)  # the prefill (about a second) and some training steps
+    deadline = time.monotonic() + 120
+    while not (out / CHECKPOINT_NAME).exists():  # the first checkpoint: training runs
+        if process.poll() is not None:
+            pytest.fail(f'fga train ended early: {process.communicate()[1]}')
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail('no checkpoint within 120 s')
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    assert 'checkpoint written' in err and '--resume' in err
-    resumed = Trainer(load_config('tiny', {'steps': 1000000}), SimEnvironment(('H',)), out,
-                      resume=True)
-    assert resumed.step > 0
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert 'Traceback' not in err
+    assert f'continue with: fga train --resume --out {out}' in err
+    _, _, meta = model_file.load_model(out / 'model.pt')  # the interrupted run is usable
+    step = meta['step']
+    assert step >= 5
+    # it continues from its own run description; --steps is a change a resume may make
+    code, stdout, _ = _run(capsys, 'train', '--resume', '--out', out, '--steps', step + 2,
+                           '--no-progress')
+    assert code == 0 and f'resuming {out} at step {step} of {step + 2}' in stdout
+    assert f'steps 1000000 -> {step + 2}' in stdout and f'step {step + 2}:' in stdout

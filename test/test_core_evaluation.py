@@ -12,7 +12,7 @@ from fga_ros.core.analysis.evaluation import (
     evaluate,
     evaluation_scenes,
     format_table,
-    quick_accuracy,
+    quick_metrics,
     rank_shares,
 )
 from fga_ros.core.analysis.figures import critic_actor_figure, proposal_figure, rank_share_figure
@@ -123,7 +123,8 @@ def test_uniform_sampler_and_table_layout():
         assert sum(res['rank_shares']) == pytest.approx(res['accuracy'])
     lines = format_table(results).splitlines()
     assert lines[0].split() == ['shape', 'acc', '%', 'acc*', '%', 'last', '%', 'last*', '%',
-                                'modes']
+                                'modes', 'hit', '%', 'recall', '%', 'recall*', '%', 'TV',
+                                'TV*', 'TV', 'floor']
     assert [line.split()[0] for line in lines[2:]] == ['H', SHAPE, 'Avg']
 
 
@@ -143,16 +144,18 @@ def test_evaluate_bad_arguments(args, message):
         evaluate(*args, progress=False)
 
 
-def test_quick_accuracy_keys_and_ranges():
+def test_quick_metrics_keys_and_ranges():
     config = load_config('tiny')
     torch.manual_seed(0)
     model = ActorCritic(config).eval()
-    out = quick_accuracy(model, config, ['H', SHAPE], 1, seed=0, actions=20)
-    assert set(out) == {'acc/H', 'acc*/H', f'acc/{SHAPE}', f'acc*/{SHAPE}', 'acc/mean',
-                        'acc*/mean'}
+    out = quick_metrics(model, config, ['H', SHAPE], 1, seed=0, actions=20)
+    prefixes = ('acc', 'acc*', 'hit', 'recall', 'tv')
+    assert set(out) == {f'{p}/{s}' for p in prefixes for s in ('H', SHAPE, 'mean')}
     assert all(0.0 <= v <= 1.0 for v in out.values())
-    assert out['acc/mean'] == pytest.approx((out['acc/H'] + out[f'acc/{SHAPE}']) / 2)
-    assert out == quick_accuracy(model, config, ['H', SHAPE], 1, seed=0, actions=20)
+    for prefix in prefixes:
+        assert out[f'{prefix}/mean'] == pytest.approx(
+            (out[f'{prefix}/H'] + out[f'{prefix}/{SHAPE}']) / 2)
+    assert out == quick_metrics(model, config, ['H', SHAPE], 1, seed=0, actions=20)
 
 
 def test_figures_are_written(tmp_path):

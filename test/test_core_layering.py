@@ -3,7 +3,8 @@
 Rooms, lowest first (a module may import its own room and lower ones only):
 
     base (fga_ros, resources) < sim (+ bench_sim) < core.common < core.estimators
-    < core.models < core.training | core.inference < core.analysis < bridge < cli | nodes
+    < core.models < core.training | core.inference < core.analysis < bridge
+    < cli (+ cli_hooks) | nodes
 
 Rooms separated by ``|`` share a rank and must not import each other. The core's package
 files import nothing, so that a torch-free module loads no torch; the simulator node's
@@ -31,7 +32,7 @@ ROOMS = (  # (room, rank, module prefixes)
     ('core.inference', 5, ('fga_ros.core.inference',)),
     ('core.analysis', 6, ('fga_ros.core.analysis',)),
     ('bridge', 7, ('fga_ros.bridge',)),
-    ('cli', 8, ('fga_ros.cli',)),
+    ('cli', 8, ('fga_ros.cli', 'fga_ros.cli_hooks')),
     ('nodes', 8, ('fga_ros.nodes', 'fga_ros.msg', 'fga_ros.srv')),
 )
 

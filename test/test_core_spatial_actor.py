@@ -7,9 +7,10 @@ import torch
 
 from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
 from fga_ros.core.common.tensors import sample_latent
+from fga_ros.core.estimators.divergences import categorical_divergence
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.spatial_actor import SpatialActor, choose_cells
-from fga_ros.core.training.updates import actor_step_loss
+from fga_ros.core.training.updates import actor_step_loss, cell_fkl_loss, cell_target
 
 CHANNELS, GRID, IMAGE = 4, 22, 64
 
@@ -109,3 +110,47 @@ def test_sampling_is_reproducible_with_a_generator(tiny_config):
     a = model.act(features, z)
     b = model.sample(features, 6, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, b)
+
+
+def test_cell_target_follows_the_critic_and_the_cell_term_trains_only_the_scorer(
+        tiny_config, monkeypatch):
+    config = dataclasses.replace(tiny_config, actor_head='spatial', critic_readout='local',
+                                 cell_fkl_weight=1.0)
+    torch.manual_seed(0)
+    model = ActorCritic(config)
+    features = model.features(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    reachable = ~model.actor.unreachable
+    # A critic that finds only grasps centred left of x_n = -0.5 feasible: cells wholly
+    # left of it and in the workspace share the top probability, cells wholly right of it
+    # or outside the workspace get only the floor, and cells across a border lie between.
+    monkeypatch.setattr(model, 'score', lambda f, a: torch.where(a[..., 0] < -0.5, 20.0, -20.0))
+    log_p = cell_target(model, features, points_per_cell=16)
+    assert log_p.shape == (2, int(reachable.sum()))
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(2, dtype=log_p.dtype))
+    half = 0.5 * model.actor.reach
+    x, y = model.actor.centres[reachable].T
+    inside = (x - half >= -1.0) & (x + half < -0.5) & (y.abs() + half <= 1.0)  # workspace
+    outside = (x - half > -0.5) | (x + half < -1.0) | (y.abs() - half > 1.0)
+    probs = log_p.exp()
+    top = probs[:, inside]
+    torch.testing.assert_close(top, top[:, :1].expand_as(top))
+    assert probs[:, outside].max() < 1e-6 * top.min()
+    assert probs[:, ~inside & ~outside].max() <= top.min() + 1e-7
+    assert probs[:, ~inside & ~outside].sum() > 0
+    monkeypatch.undo()
+    loss = cell_fkl_loss(model, features, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert loss.item() > 0
+    # The gradient on the cell logits is pi - p (cross-entropy), here through the scorer.
+    logits = model.actor.cell_scores(features.trunk.detach()).flatten(1)
+    logits = logits[:, ~model.actor.unreachable].detach().requires_grad_()
+    log_p = cell_target(model, features, generator=torch.Generator().manual_seed(0))
+    categorical_divergence('fkl', torch.log_softmax(logits, -1), log_p).mean().backward()
+    torch.testing.assert_close(logits.grad, (logits.softmax(-1) - log_p.exp()).detach() / 2)
+    assert all(p.grad is not None for p in model.actor.cell_scores.parameters())
+    assert all(p.grad is None for p in model.actor.local.parameters())
+    assert all(p.grad is None for p in model.extractor.parameters())
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    actor_step_loss(model, config, images, torch.Generator().manual_seed(0))[0].backward()
+    with pytest.raises(ValueError, match='cell_fkl_weight'):
+        dataclasses.replace(config, divergence='gan')

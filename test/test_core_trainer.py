@@ -55,7 +55,7 @@ def test_short_training_improves_critic_accuracy(tmp_path, variant):
     assert 0.4 < batch[2].mean() < 0.6  # balanced
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path)
     before = _held_out_accuracy(trainer, batch)
-    trainer.run(progress=False)
+    trainer.run()
     after = _held_out_accuracy(trainer, batch)
     assert trainer.step == 300
     assert after >= before + 0.1, (before, after)
@@ -70,15 +70,15 @@ def _state(trainer):
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, variant):
     config = _config(steps=12, checkpoint_every=6, eval_every=0, **variant)
     straight = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'a')
-    straight.run(progress=False)
+    straight.run()
 
     first = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'b')
-    first.run(steps=6, progress=False)  # "killed" after the checkpoint at step 6
+    first.run(steps=6)  # "killed" after the checkpoint at step 6
     resumed = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'b',
                       resume=True)
     assert resumed.step == 6
     assert len(resumed.replay) == len(first.replay)
-    resumed.run(progress=False)
+    resumed.run()
 
     assert resumed.step == straight.step == 12
     a, b = _state(straight), _state(resumed)
@@ -88,7 +88,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, variant):
 
 def test_resume_with_another_configuration_is_refused(tmp_path):
     config = _config(steps=2, eval_every=0)
-    Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path).run(progress=False)
+    Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path).run()
     other = dataclasses.replace(config, divergence='fkl')
     with pytest.raises(model_file.CheckpointError, match='divergence'):
         Trainer(other, SimEnvironment(config.shapes, seed=0), tmp_path, resume=True)
@@ -100,7 +100,7 @@ def test_resume_with_another_configuration_is_refused(tmp_path):
 
 def test_corrupt_checkpoint_gives_clear_error_and_keeps_file(tmp_path):
     config = _config(steps=2, eval_every=0)
-    Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path).run(progress=False)
+    Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path).run()
     path = tmp_path / CHECKPOINT_NAME
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -113,7 +113,7 @@ def test_corrupt_checkpoint_gives_clear_error_and_keeps_file(tmp_path):
 def test_every_objective_runs_and_exports(tmp_path, divergence):
     config = _config(steps=3, divergence=divergence, eval_every=0)
     trainer = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path)
-    stats = trainer.run(progress=False)
+    stats = trainer.run().stats
     assert np.isfinite(stats.actor_loss) and np.isfinite(stats.critic_loss)
     model, loaded, meta = model_file.load_model(trainer.export())
     assert loaded == config and meta['divergence'] == divergence
@@ -122,7 +122,7 @@ def test_every_objective_runs_and_exports(tmp_path, divergence):
 def test_warm_start_copies_the_critic_and_starts_a_fresh_actor(tmp_path):
     source = _config(steps=2, eval_every=0)
     trained = Trainer(source, SimEnvironment(source.shapes, seed=0), tmp_path / 'source')
-    trained.run(progress=False)
+    trained.run()
     model_path = trained.export()
     config = dataclasses.replace(source, actor_head='spatial', divergence='fkl')
     warm = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'warm',
@@ -133,7 +133,7 @@ def test_warm_start_copies_the_critic_and_starts_a_fresh_actor(tmp_path):
     assert critic_keys and all(torch.equal(got[k], src[k]) for k in critic_keys)
     assert not all(torch.equal(new[k], src[k]) for k in critic_keys)
     assert all(torch.equal(got[k], new[k]) for k in got if k.startswith('actor.'))
-    warm.run(steps=1, progress=False)  # and it trains
+    warm.run(steps=1)  # and it trains
 
     other = dataclasses.replace(config, critic_hidden=(8, 8))
     with pytest.raises(model_file.CheckpointError, match=r'critic_hidden: saved \[16, 16\]'):

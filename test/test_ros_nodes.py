@@ -264,7 +264,7 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
 
     config = load_config('tiny')
     source = Trainer(config, SimEnvironment(config.shapes, seed=0), tmp_path / 'source')
-    source.run(steps=2, progress=False)
+    source.run(steps=2)
     source_model = source.export()
 
     ros.add(GraspSimNode)
@@ -281,6 +281,15 @@ def test_trainer_node_trains_over_a_simulator_from_a_warm_start(ros, tmp_path):
     assert trainer.error is None and trainer.trainer.step == 6
     model, loaded, meta = model_file.load_model(announced[-1])
     assert meta['step'] == 6 and loaded.actor_head == config.actor_head
+
+    # a relaunch naming only out_dir and a new target continues the run's own configuration
+    from rclpy.parameter import Parameter
+    resumed = ros.add(TrainerNode, parameter_overrides=[
+        Parameter('out_dir', value=str(tmp_path / 'run')), Parameter('steps', value=8),
+        Parameter('service_timeout', value=TIMEOUT)])
+    resumed.thread.join(3 * TIMEOUT)
+    assert resumed.error is None and resumed.trainer.step == 8
+    assert resumed.config.prefill_examples == 64 and resumed.config.eval_every == 0
 
     # a model whose critic does not fit the configuration is refused at start
     cpu_model = bundled_model_path()

@@ -311,5 +311,5 @@ def sim_figure(scene: 'Scene', gt: 'GroundTruth', path: str | os.PathLike,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: ground-truth feasible grasps, '
                  f'{gt.num_modes} modes, {100 * gt.feasible_fraction:.2f}% of all grasps '
                  'feasible (simulator)')
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
     return fig

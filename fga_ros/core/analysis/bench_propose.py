@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.common.config import load_config
@@ -36,14 +37,16 @@ CEM_ITERATIONS_TRIED = (3, 5, 8, 12, 20, 30)
 """CEM iteration counts tried, in order, for the equal-accuracy comparison."""
 
 
-def _timed(call, repeats):
+def _timed(call, repeats, tick):
     for _ in range(WARMUP):
         call()
+        tick()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         times.append(1e3 * (time.perf_counter() - start))
+        tick()
     p50, p90, p99 = np.percentile(times, [50, 90, 99])
     return {'p50': float(p50), 'p90': float(p90), 'p99': float(p99), 'calls': repeats}
 
@@ -70,7 +73,7 @@ def _scenes(shapes, scenes, seed):
             for scene in evaluation_scenes(shape, scenes, seed)]
 
 
-def _accuracy(proposer, shapes, scenes, seed):
+def _accuracy(proposer, shapes, scenes, seed, tick):
     model = proposer.snapshot().model
     hits = {'propose': [], 'propose_once': [], 'cem': []}
     top = {name: [] for name in hits}
@@ -79,6 +82,7 @@ def _accuracy(proposer, shapes, scenes, seed):
                    'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
                                                     oversample=1),
                    'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
+        tick(3)
         for name, proposal in results.items():
             success = grasp_success(scene, proposal.actions)
             hits[name].append(success.mean())
@@ -87,23 +91,25 @@ def _accuracy(proposer, shapes, scenes, seed):
             for name in hits}
 
 
-def _cem_matching(model, target, shapes, scenes, seed):
+def _cem_matching(model, target, shapes, scenes, seed, tick):
     """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
     as ``target`` (a fraction) on the comparison scenes, else the last count tried:
-    (iterations, their accuracy, whether it matches)."""
+    (iterations, their accuracy, whether it matches, calls not made)."""
     pairs = _scenes(shapes, scenes, seed)
-    for iterations in CEM_ITERATIONS_TRIED:
-        accuracy = float(np.mean([
-            grasp_success(scene, cem_propose(model, image, CEM_GRASPS, iterations,
-                                             seed=seed).actions).mean()
-            for scene, image in pairs]))
+    for tried, iterations in enumerate(CEM_ITERATIONS_TRIED, 1):
+        hits = []
+        for scene, image in pairs:
+            proposal = cem_propose(model, image, CEM_GRASPS, iterations, seed=seed)
+            hits.append(grasp_success(scene, proposal.actions).mean())
+            tick()
+        accuracy = float(np.mean(hits))
         if accuracy >= target:
-            return iterations, accuracy, True
-    return iterations, accuracy, False
+            return iterations, accuracy, True, (len(CEM_ITERATIONS_TRIED) - tried) * len(pairs)
+    return iterations, accuracy, False, 0
 
 
 def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=None,
-                      accuracy_scenes=4, seed=0):
+                      accuracy_scenes=4, seed=0, progress=False):
     """Time proposals of 64 and 1024 grasps and CEM with 64, and compare their accuracy.
 
     Args:
@@ -113,6 +119,8 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
         device: torch device string.
         num_threads: torch CPU threads to set first (None: leave as is).
         accuracy_scenes: evaluation scenes per shape for the accuracy comparison.
+        seed: seed of the scenes and of the samplers.
+        progress: show a bar on stderr, in proposal calls (the CEM search may end early).
 
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
@@ -127,23 +135,31 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     proposer, name, note = _load(checkpoint, device)
     image = render(evaluation_scenes('H', 1, seed)[0])
     model = proposer.snapshot().model
-    latency = {}
-    for n in BENCH_GRASPS:
-        latency[f'propose_{n}'] = _timed(
-            lambda n=n: proposer.propose(image, n, REJECT_FRACTION), repeats)
-    n = BENCH_GRASPS[0]
-    latency[f'propose_{n}_once'] = _timed(
-        lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1), repeats)
-    latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
-                                          repeats)
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
-    base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
-    accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed)
-    iterations, cem_accuracy, matched = _cem_matching(
-        model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed)
-    matching = {'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
-                'latency_ms': _timed(lambda: cem_propose(model, image, CEM_GRASPS, iterations),
-                                     repeats)}
+    timed_calls = (len(BENCH_GRASPS) + 3) * (WARMUP + repeats)
+    comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
+    with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
+              disable=not progress) as bar:
+        latency = {}
+        for n in BENCH_GRASPS:
+            latency[f'propose_{n}'] = _timed(
+                lambda n=n: proposer.propose(image, n, REJECT_FRACTION), repeats, bar.update)
+        n = BENCH_GRASPS[0]
+        latency[f'propose_{n}_once'] = _timed(
+            lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1), repeats,
+            bar.update)
+        latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
+                                              repeats, bar.update)
+        base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
+        accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed, bar.update)
+        iterations, cem_accuracy, matched, skipped = _cem_matching(
+            model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed, bar.update)
+        bar.total -= skipped
+        bar.refresh()
+        matching = {'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
+                    'latency_ms': _timed(
+                        lambda: cem_propose(model, image, CEM_GRASPS, iterations), repeats,
+                        bar.update)}
     matching['speedup'] = matching['latency_ms']['p50'] / base if base > 0 else math.nan
     return {
         'model': name, 'note': note, 'device': str(proposer.device),

@@ -63,7 +63,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path):
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
     return fig
 
 
@@ -296,11 +296,14 @@ def proposal_figure(image: np.ndarray, proposal: 'Proposal', path: PathLike,
 
 def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
                           title: str = 'accuracy during training') -> Figure:
-    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run).
+    """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run); when the
+    records hold mode coverage (``recall/``, ``hit/``, ``tv/<shape>``), two more panels show
+    the mode recall with the share of scenes with every mode hit (dashed) and the TV
+    distance of the mode shares to the uniform target.
 
     Args:
         records: list of dicts with 'step', 'seconds' and 'acc/<shape>' / 'acc*/<shape>'
-            fractions (``quick_accuracy`` output).
+            fractions (``quick_metrics`` output).
     """
     from matplotlib import colormaps
     if not records:
@@ -308,25 +311,44 @@ def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
     hours = np.array([r['seconds'] for r in records]) / 3600.0
     steps = np.array([r['step'] for r in records])
     shapes = [k.split('/', 1)[1] for k in records[0] if k.startswith('acc/')]
-    fig = _new_figure(10.0, 4.8)
-    ax = fig.subplots()
+    coverage = all(f'{p}/{s}' in r for r in records for s in shapes
+                   for p in ('recall', 'hit', 'tv'))
+    fig = _new_figure(10.0, 10.5 if coverage else 4.8)
+    axes = fig.subplots(3 if coverage else 1, 1, sharex=True, squeeze=False)[:, 0]
+    # (axes, solid key, dashed key or None, y label, scale, title)
+    panels: list[tuple[Any, str, Optional[str], str, float, str]] = [
+        (axes[0], 'acc*', 'acc', 'share of actor samples that are feasible [%]', 100.0,
+         f'{title} (periodic evaluation on scenes not trained on)')]
+    if coverage:
+        panels += [(axes[1], 'recall', 'hit', 'share [%]', 100.0,
+                    'mode recall (solid) and scenes with every mode hit (dashed), raw samples'),
+                   (axes[2], 'tv', None, 'TV distance', 1.0,
+                    'TV distance of the mode shares to the uniform target (0 = uniform)')]
     shape_colours = colormaps['Dark2']  # 8 listed colours, for shapes: not the mode palette
-    for i, shape in enumerate(shapes):
-        color = 'k' if shape == 'mean' else shape_colours(i % shape_colours.N)
-        width = 2.5 if shape == 'mean' else 1.2
-        ax.plot(hours, [100 * r[f'acc*/{shape}'] for r in records], color=color, lw=width,
-                label=shape)
-        ax.plot(hours, [100 * r[f'acc/{shape}'] for r in records], color=color, lw=0.8,
-                ls='--')
-    ax.set_xlabel('training time [h]')
-    ax.set_ylabel('share of actor samples that are feasible [%]')
-    ax.set_ylim(0, 100)
-    top = ax.secondary_xaxis('top', functions=(
-        lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
-    top.set_xlabel('training step')
+    for ax, solid, dashed, label, scale, heading in panels:
+        for i, shape in enumerate(shapes):
+            color = 'k' if shape == 'mean' else shape_colours(i % shape_colours.N)
+            width = 2.5 if shape == 'mean' else 1.2
+            ax.plot(hours, [scale * r[f'{solid}/{shape}'] for r in records], color=color,
+                    lw=width, label=shape)
+            if dashed:
+                ax.plot(hours, [scale * r[f'{dashed}/{shape}'] for r in records],
+                        color=color, lw=0.8, ls='--')
+        ax.set_ylabel(label)
+        if solid == 'tv':  # small numbers: zoom in
+            largest = max((r[f'tv/{shape}'] for r in records for shape in shapes
+                           if math.isfinite(r[f'tv/{shape}'])), default=1.0)
+            ax.set_ylim(0, min(1.0, 1.15 * largest + 0.02))
+        else:
+            ax.set_ylim(0, scale)
+        ax.set_title(heading, fontsize=10)
+    axes[-1].set_xlabel('training time [h]')
+    if len(records) > 1:
+        top = axes[0].secondary_xaxis('top', functions=(
+            lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
+        top.set_xlabel('training step')
     styles = [Line2D([], [], color='0.3', lw=1.2, label='solid: after density rejection (*)'),
               Line2D([], [], color='0.3', lw=0.8, ls='--', label='dashed: without rejection')]
-    fig.legend(handles=ax.get_legend_handles_labels()[0] + styles,
+    fig.legend(handles=axes[0].get_legend_handles_labels()[0] + styles,
                loc='outside right center', fontsize=8)
-    ax.set_title(f'{title} (periodic evaluation on scenes not trained on)', fontsize=10)
     return _save(fig, path)

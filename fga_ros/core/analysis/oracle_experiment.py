@@ -241,5 +241,5 @@ def modes_figure(results: Mapping[str, Mapping[str, Any]], scene: Scene,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: {len(actions)} samples of each generator '
                  f'(grasp centres, any angle);\nfaded: ground-truth modes, dots: feasible '
                  f"samples in their mode's colour", fontsize=11)
-    fig.savefig(str(path), format='png')
+    fig.savefig(str(path))  # the type follows the extension
     return fig

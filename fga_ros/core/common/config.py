@@ -22,6 +22,7 @@ from fga_ros.core.common.choices import (
     ACTOR_HEADS,
     CRITIC_READOUTS,
     DIVERGENCES,
+    F_DIVERGENCES,
     KDE_BANDWIDTH,
     PROPOSAL_BANDWIDTH,
 )
@@ -100,6 +101,10 @@ class TrainConfig:
     units (x, y: workspace half-width = 1)"""
     proposal_bandwidth: tuple = PROPOSAL_BANDWIDTH
     """sigma', standard deviations of the resampling (proposal) KDE, same units"""
+    cell_fkl_weight: float = 0.0
+    """spatial actor, f-divergences: weight of the forward KL from the critic's feasibility
+    mass per trunk cell to the cell probabilities, a mode-covering term on the cell choice
+    (``updates.cell_fkl_loss``; 0: off)"""
 
     # Replay memory (section 4.1).
     replay_positive: int = 160_000
@@ -180,7 +185,7 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
         for name in ('prefill_examples', 'critic_steps', 'actor_steps', 'eval_every',
-                     'checkpoint_every', 'seed', 'num_threads'):
+                     'checkpoint_every', 'seed', 'num_threads', 'cell_fkl_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
         for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
@@ -206,6 +211,10 @@ class TrainConfig:
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
+        if self.cell_fkl_weight > 0 and (self.actor_head != 'spatial'
+                                         or self.divergence not in F_DIVERGENCES):
+            raise ValueError('cell_fkl_weight > 0 needs actor_head: spatial and an '
+                             f'f-divergence ({", ".join(F_DIVERGENCES)})')
         check_scene_choice(self.shapes, self.distortion)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '

@@ -221,6 +221,38 @@ def choice_surrogate(costs: Tensor, log_choice: Tensor) -> Tensor:
     return (advantage * log_choice).mean()
 
 
+def categorical_divergence(kind: str, log_pi: Tensor, log_p: Tensor) -> Tensor:
+    """Exact D_f(p || pi) of two distributions over the same categories (last dim),
+    differentiable w.r.t. ``log_pi``; Table 1 with t = pi / p:
+
+    fkl: sum p log(p / pi);  rkl: sum pi log(pi / p);
+    js:  (1/2) sum [p log(2p / (p + pi)) + pi log(2 pi / (p + pi))].
+
+    Its gradient d D / d pi_c is f'(pi_c / p_c) (``choice_costs`` for the same kind, plus
+    1 for rkl).
+
+    Args:
+        kind: one of F_DIVERGENCES.
+        log_pi: (..., C) finite log-probabilities (sum 1), differentiable.
+        log_p: (..., C) finite log-probabilities of the target (detached here).
+
+    Returns:
+        (...) divergences.
+    """
+    _check_kind(kind, F_DIVERGENCES)
+    _check_same_shape(log_pi=log_pi, log_p=log_p)
+    if not bool(torch.isfinite(log_pi).all() and torch.isfinite(log_p).all()):
+        raise ValueError('log_pi and log_p must be finite (leave out empty categories)')
+    log_p = log_p.detach()
+    pi, p = log_pi.exp(), log_p.exp()
+    if kind == 'fkl':
+        return (p * (log_p - log_pi)).sum(-1)
+    if kind == 'rkl':
+        return (pi * (log_pi - log_p)).sum(-1)
+    log_mix = torch.logaddexp(log_pi, log_p) - _LOG2
+    return 0.5 * (p * (log_p - log_mix) + pi * (log_pi - log_mix)).sum(-1)
+
+
 def divergence_value(kind: str, log_q: Tensor, log_q_prop: Tensor, log_p: Tensor) -> Tensor:
     """Importance-sampled D_f(p || q) = E_q'[(p/q') f(q/p)] per row, for logging and tests.
 

@@ -1,1 +1,2 @@
-"""Training: losses and update steps, replay memory, the trainer, its checkpoints."""
+"""Training: losses and update steps, replay memory, the trainer (the one training loop
+and its hooks), its checkpoints and the run description."""

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from fga_ros.core.common.config import config_to_dict
+from fga_ros.core.common.files import atomic_write
 from fga_ros.core.common.tensors import (
     configure_threads,
     images_to_tensor,
@@ -25,7 +26,17 @@ from fga_ros.core.common.tensors import (
 from fga_ros.core.models import model_file
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.core.training.hooks import (
+    FINISHED,
+    STOPPED,
+    WALL_LIMIT,
+    HookGroup,
+    RunResult,
+    SavedPaths,
+    TrainingHooks,
+)
 from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.run_record import CHECKPOINT_NAME, refused_changes
 from fga_ros.core.training.updates import (
     actor_step_loss,
     critic_step_loss,
@@ -33,14 +44,8 @@ from fga_ros.core.training.updates import (
     most_uncertain_actions,
 )
 
-CHECKPOINT_NAME = 'checkpoint.pt'
-"""File name of the resumable checkpoint inside the run directory."""
-RESUMABLE_CHANGES = ('steps', 'interaction_steps', 'grasps_per_state', 'eval_every',
-                     'eval_states', 'eval_actions', 'checkpoint_every', 'log_every', 'device',
-                     'num_threads')
-"""Config fields a resumed run may change; every other field must match the checkpoint."""
 MODEL_NAME = 'model.pt'
-"""File name of the inference-only model exported at the end of training."""
+"""File name of the inference-only model exported at every checkpoint."""
 EVAL_LOG_NAME = 'eval.jsonl'
 """Periodic evaluation results, one JSON object per line: step, seconds, metrics."""
 
@@ -94,6 +99,8 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
+        self._started = None
+        self._saved_step = None  # the step of the checkpoint in out_dir, None: none written
         self.prefilled = False
         self.successes = 0
         self.interactions = 0
@@ -105,20 +112,33 @@ class Trainer:
     def _tensor(self, images):
         return images_to_tensor(images, self.config.image_size, self.device)
 
-    def prefill(self, progress=None):
-        """Fill the replay memory with imitation + random examples (Algorithm 1, line 1)."""
+    def prefill_scenes(self):
+        """(scenes, demonstrations per scene) of the replay prefill (Algorithm 1, line 1)."""
         cfg = self.config
+        per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
+        return math.ceil(cfg.prefill_examples / per_state), per_state
+
+    def prefill(self, hooks: TrainingHooks | None = None):
+        """Fill the replay memory with imitation + random examples (Algorithm 1, line 1).
+
+        ``hooks.on_prefill`` follows each scene; when ``hooks.should_stop()`` the prefill
+        ends incomplete (``prefilled`` stays False) with the replay memory emptied.
+        """
+        cfg = self.config
+        hooks = hooks or TrainingHooks()
         if cfg.prefill_examples <= 0:
             self.prefilled = True
             return
-        per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
-        num_states = math.ceil(cfg.prefill_examples / per_state)
+        num_states, per_state = self.prefill_scenes()
         demos = self.env.demonstrations(num_states, per_state, self.rng,
-                                          cfg.prefill_imitation_fraction)
-        for image, actions, labels in demos:
+                                        cfg.prefill_imitation_fraction)
+        for done, (image, actions, labels) in enumerate(demos, 1):
             self.replay.add(resize_images(image, cfg.image_size), actions, labels)
-            if progress is not None:
-                progress(1)
+            hooks.on_prefill(done, num_states)
+            if done < num_states and hooks.should_stop():
+                self.replay = ReplayMemory(cfg.replay_positive, cfg.replay_negative,
+                                           cfg.image_size)
+                return
         self.prefilled = True
 
     # -- one step -------------------------------------------------------------------------
@@ -208,8 +228,8 @@ class Trainer:
         }
 
     def _elapsed(self):
-        started = getattr(self, '_started', None)
-        return self.train_seconds if started is None else time.monotonic() - started
+        """Training seconds of this and earlier processes, counting a ``run`` in progress."""
+        return self.train_seconds if self._started is None else time.monotonic() - self._started
 
     def save(self):
         """Write checkpoint + replay memory atomically; return the checkpoint path."""
@@ -221,18 +241,19 @@ class Trainer:
     def load(self, path):
         """Restore a checkpoint written by ``save`` (model, optimisers, replay, RNG, step)."""
         payload = ckpt.load_checkpoint(path, map_location=self.device)
-        saved = model_file.config_of(path, payload)
-        diff = [f.name for f in dataclasses.fields(saved)
-                if f.name not in RESUMABLE_CHANGES
-                and getattr(saved, f.name) != getattr(self.config, f.name)]
-        if diff:
+        refused = refused_changes(model_file.config_of(path, payload), self.config)
+        if refused:
             raise model_file.CheckpointError(
-                f'{path} was written with a different configuration (fields {diff}); '
-                'resume with the same preset and overrides, or start a new run directory')
+                f'{path} was written with another configuration: ' + '; '.join(refused)
+                + "; resume with the run's configuration, or start a new run directory")
         self.model.load_state_dict(payload['model'])
         self.opt_actor.load_state_dict(payload['optim']['actor'])
         self.opt_critic.load_state_dict(payload['optim']['critic'])
-        self.step = int(payload['step'])
+        for optimiser, lr in ((self.opt_actor, self.config.lr_actor),
+                              (self.opt_critic, self.config.lr_critic)):
+            for group in optimiser.param_groups:  # a resume may change the learning rates
+                group['lr'] = lr
+        self.step = self._saved_step = int(payload['step'])
         self.train_seconds = float(payload.get('train_seconds', 0.0))
         self.prefilled = bool(payload['prefilled'])
         self.successes = int(payload['counters']['successes'])
@@ -257,81 +278,112 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
 
-    def run(self, steps=None, progress=True, evaluate=None, writer=None, wall_limit=None):
-        """Train until ``steps`` (default: config.steps) total steps; return the last stats.
+    def run(self, steps: int | None = None, hooks=(), evaluate=None,
+            wall_limit: float | None = None) -> RunResult:
+        """Train until ``steps`` total steps (default: config.steps): the one training loop.
 
         Args:
             steps: total step count to reach (a resumed run continues from ``self.step``).
-            progress: show a tqdm bar (steps/s, ETA, losses).
-            evaluate: optional callable(trainer) -> dict of scalars, run every
-                ``config.eval_every`` steps and at the end.
-            writer: optional TensorBoard ``SummaryWriter``.
-            wall_limit: optional seconds after which training stops (checkpointed).
+            hooks: ``TrainingHooks`` (progress, logging, stop requests), called in order.
+            evaluate: optional callable(trainer) -> {name: scalar}, run every
+                ``config.eval_every`` steps; results go to ``eval.jsonl`` and ``on_eval``.
+            wall_limit: optional seconds of this call after which training stops.
 
-        A KeyboardInterrupt checkpoints before it propagates.
+        Prefills the replay memory first if needed. A checkpoint is written and ``model.pt``
+        exported every ``config.checkpoint_every`` steps and when the loop ends (target
+        reached, ``should_stop``, wall-clock limit), and also before an exception
+        (KeyboardInterrupt, a failing environment) propagates, once the prefill is
+        complete. Records of ``eval.jsonl`` after ``self.step`` (logged by a killed process
+        after its last checkpoint) are dropped first. Nothing is written when
+        ``self.step >= steps`` already.
         """
-        from tqdm import tqdm
-
+        hooks = HookGroup(hooks)
         cfg = self.config
-        total = cfg.steps if steps is None else steps
-        if not self.prefilled:
-            with tqdm(total=math.ceil(cfg.prefill_examples / max(1, math.ceil(
-                    cfg.prefill_examples / max(1, cfg.prefill_scenes)))),
-                    desc='prefill (scenes)', disable=not progress, unit='scene') as bar:
-                self.prefill(bar.update)
-        bar = tqdm(total=total, initial=self.step, desc=f'train {cfg.divergence}',
-                   disable=not progress, unit='step', dynamic_ncols=True)
-        start = time.monotonic()
+        target = cfg.steps if steps is None else steps
+        hooks.on_start(self, target)
+        stats, reason, saved = StepStats(), FINISHED, None
+        start, start_step = time.monotonic(), self.step
         self._started = start - self.train_seconds
-        stats = StepStats()
+        if self.step < target:  # evaluations a killed process logged after its checkpoint
+            truncate_eval_log(self.out_dir, self.step)
         try:
-            while self.step < total:
+            if not self.prefilled and self.step < target:
+                self.prefill(hooks)
+                reason = FINISHED if self.prefilled else STOPPED
+            while reason == FINISHED and self.step < target:
                 stats = self.train_step()
-                bar.update(1)
+                hooks.on_step(self.step, stats)
                 if self.step % cfg.log_every == 0:
-                    rate = self.successes / max(1, self.interactions)
-                    bar.set_postfix(critic=f'{stats.critic_accuracy:.2f}',
-                                    score=f'{stats.actor_score:.2f}', hit=f'{rate:.2f}')
-                    if writer is not None:
-                        self._log(writer, stats)
-                if evaluate and cfg.eval_every and self.step % cfg.eval_every == 0:
-                    self._evaluate(evaluate, writer, bar)
+                    hooks.on_log(self.step, self._scalars(stats, start, start_step))
+                if evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self._evaluate(evaluate, hooks)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save()
-                if wall_limit is not None and time.monotonic() - start > wall_limit:
-                    bar.write(f'wall-clock limit of {wall_limit:.0f} s reached at step '
-                              f'{self.step}')
+                    saved = self._checkpoint(hooks)
+                if self.step >= target:
                     break
-        except KeyboardInterrupt:
-            bar.write(f'interrupted at step {self.step}: writing a checkpoint')
-            self.save()
+                if wall_limit is not None and time.monotonic() - start >= wall_limit:
+                    reason = WALL_LIMIT
+                elif hooks.should_stop():
+                    reason = STOPPED
+        except BaseException:
+            if self.prefilled and self._saved_step != self.step:
+                self._checkpoint(hooks)
             raise
         finally:
-            bar.close()
-        self.save()
-        return stats
+            self.train_seconds = self._elapsed()
+            self._started = None
+        if self.prefilled and self._saved_step != self.step:
+            saved = self._checkpoint(hooks)
+        result = RunResult(reason, self.step, target, stats, saved)
+        hooks.on_end(result)
+        return result
 
-    def _log(self, writer, stats):
-        for name, value in dataclasses.asdict(stats).items():
-            if not math.isnan(value):
-                writer.add_scalar(f'train/{name}', value, self.step)
-        sizes = self.replay.sizes()
-        for name, value in sizes.items():
-            writer.add_scalar(f'replay/{name}', value, self.step)
-        writer.add_scalar('train/collection_success_rate',
-                          self.successes / max(1, self.interactions), self.step)
+    def _checkpoint(self, hooks):
+        """Write the checkpoint and export the model; tell the hooks; return the paths."""
+        self._saved_step = self.step  # set first: a failed write is not retried on the way out
+        paths = SavedPaths(self.save(), self.export())
+        hooks.on_checkpoint(self.step, paths)
+        return paths
 
-    def _evaluate(self, evaluate, writer, bar):
+    def _scalars(self, stats, start, start_step):
+        """TensorBoard-style scalars of ``TrainingHooks.on_log``."""
+        scalars = {f'train/{name}': value for name, value in dataclasses.asdict(stats).items()}
+        scalars['train/collection_success_rate'] = self.successes / max(1, self.interactions)
+        scalars['train/steps_per_second'] = ((self.step - start_step)
+                                             / max(1e-9, time.monotonic() - start))
+        scalars.update({f'replay/{name}': value for name, value in self.replay.sizes().items()})
+        return scalars
+
+    def _evaluate(self, evaluate, hooks):
         self.model.eval()
-        results = evaluate(self)
+        results = {k: float(v) for k, v in evaluate(self).items()}
         self.model.train()
-        record = {'step': self.step, 'seconds': round(time.monotonic() - self._started, 1),
-                  **{k: float(v) for k, v in results.items()}}
+        record = {'step': self.step, 'seconds': round(self._elapsed(), 1), **results}
         with open(self.out_dir / EVAL_LOG_NAME, 'a') as stream:
             stream.write(json.dumps(record) + '\n')
-        if writer is not None:
-            for name, value in results.items():
-                writer.add_scalar(f'eval/{name}', value, self.step)
-        text = ' '.join(f'{k}={v:.3f}' for k, v in results.items())
-        bar.write(f'step {self.step}: {text}')
+        hooks.on_eval(self.step, results)
         return results
+
+
+def truncate_eval_log(out_dir, step: int) -> int:
+    """Drop the ``eval.jsonl`` records of steps after ``step`` (a resume repeats them).
+
+    Returns:
+        The number of records dropped (the file is rewritten atomically only then).
+    """
+    path = Path(out_dir) / EVAL_LOG_NAME
+    if not path.is_file():
+        return 0
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            record_step = json.loads(line).get('step')
+        except (json.JSONDecodeError, AttributeError):
+            continue  # a line cut short by a kill
+        if isinstance(record_step, int) and record_step <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        text = ''.join(line + '\n' for line in kept)
+        atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+    return len(lines) - len(kept)

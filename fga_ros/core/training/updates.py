@@ -6,6 +6,7 @@ Shapes: K states per actor step, N actor samples per state, M = m N resampled po
 L experiences per critic step, U proposals per interaction.
 """
 
+import math
 from typing import Callable, Optional
 
 import torch
@@ -15,7 +16,9 @@ from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_
 from fga_ros.core.common.choices import F_DIVERGENCES
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.estimators.divergences import (
+    RADIUS_MEAN,
     SCORE_FLOOR,
+    categorical_divergence,
     choice_costs,
     choice_surrogate,
     critic_loss,
@@ -29,6 +32,10 @@ from fga_ros.core.estimators.divergences import (
 from fga_ros.core.estimators.kde import Bandwidth, kde_log_density, resample
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.spatial_actor import REACH_CELLS, SpatialActor
+
+CELL_TARGET_POINTS = 2
+"""Critic evaluations per trunk cell and state in ``cell_target``."""
 
 
 def in_workspace(actions4: Tensor) -> Tensor:
@@ -98,6 +105,55 @@ def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tens
     return loss + choice_surrogate(costs, log_choice)
 
 
+def _spatial_actor(model: ActorCritic) -> SpatialActor:
+    """The model's actor head, which the cell term needs to be the spatial one."""
+    if not isinstance(model.actor, SpatialActor):
+        raise ValueError('the cell term needs the spatial actor head (actor_head: spatial)')
+    return model.actor
+
+
+def cell_target(model: ActorCritic, features: ImageFeatures,
+                points_per_cell: int = CELL_TARGET_POINTS,
+                generator: Optional[torch.Generator] = None) -> Tensor:
+    """Target probabilities of the spatial actor's reachable cells: the critic's
+    feasibility mass of grasps centred in each cell, as log-probabilities (S, R), detached.
+
+    Each cell gets ``points_per_cell`` grasps with centres uniform over its square (one
+    cell wide) and alpha uniform in [0, pi) at the radius weight's peak r = RADIUS_MEAN;
+    a cell's mass is their mean ``feasibility`` (critic score, workspace indicator), raised
+    to SCORE_FLOOR. R: cells not ``unreachable``, in index order.
+    """
+    actor = _spatial_actor(model)
+    centres = actor.centres[~actor.unreachable]  # (R, 2)
+    num_states, cells = features.num_states, centres.shape[0]
+    u = torch.rand((num_states, cells, points_per_cell, 3), generator=generator,
+                   device=features.device)
+    half_cell = 0.5 * actor.reach / REACH_CELLS
+    xy = centres[None, :, None, :] + (2.0 * u[..., :2] - 1.0) * half_cell
+    angle = 2.0 * math.pi * u[..., 2]  # 2 alpha
+    actions4 = torch.cat([xy, RADIUS_MEAN * torch.sin(angle)[..., None],
+                          RADIUS_MEAN * torch.cos(angle)[..., None]], dim=-1)
+    g = feasibility(model, features, actions4.reshape(num_states, -1, 4))
+    log_mass = torch.log(g.reshape(num_states, cells, -1).mean(-1).clamp_min(SCORE_FLOOR))
+    return log_mass - torch.logsumexp(log_mass, dim=-1, keepdim=True)
+
+
+def cell_fkl_loss(model: ActorCritic, features: ImageFeatures,
+                  generator: Optional[torch.Generator] = None) -> Tensor:
+    """Forward KL from ``cell_target`` to the spatial actor's cell probabilities pi, mean
+    over states; differentiable w.r.t. the cell scorer.
+
+    Its gradient on the logit of cell c is ``pi_c - p_c`` (a cross-entropy): unlike the
+    score-function term of the sampled choices it reaches every cell, and a cell the actor
+    never picks but the critic finds feasible is pulled up in proportion to its target
+    mass p_c, however small pi_c is (mode covering).
+    """
+    actor = _spatial_actor(model)
+    log_pi = actor.cell_log_probs(features.trunk.detach())[:, ~actor.unreachable]
+    log_p = cell_target(model, features, generator=generator)
+    return categorical_divergence('fkl', log_pi, log_p).mean()
+
+
 def critic_step_loss(model: ActorCritic, images: Tensor, actions_px: Tensor,
                      labels: Tensor) -> tuple[Tensor, float]:
     """Class-balanced cross-entropy of the critic on replayed experiences (line 18).
@@ -154,7 +210,8 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
     For the f-divergences the value is a surrogate whose gradient is the estimator of
     eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples. An
     actor with discrete choices (``SpatialActor``) also gets the score-function gradient
-    of the same loss for them (``divergences.choice_surrogate``).
+    of the same loss for them (``divergences.choice_surrogate``) and, with
+    ``cell_fkl_weight`` > 0, that weight times ``cell_fkl_loss``.
 
     Args:
         images: (K, 3, H, W) uint8 tensor of replayed states.
@@ -170,6 +227,8 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
             kind, samples, lambda points: feasibility(model, features, points),
             config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
             generator, log_choice)
+        if config.cell_fkl_weight > 0:
+            loss = loss + config.cell_fkl_weight * cell_fkl_loss(model, features, generator)
         score = feasibility(model, features, samples.detach()).mean().item()
         return loss, {'actor_score': score}
     xi = torch.sigmoid(model.score(features, normalise_actor_output(samples)))
