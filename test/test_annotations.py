@@ -23,7 +23,9 @@ TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
          'fga_ros/core/analysis/oracle_experiment.py', 'fga_ros/core/analysis/figures.py',
          'fga_ros/core/inference/cem.py', 'fga_ros/core/inference/density.py',
          'fga_ros/core/analysis/coverage.py', 'fga_ros/core/analysis/coverage_figure.py',
-         'fga_ros/core/analysis/evaluation.py')
+         'fga_ros/core/analysis/evaluation.py', 'fga_ros/core/analysis/bench_propose.py',
+         'fga_ros/core/training/hooks.py', 'fga_ros/core/training/run_record.py',
+         'fga_ros/core/training/trainer.py')
 """Packages (folders) and modules whose public interface must be annotated."""
 
 

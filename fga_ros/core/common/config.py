@@ -322,7 +322,7 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
             for k, v in dataclasses.asdict(config).items()}
 
 
-def config_from_dict(values: dict[str, Any], base: Optional[TrainConfig] = None,
+def config_from_dict(values: object, base: Optional[TrainConfig] = None,
                      source: str = 'config') -> TrainConfig:
     """Build a ``TrainConfig`` from ``base`` (default: the defaults) updated with ``values``.
 
