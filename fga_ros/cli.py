@@ -21,6 +21,8 @@ from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJ
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
+EXIT_NO_GRASP = 1
+"""Exit status of ``fga propose`` when it abstains or no grasp satisfies the constraints."""
 EXIT_BROKEN_PIPE = 141
 """Status after the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
 EXIT_INTERRUPTED = 130
@@ -90,6 +92,15 @@ def cmd_bench(args):
         from fga_ros.bench_sim import print_sim_bench, run_sim_bench
         print_sim_bench(run_sim_bench(seconds_budget=args.seconds,
                                       progress=not args.no_progress))
+    elif args.target == 'defaults':
+        from fga_ros.core.analysis import bench_defaults as bench
+        proposer = _load_proposer(args.checkpoint, args.device)
+        if args.floors:
+            bench.print_floor_sweep(bench.floor_sweep(proposer, sim.shapes(), args.states,
+                                                      seed=args.seed + 1))
+            return
+        bench.print_defaults_bench(bench.run_defaults_bench(proposer, sim.shapes(), args.states,
+                                                            seed=args.seed))
     else:
         from fga_ros.core.analysis.bench_propose import print_propose_bench, run_propose_bench
         print_propose_bench(run_propose_bench(checkpoint=args.checkpoint, repeats=args.repeats,
@@ -290,13 +301,27 @@ def cmd_eval(args):
                        seed=args.seed, reject_fraction=args.reject,
                        progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
+    from fga_ros.core.analysis.calibration_fit import measure_calibration
+    from fga_ros.core.inference.calibration import ECE_BINS
+    calibration = measure_calibration(proposer, shapes, args.states, seed=args.seed)
+    fitted = state.calibration.fitted
+    print(f'expected calibration error of the {"calibrated" if fitted else "UNCALIBRATED"} '
+          f'critic scores (candidates of default proposals; {ECE_BINS} equal-width bins, '
+          f'ECE = sum_b n_b/N |mean score_b - feasible fraction_b|):')
+    for shape, res in calibration.items():
+        print(f'  {shape:<7} ECE {res["ece"]:.4f} (raw critic {res["ece_raw"]:.4f}), '
+              f'{res["samples"]} candidates, {100 * res["feasible"]:.1f}% feasible')
+    for shape in shapes:
+        results[shape]['calibration'] = calibration[shape]
     if json_path:
         make_parent(json_path).write_text(json.dumps(results, indent=2) + '\n')
         print(f'metrics: {json_path}')
     if plots:
         out = plots
         out.mkdir(parents=True, exist_ok=True)
+        from fga_ros.core.analysis.reliability_figure import reliability_figure
         rank_share_figure(results, out / 'rank_shares.png', reject_fraction=args.reject)
+        reliability_figure(calibration, out / 'reliability.png')
         for shape in shapes:
             scene = sim.make_scene(shape, args.seed, args.distortion)
             critic_actor_figure(state.model, state.config, scene, sim.ground_truth(scene),
@@ -307,8 +332,8 @@ def cmd_eval(args):
                                 title=f'{shape}: the {len(cases)} evaluation scenes of worst '
                                       f'mode coverage by the {args.method} '
                                       f'(of {args.states}, {args.actions} samples each)')
-        print(f'figures: {out}/rank_shares.png, {out}/critic_actor_<shape>.png, '
-              f'{out}/coverage_worst_<shape>.png')
+        print(f'figures: {out}/rank_shares.png, {out}/reliability.png, '
+              f'{out}/critic_actor_<shape>.png, {out}/coverage_worst_<shape>.png')
 
 
 def _read_image(path):
@@ -323,11 +348,66 @@ def _read_image(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _numbers(flag, text, count=None):
+    """Comma-separated numbers of a CLI flag (``count`` of them, or an even number)."""
+    try:
+        values = [float(v) for v in text.split(',')]
+    except ValueError:
+        raise UserError(f'{flag} must be comma-separated numbers, got {text!r}') from None
+    if count is not None and len(values) != count:
+        raise UserError(f'{flag} takes {count} comma-separated numbers, got {text!r}')
+    if count is None and (len(values) < 6 or len(values) % 2):
+        raise UserError(f'{flag} takes a polygon as x0,y0,x1,y1,x2,y2[,...] (at least 3 '
+                        f'points), got {text!r}')
+    return values
+
+
+def constraints_from_args(args):
+    """``TaskConstraints`` of ``fga propose``'s --region, --angle-range, --keep-out, --prefer,
+    --prefer-weight and --min-score (None when none is given)."""
+    from fga_ros.core.inference.constraints import ConstraintError, TaskConstraints, rectangle
+    from fga_ros.core.inference.defaults import PREFERENCE_WEIGHT
+    fields = {}
+    if args.region:
+        x0, y0, x1, y1 = _numbers('--region', args.region, 4)
+        if not (x0 < x1 and y0 < y1):
+            raise UserError(f'--region must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1, got '
+                            f'{args.region!r}')
+        fields['region'] = rectangle(x0, y0, x1, y1)
+    if args.angle_range:
+        fields['angle_range'] = tuple(np.radians(_numbers('--angle-range', args.angle_range,
+                                                          2)))
+    if args.keep_out:
+        fields['keep_out'] = tuple(np.reshape(_numbers('--keep-out', text), (-1, 2))
+                                   for text in args.keep_out)
+    if args.prefer:
+        fields['preferred_point'] = _numbers('--prefer', args.prefer, 2)
+    if args.prefer_weight is not None:
+        fields['preference_weight'] = args.prefer_weight
+    if args.min_score is not None:
+        fields['min_score'] = args.min_score
+    if not fields:
+        return None
+    fields.setdefault('preference_weight', PREFERENCE_WEIGHT)
+    try:
+        return TaskConstraints(**fields)
+    except ConstraintError as error:
+        names = {'region': '--region', 'angle_range': '--angle-range', 'keep_out': '--keep-out',
+                 'preferred_point': '--prefer', 'preference_weight': '--prefer-weight',
+                 'min_score': '--min-score'}
+        text = str(error)
+        for field, flag in names.items():
+            if text.startswith(field):
+                text = flag + text[len(field):]
+                break
+        raise UserError(text) from None
+
+
 def cmd_propose(args):
     from fga_ros.core.analysis.figures import proposal_figure
-    from fga_ros.sim.drawing import cluster_numbers
 
     out = _figure_path(args.out)
+    constraints = constraints_from_args(args) if hasattr(args, 'region') else None
     proposer = _load_proposer(args.checkpoint, args.device)
     scene = None
     if args.image:
@@ -342,7 +422,7 @@ def cmd_propose(args):
     # gives the proposal and its steady-state time.
     for _ in range(2):
         proposal = proposer.propose(image, num_grasps=args.num, ranking=args.ranking,
-                                    seed=args.seed, **optional)
+                                    seed=args.seed, constraints=constraints, **optional)
     source = args.image or (f'scene {args.shape} seed {args.seed}' + (
         '' if args.distortion == 'none' else f', {args.distortion} distortion'))
     feasible = None
@@ -352,36 +432,77 @@ def cmd_propose(args):
         rows = [{'rank': int(proposal.ranks[i]), 'x': float(a[0]), 'y': float(a[1]),
                  'angle': float(a[2]), 'score': float(proposal.scores[i]),
                  'log_density': float(proposal.log_density[i]),
-                 'mode': int(proposal.mode_ids[i]),
+                 'cluster': int(proposal.cluster_ids[i]),
                  **({'feasible': bool(feasible[i])} if feasible is not None else {})}
                 for i, a in enumerate(proposal.actions)]
-        print(json.dumps({'grasps': rows, 'num_sampled': proposal.num_sampled,
+        print(json.dumps({'success': not proposal.abstained, 'message': proposal.message,
+                          'grasps': rows, 'num_sampled': proposal.num_sampled,
                           'num_rejected': proposal.num_rejected,
                           'inference_ms': proposal.inference_ms}))
     else:
+        if proposal.abstained:
+            print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms '
+                  f'({STEADY_STATE}): {proposal.message}')
+            return EXIT_NO_GRASP
         print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
               f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
-              f'rejected as lowest density, {proposal.num_modes} '
-              f'cluster{"s" * (proposal.num_modes != 1)})')
-        # clusters numbered from 1, as in the figure (its colour = the palette's colour k)
-        clusters = cluster_numbers(proposal.mode_ids)
+              f'rejected as lowest density, {proposal.num_clusters} '
+              f'cluster{"s" * (proposal.num_clusters != 1)})')
         header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
                   f'{"cluster":>7}')
         print(header + ('  feasible' if feasible is not None else ''))
         for i, (x, y, a) in enumerate(proposal.actions):
             line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
-                    f'{proposal.scores[i]:>6.3f} {clusters[i]:>7}')
+                    f'{proposal.scores[i]:>6.3f} {proposal.cluster_ids[i]:>7}')
             if feasible is not None:
                 line += f'  {"yes" if feasible[i] else "no"}'
             print(line)
         if feasible is not None:
             print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
-    if out:
+    if out and not proposal.abstained:
         proposal_figure(image, proposal, make_parent(out), feasible=feasible,
                         distortion='none' if scene is None else scene.distortion,
                         timing=STEADY_STATE, title=f'fga propose: {source}')
         if not args.json:
             print(f'figure: {out}')
+    return EXIT_NO_GRASP if proposal.abstained else 0
+
+
+def cmd_calibrate(args):
+    """Fit score calibration and the novelty gate on training-shape scenes; write the model."""
+    from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
+    from fga_ros.core.inference.proposer import bundled_model_path
+    from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
+
+    source = Path(args.checkpoint) if args.checkpoint else bundled_model_path()
+    out = check_file(args.out or source, '--out')
+    shapes = _split_shapes(args.shapes)
+    scenes = CALIBRATION_SCENES if args.scenes is None else args.scenes
+    if scenes < 8:
+        raise UserError(f'--scenes must be at least 8, got {scenes}')
+    heldout = [s for s in shapes if s not in sim.train_shapes()]
+    if heldout:
+        raise UserError(f'calibration is fitted on training shapes only '
+                        f'({", ".join(sim.train_shapes())}); {", ".join(heldout)} is held out')
+    try:
+        model, config, meta = load_model(source)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
+          f'{source}')
+    calibration, gate, report = fit_calibration(
+        model, config, shapes, scenes, seed=args.seed,
+        progress=lambda done, total: print(f'  {done}/{total} shapes', file=sys.stderr))
+    meta = dict(meta)
+    meta['calibration'] = calibration.to_meta()
+    meta['novelty'] = gate.to_meta()
+    size = export_model(out, model, config, meta)
+    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} on '
+          f'{report["samples"]} candidates ({100 * report["feasible"]:.1f}% feasible): ECE '
+          f'{report["ece_raw"]:.4f} raw -> {report["ece_fit"]:.4f} on the fitting data')
+    print(f'novelty gate: threshold {gate.threshold:.2f} (quantile {dict(gate.info)["quantile"]}'
+          f' of held-out training-shape scenes)')
+    print(f'model written: {out} ({size} bytes; same weights)')
 
 
 def cmd_demo(args):
@@ -514,6 +635,23 @@ def build_parser():
             _add_scene_args(p)
             p.add_argument('--out', default=None, help=FIGURE_HELP)
             p.add_argument('--json', action='store_true', help='print grasps as JSON')
+            p.add_argument('--region', default=None, metavar='X0,Y0,X1,Y1',
+                           help='rectangle (px) the grasp centre must lie in (default: anywhere)')
+            p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
+                           help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
+                                'across 0 is e.g. --angle-range=-10,10 (with "="; default: any)')
+            p.add_argument('--keep-out', action='append', default=None,
+                           metavar='X0,Y0,X1,Y1,X2,Y2,...',
+                           help='polygon (px) no jaw may touch (repeatable; default: none)')
+            p.add_argument('--prefer', default=None, metavar='X,Y',
+                           help='preferred grasp centre (px): distance adds to the ranking '
+                                'cost (default: none)')
+            p.add_argument('--prefer-weight', type=float, default=None,
+                           help='ranking cost per pixel of distance to --prefer (default: '
+                                "the core's PREFERENCE_WEIGHT)")
+            p.add_argument('--min-score', type=float, default=None,
+                           help='return no grasp scoring below this, in [0, 1] (default: 0, '
+                                'no minimum beyond the score floor)')
         else:
             p.add_argument('--seed', type=int, default=0, help='scene seed')
             p.add_argument('--distortion', default=sim.DISTORTIONS[0],
@@ -525,15 +663,25 @@ def build_parser():
         p.add_argument('--reject', type=float, default=None,
                        help='fraction of samples rejected as lowest KDE density (default: '
                             f"{REJECT_FRACTION:g}, the paper's 10 %%)")
-        # the demo shows every mode; a caller of propose gets the best grasps first
-        p.add_argument('--ranking', choices=RANKINGS,
-                       default='diverse' if name == 'demo' else RANKING,
-                       help='best score first, or best of each mode first')
+        p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
+                       help='best score first, or best of each cluster first')
         p.add_argument('--oversample', type=int, default=None,
                        help='actor samples per returned grasp, the critic keeps the best '
                             f'(default: {OVERSAMPLE})')
         p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
         p.set_defaults(func=func)
+
+    p = sub.add_parser('calibrate', help='fit calibrated scores and the novelty gate on '
+                       'training-shape scenes and store them with the model')
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model, rewritten in place)')
+    p.add_argument('--out', default=None, help='model file to write (default: --checkpoint)')
+    p.add_argument('--shapes', default=','.join(sim.train_shapes()),
+                   help='training shapes to fit on (comma-separated)')
+    p.add_argument('--scenes', type=int, default=None,
+                   help='calibration scenes per shape (default: CALIBRATION_SCENES)')
+    p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser('modes', help='controlled experiment: which divergences cover all modes')
     p.add_argument('--shape', default='H', help=f'shape family: {_names(sim.shapes())}')
@@ -555,9 +703,16 @@ def build_parser():
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser('bench', help='print throughput / latency figures')
-    p.add_argument('target', choices=['sim', 'propose'],
+    p.add_argument('target', choices=['sim', 'propose', 'defaults'],
                    help='sim: simulator throughput (about 15 s); propose: latency and accuracy '
-                        'of the actor against critic + CEM (minutes)')
+                        'of the actor against critic + CEM (minutes); defaults: what default '
+                        'requests return (feasible, abstained, modes; minutes)')
+    p.add_argument('--states', type=int, default=50,
+                   help='defaults: evaluation scenes per shape')
+    p.add_argument('--seed', type=int, default=0, help='defaults: evaluation seed')
+    p.add_argument('--floors', action='store_true',
+                   help='defaults: compare score floors (false abstention on held-out scenes '
+                        'against abstention on no-object images) instead')
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')

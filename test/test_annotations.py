@@ -11,28 +11,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPED = ('fga_ros/core/models/heads.py', 'fga_ros/core/models/local_critic.py',
-         'fga_ros/core/models/nets.py', 'fga_ros/core/models/spatial_actor.py',
-         'fga_ros/core/models/split_head.py', 'fga_ros/core/estimators',
-         'fga_ros/core/common/actions.py', 'fga_ros/core/common/checks.py',
-         'fga_ros/core/common/choices.py', 'fga_ros/core/common/config.py',
-         'fga_ros/core/common/env.py', 'fga_ros/core/common/tensors.py',
-         'fga_ros/sim', 'fga_ros/bridge/demos.py', 'fga_ros/bridge/geometry.py',
-         'fga_ros/bridge/grasps.py', 'fga_ros/bridge/image.py', 'fga_ros/bridge/requests.py',
-         'fga_ros/resources.py', 'fga_ros/core/training/updates.py',
-         'fga_ros/core/analysis/oracle_experiment.py', 'fga_ros/core/analysis/figures.py',
-         'fga_ros/core/inference/cem.py', 'fga_ros/core/inference/density.py',
-         'fga_ros/core/analysis/coverage.py', 'fga_ros/core/analysis/coverage_figure.py',
-         'fga_ros/core/analysis/evaluation.py', 'fga_ros/core/analysis/bench_propose.py',
-         'fga_ros/core/training/hooks.py', 'fga_ros/core/training/run_record.py',
-         'fga_ros/core/training/trainer.py')
+TYPED = ('fga_ros/core', 'fga_ros/bridge', 'fga_ros/sim', 'fga_ros/resources.py')
 """Packages (folders) and modules whose public interface must be annotated."""
+PENDING = ('fga_ros/core/common/files.py', 'fga_ros/core/models/model_file.py',
+           'fga_ros/core/training/checkpoint.py', 'fga_ros/core/training/replay.py',
+           'fga_ros/bridge/markers.py', 'fga_ros/bridge/annotate.py')
+"""Being rewritten on other branches; annotated once they land (issue 14)."""
 
 
 def typed_files():
     for entry in TYPED:
         path = ROOT / entry
-        yield from sorted(path.rglob('*.py')) if path.is_dir() else [path]
+        for file in sorted(path.rglob('*.py')) if path.is_dir() else [path]:
+            if file.relative_to(ROOT).as_posix() not in PENDING:
+                yield file
 
 
 def is_public(name):

@@ -280,7 +280,7 @@ def fake_proposal():
     return SimpleNamespace(
         actions=np.array([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0], [80.0, 30.0, 1.0]]),
         scores=np.array([0.2, 0.9, 0.6]), log_density=np.array([-9.0, -7.5, -8.0]),
-        mode_ids=np.array([1, 0, -1]), ranks=np.array([2, 0, 1]),
+        cluster_ids=np.array([2, 1, 0]), ranks=np.array([2, 0, 1]),
         num_sampled=40, num_rejected=4, inference_ms=12.5)
 
 
@@ -290,7 +290,7 @@ def test_proposal_response_is_a_valid_response(store, camera):
     assert response.success and response.message == ''
     assert [g.rank for g in response.grasps] == [0, 1, 2]
     best = response.grasps[0]
-    assert (best.x, best.y, best.angle, best.score, best.mode_id) == (60.0, 70.0, 2.0, 0.9, 0)
+    assert (best.x, best.y, best.angle, best.score, best.cluster_id) == (60.0, 70.0, 2.0, 0.9, 1)
     assert best.opening_width == pytest.approx(0.048)
     assert best.pose.header.frame_id == 'camera_optical_frame'
     np.testing.assert_allclose(
@@ -302,7 +302,7 @@ def test_proposal_response_is_a_valid_response(store, camera):
 
 def test_empty_and_failed_responses(store, camera):
     empty = SimpleNamespace(actions=np.zeros((0, 3)), scores=np.zeros(0),
-                            log_density=np.zeros(0), mode_ids=np.zeros(0, int),
+                            log_density=np.zeros(0), cluster_ids=np.zeros(0, int),
                             ranks=np.zeros(0, int), num_sampled=0, num_rejected=0,
                             inference_ms=0.0)
     fields = grasps.proposal_response_fields(empty, camera, HEADER, 24.0)
@@ -322,7 +322,7 @@ def test_mismatched_proposal_is_refused(camera):
 @pytest.mark.parametrize('colour_by', markers.COLOUR_MODES)
 def test_markers_are_valid_and_clear_first(store, camera, colour_by):
     proposal = fake_proposal()
-    colours = markers.grasp_colours(colour_by, proposal.scores, proposal.mode_ids)
+    colours = markers.grasp_colours(colour_by, proposal.scores, proposal.cluster_ids)
     built = markers.grasp_markers(camera.pose_fields(proposal.actions), colours, HEADER,
                                   opening=0.048, claw_width=0.012)
     array = roundtrip(store, 'visualization_msgs/msg/MarkerArray', {'markers': built})
@@ -339,10 +339,10 @@ def test_markers_are_valid_and_clear_first(store, camera, colour_by):
 def test_colour_maps():
     np.testing.assert_allclose(markers.score_colours([0.0, 0.5, 1.0, 7.0]),
                                [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
-    modes = markers.mode_colours([0, 10, -1])
-    np.testing.assert_allclose(modes[0], modes[1])
-    np.testing.assert_allclose(modes[2], np.array(drawing.UNKNOWN_COLOR) / 255)
-    with pytest.raises(ValueError, match='colour_by must be one of score, mode'):
+    clusters = markers.cluster_colours([1, 11, 0])
+    np.testing.assert_allclose(clusters[0], clusters[1])
+    np.testing.assert_allclose(clusters[2], np.array(drawing.UNKNOWN_COLOR) / 255)
+    with pytest.raises(ValueError, match='colour_by must be one of score, cluster'):
         markers.grasp_colours('rank', [0.1], [0])
 
 

@@ -39,17 +39,23 @@ def field_names(store, name):
 
 def test_grasp_fields(store):
     assert field_names(store, 'fga_ros/msg/Grasp') == [
-        'pose', 'x', 'y', 'angle', 'opening_width', 'score', 'log_density', 'mode_id', 'rank']
+        'pose', 'x', 'y', 'angle', 'opening_width', 'score', 'log_density', 'cluster_id',
+        'rank']
     pose_type = dict(store.fielddefs['fga_ros/msg/Grasp'][1])['pose'][1]
     assert pose_type == 'geometry_msgs/msg/PoseStamped'
 
 
 def test_propose_grasps_contract(store):
     assert field_names(store, 'fga_ros/msg/ProposeGrasps_Request') == [
-        'image', 'num_grasps', 'reject_fraction', 'ranking']
+        'image', 'num_grasps', 'reject_fraction', 'ranking', 'region', 'angle_range',
+        'keep_out', 'preferred_point', 'preference_weight', 'min_score']
     assert field_names(store, 'fga_ros/msg/ProposeGrasps_Response') == [
-        'success', 'message', 'header', 'grasps', 'num_sampled', 'num_rejected',
+        'success', 'message', 'header', 'grasps', 'best_score', 'num_sampled', 'num_rejected',
         'inference_time']
+    fields = dict(store.fielddefs['fga_ros/msg/ProposeGrasps_Request'][1])
+    assert fields['region'][1] == 'geometry_msgs/msg/PolygonStamped'
+    assert fields['keep_out'][1][0][1] == 'geometry_msgs/msg/PolygonStamped'
+    assert fields['preferred_point'][1][0][1] == 'geometry_msgs/msg/PointStamped'
     constants = {name: value for name, _, value in
                  store.fielddefs['fga_ros/msg/ProposeGrasps_Request'][0]}
     assert (constants['RANKING_SCORE'], constants['RANKING_DIVERSE']) == RANKINGS
@@ -72,6 +78,11 @@ def test_srv_defaults_mean_use_node_defaults():
     assert lines['num_grasps'][2] == '0'
     assert float(lines['reject_fraction'][2]) < 0
     assert len(lines['ranking']) == 2  # no default: empty string
+    # constraints: empty arrays and polygons constrain nothing; negative weight = default
+    for name in ('angle_range', 'keep_out', 'preferred_point', 'region'):
+        assert len(lines[name]) == 2, name
+    assert float(lines['preference_weight'][2]) < 0
+    assert float(lines['min_score'][2]) == 0.0
 
 
 def test_constant_lines_carry_no_trailing_comment():

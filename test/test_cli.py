@@ -178,3 +178,52 @@ def test_train_stops_with_a_checkpoint_on_sigterm(capsys, tmp_path):
                            '--no-progress')
     assert code == 0 and f'resuming {out} at step {step} of {step + 2}' in stdout
     assert f'steps 1000000 -> {step + 2}' in stdout and f'step {step + 2}:' in stdout
+
+
+def test_calibrate_writes_a_calibrated_copy_with_the_same_weights(capsys, tmp_path, model_path):
+    import torch
+    out = tmp_path / 'calibrated.pt'
+    before = model_path.read_bytes()
+    code, text, err = _run(capsys, 'calibrate', '--checkpoint', model_path, '--out', out,
+                           '--scenes', 12)
+    assert code == 0, err
+    assert 'temperature' in text and 'novelty gate' in text
+    assert model_path.read_bytes() == before  # the source is untouched
+    source = torch.load(model_path, weights_only=True)
+    written = torch.load(out, weights_only=True)
+    assert all(torch.equal(source['model'][k], written['model'][k]) for k in source['model'])
+    assert written['meta']['calibration']['method'] == 'platt'
+    assert written['meta']['calibration']['shapes'] == list(sim.train_shapes())
+    assert written['meta']['novelty']['threshold'] > 0
+    code, _, err = _run(capsys, 'calibrate', '--checkpoint', model_path, '--out', out,
+                        '--shapes', 'H,Box')
+    assert code == 2 and 'Box is held out' in err
+
+
+@pytest.mark.parametrize('flags, message', [
+    (('--region', '60,60,40,80'), '--region must be X0,Y0,X1,Y1 with X0 < X1'),
+    (('--region', '1,2,3'), '--region takes 4'),
+    (('--angle-range', '30,10'), '--angle-range is inverted'),
+    (('--angle-range', 'nan,10'), '--angle-range must be finite'),
+    (('--keep-out', '0,0,10,10,10,0,0,10'), '--keep-out[0] is self-intersecting'),
+    (('--keep-out', '0,0,10,10'), '--keep-out takes a polygon'),
+    (('--min-score', '1.5'), '--min-score must be in [0, 1]'),
+])
+def test_propose_refuses_bad_constraints(capsys, flags, message):
+    code, _, err = _run(capsys, 'propose', '--out', '', *flags)
+    assert code == 2 and message in err, err
+
+
+def test_propose_with_constraints_and_abstention(capsys, tmp_path):
+    code, out, err = _run(capsys, 'propose', '--shape', 'H', '--seed', 3, '--json', '--out', '',
+                          '--region', '25,25,64,103', '--angle-range=-45,45')
+    assert code == 0, err
+    result = json.loads(out)
+    assert result['success'] and len(result['grasps']) == 16
+    for g in result['grasps']:
+        assert g['x'] <= 64 and min(g['angle'], np.pi - g['angle']) <= np.radians(45) + 1e-9
+        assert g['cluster'] >= 1
+    blank = tmp_path / 'blank.png'
+    cv2.imwrite(str(blank), np.full((128, 128, 3), 200, np.uint8))
+    code, out, _ = _run(capsys, 'propose', '--image', blank, '--out', '')
+    assert code == cli.EXIT_NO_GRASP and 'abstained' in out

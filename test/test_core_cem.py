@@ -79,7 +79,7 @@ def test_cem_on_a_real_network(image):
     assert np.all((p.actions[:, 2] >= 0) & (p.actions[:, 2] < math.pi))
     assert np.all((p.scores >= 0) & (p.scores <= 1))
     np.testing.assert_array_equal(p.ranks, np.arange(100))
-    assert np.all(p.mode_ids >= 0)
+    assert np.all(p.cluster_ids >= 1)
     again = cem_propose(model, image, 100, seed=3)
     np.testing.assert_array_equal(p.actions, again.actions)
     actions, log_density = CEMSampler(model, seed=0).sample_actions(image, 16)

@@ -27,7 +27,7 @@ def known_proposal(scene, feasible_count=5, infeasible_count=4):
     actions = np.vstack([good, bad])
     n = len(actions)
     return Proposal(actions=actions, scores=np.linspace(0.9, 0.4, n), log_density=np.zeros(n),
-                    mode_ids=np.arange(n) % 3, ranks=np.arange(n), num_sampled=2 * n,
+                    cluster_ids=np.arange(n) % 3 + 1, ranks=np.arange(n), num_sampled=2 * n,
                     num_rejected=1, inference_ms=1.0)
 
 
@@ -50,13 +50,13 @@ def test_proposal_figure_marks_the_simulator_failures(tmp_path):
     assert [label for label in labels if label.startswith('cluster')] == [
         'cluster 1: 3 grasps', 'cluster 2: 3 grasps', 'cluster 3: 3 grasps']
     assert any(label.startswith('gripper: jaws') for label in labels)
-    assert '0.5: critic says feasible above' in labels
+    assert '0.5: score floor (calibrated; abstain below)' in labels
     assert 'steady state' in score_ax.get_title()
     # the glyph colours are the RViz marker colours of the same clusters
     colours = {tuple(np.round(line.get_color(), 6)) for line in image_ax.lines
                if line.get_gid() == 'grasp'}
     from fga_ros.bridge import markers
-    expected = {tuple(np.round(c, 6)) for c in markers.mode_colours(proposal.mode_ids)}
+    expected = {tuple(np.round(c, 6)) for c in markers.cluster_colours(proposal.cluster_ids)}
     assert colours == expected
 
 

@@ -39,6 +39,7 @@ ROOMS = (  # (room, rank, module prefixes)
 TORCH_FREE = (
     'fga_ros.core.common.checks', 'fga_ros.core.common.choices', 'fga_ros.core.common.config',
     'fga_ros.core.common.env', 'fga_ros.core.common.files', 'fga_ros.core.inference.defaults',
+    'fga_ros.core.inference.constraints',
 )
 """Core modules the ROS-side adapters and the simulator node use without torch."""
 

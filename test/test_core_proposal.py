@@ -11,6 +11,7 @@ from torch import nn
 
 from fga_ros.core.common.config import load_config
 from fga_ros.core.estimators.kde import kde_log_density
+from fga_ros.core.inference.clusters import cluster_grasps, connected_labels
 from fga_ros.core.inference.defaults import MAX_GRASPS
 from fga_ros.core.inference.density import (
     keep_densest,
@@ -18,7 +19,6 @@ from fga_ros.core.inference.density import (
     num_to_sample,
     self_log_density,
 )
-from fga_ros.core.inference.modes import cluster_modes, connected_labels
 from fga_ros.core.inference.proposer import Proposal, Proposer
 from fga_ros.core.inference.ranking import rank_order
 from fga_ros.core.models.model_file import export_model
@@ -78,6 +78,10 @@ def stub(config):
     return Proposer(StubActorCritic(config.image_size), config)
 
 
+RAW = {'explore': 0, 'min_candidates': 1, 'floor': 0.0}
+"""Propose as before calibration and abstention: only the actor's samples, no floor."""
+
+
 def _check_actions(actions):
     assert actions.dtype == np.float64
     assert np.all((actions[:, :2] >= WORKSPACE_LO) & (actions[:, :2] < WORKSPACE_HI))
@@ -96,11 +100,11 @@ def test_counts_known_values():
 
 
 def test_proposal_shapes_order_and_counts(proposer, image):
-    p = proposer.propose(image, 16, 0.1, seed=0, oversample=1)
+    p = proposer.propose(image, 16, 0.1, 'score', seed=0, oversample=1, **RAW)
     assert isinstance(p, Proposal) and len(p) == 16
     assert p.actions.shape == (16, 3)
     _check_actions(p.actions)
-    assert p.scores.shape == p.log_density.shape == p.mode_ids.shape == (16,)
+    assert p.scores.shape == p.log_density.shape == p.cluster_ids.shape == (16,)
     assert np.all((p.scores >= 0) & (p.scores <= 1))
     assert np.all(np.diff(p.scores) <= 0)
     np.testing.assert_array_equal(p.ranks, np.arange(16))
@@ -108,16 +112,17 @@ def test_proposal_shapes_order_and_counts(proposer, image):
     assert p.num_rejected == round(0.1 * p.num_sampled)
     assert p.inference_ms > 0
     assert np.all(np.isfinite(p.log_density))
-    # Mode ids are numbered in order of first appearance.
-    _, first = np.unique(p.mode_ids, return_index=True)
-    np.testing.assert_array_equal(p.mode_ids[np.sort(first)], np.arange(p.num_modes))
+    # Cluster ids are numbered from 1 in order of first appearance.
+    _, first = np.unique(p.cluster_ids, return_index=True)
+    np.testing.assert_array_equal(p.cluster_ids[np.sort(first)],
+                                  np.arange(1, p.num_clusters + 1))
     with pytest.raises(ValueError):
         p.actions[0, 0] = 0.0  # read-only
 
 
 def test_rejected_samples_are_the_least_dense(proposer, image):
     # 30 grasps at 25% rejection: 40 sampled, 10 rejected, all 30 kept are returned.
-    p = proposer.propose(image, 30, 0.25, seed=7, oversample=1)
+    p = proposer.propose(image, 30, 0.25, seed=7, oversample=1, **RAW)
     assert (p.num_sampled, p.num_rejected) == (40, 10)
     actions, log_density = proposer.sample_actions(image, 40, seed=7)  # the same 40 samples
     kept = np.array([np.flatnonzero(np.all(np.isclose(actions, a, atol=1e-4), axis=1))[0]
@@ -129,38 +134,39 @@ def test_rejected_samples_are_the_least_dense(proposer, image):
 
 
 def test_stub_rejects_outliers_and_ranks_by_score(stub, image):
-    p = stub.propose(image, 45, 0.25, seed=1, oversample=1)  # 60 sampled, 15 rejected
+    # 60 sampled, 15 rejected
+    p = stub.propose(image, 45, 0.25, 'score', seed=1, oversample=1, **RAW)
     assert (p.num_sampled, p.num_rejected) == (60, 15)
     xy = (p.actions[:, :2] - 64.0) / 39.0
     dist = np.abs(xy[:, None, :] - CENTRES[None, :, :2].numpy()).max(-1).min(-1)
     assert dist.max() < 0.1  # no uniform outlier survived
-    assert p.num_modes == 3
-    # The modes' score ranges do not overlap: all of the best mode (x_n = y_n = 0.5) first.
-    assert np.all(np.diff(p.mode_ids) >= 0)
-    assert np.all(p.actions[p.mode_ids == 0, :2] > 64.0)
+    assert p.num_clusters == 3
+    # The clusters' score ranges do not overlap: all of the best (x_n = y_n = 0.5) first.
+    assert np.all(np.diff(p.cluster_ids) >= 0)
+    assert np.all(p.actions[p.cluster_ids == 1, :2] > 64.0)
 
 
 def test_oversampling_returns_the_best_scored_of_more_samples(stub, image):
-    few = stub.propose(image, 10, 0.1, seed=3, oversample=1)
-    many = stub.propose(image, 10, 0.1, seed=3, oversample=4)
+    few = stub.propose(image, 10, 0.1, 'score', seed=3, oversample=1, **RAW)
+    many = stub.propose(image, 10, 0.1, 'score', seed=3, oversample=4, **RAW)
     assert (few.num_sampled, many.num_sampled, many.num_rejected) == (12, 45, 5)
     assert len(many) == 10 and many.scores.mean() > few.scores.mean()
     # the 10 returned are the best-scored of the 40 kept: the same 45 samples, all returned
-    every = stub.propose(image, 40, 0.1, seed=3, oversample=1)
+    every = stub.propose(image, 40, 0.1, 'score', seed=3, oversample=1, **RAW)
     assert every.num_sampled == 45
     np.testing.assert_allclose(many.scores, np.sort(every.scores)[::-1][:10], atol=1e-6)
     for bad in (0, 65, 2.5):
         with pytest.raises(ValueError, match='oversample'):
-            stub.propose(image, 10, 0.1, oversample=bad)
+            stub.propose(image, 10, 0.1, oversample=bad, **RAW)
 
 
 def test_diverse_ranking_round_robin(stub, image):
-    p = stub.propose(image, 30, 0.25, ranking='diverse', seed=2)
-    assert p.num_modes == 3
-    np.testing.assert_array_equal(p.mode_ids[:6], [0, 1, 2, 0, 1, 2])
+    p = stub.propose(image, 30, 0.25, ranking='diverse', seed=2, **RAW)
+    assert p.num_clusters == 3
+    np.testing.assert_array_equal(p.cluster_ids[:6], [1, 2, 3, 1, 2, 3])
     # Every mode's first grasp comes before any mode's second grasp.
     seen = {}
-    for i, m in enumerate(p.mode_ids):
+    for i, m in enumerate(p.cluster_ids):
         seen.setdefault(int(m), []).append(i)
     firsts = [v[0] for v in seen.values()]
     seconds = [v[1] for v in seen.values() if len(v) > 1]
@@ -177,7 +183,7 @@ def test_rank_order_known_answer():
     np.testing.assert_array_equal(rank_order(scores, modes, 'diverse'), [0, 2, 4, 1, 5, 3])
 
 
-def test_cluster_modes_separates_and_wraps_angle():
+def test_cluster_grasps_separates_and_wraps_angle():
     def grasp(x_px, y_px, alpha):
         return [(x_px - 64) / 39, (y_px - 64) / 39, math.sin(2 * alpha), math.cos(2 * alpha)]
 
@@ -187,7 +193,7 @@ def test_cluster_modes_separates_and_wraps_angle():
         grasp(80, 80, 0.3),  # far away in x-y
         grasp(40, 40, 0.5 * math.pi),  # same place, gripper turned 90 degrees
     ])
-    modes = cluster_modes(points, np.array([0.1, 0.2, 0.3, 0.9, 0.5]))
+    modes = cluster_grasps(points, np.array([0.1, 0.2, 0.3, 0.9, 0.5]))
     np.testing.assert_array_equal(modes, [2, 2, 2, 0, 1])  # numbered by best score
 
 
@@ -218,17 +224,18 @@ def test_keep_densest_breaks_ties_stably_and_drops_nan():
 
 
 def test_determinism(proposer, config, image):
-    a = proposer.propose(image, 12, seed=3)
-    b = proposer.propose(image, 12, seed=3)
-    c = proposer.propose(image, 12, seed=4)
+    a = proposer.propose(image, 12, seed=3, **RAW)
+    b = proposer.propose(image, 12, seed=3, **RAW)
+    c = proposer.propose(image, 12, seed=4, **RAW)
     np.testing.assert_array_equal(a.actions, b.actions)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert not np.array_equal(a.actions, c.actions)
     gen = torch.Generator().manual_seed(3)
-    np.testing.assert_array_equal(proposer.propose(image, 12, generator=gen).actions, a.actions)
+    np.testing.assert_array_equal(proposer.propose(image, 12, generator=gen, **RAW).actions,
+                                  a.actions)
     model = proposer.snapshot().model
-    first = Proposer(model, config, seed=9).propose(image, 8)
-    second = Proposer(model, config, seed=9).propose(image, 8)
+    first = Proposer(model, config, seed=9).propose(image, 8, **RAW)
+    second = Proposer(model, config, seed=9).propose(image, 8, **RAW)
     np.testing.assert_array_equal(first.actions, second.actions)
 
 
@@ -280,12 +287,26 @@ def test_hot_swap_and_checkpoint(proposer, config, image, tmp_path):
     assert swapped.snapshot().meta['step'] == 5
     assert swapped.snapshot() is not before
     loaded = Proposer.from_checkpoint(path)
-    np.testing.assert_array_equal(swapped.propose(image, 8, seed=0).actions,
-                                  loaded.propose(image, 8, seed=0).actions)
-    assert not np.array_equal(proposer.propose(image, 8, seed=0).actions,
-                              loaded.propose(image, 8, seed=0).actions)
+    np.testing.assert_array_equal(swapped.propose(image, 8, seed=0, **RAW).actions,
+                                  loaded.propose(image, 8, seed=0, **RAW).actions)
+    assert not np.array_equal(proposer.propose(image, 8, seed=0, **RAW).actions,
+                              loaded.propose(image, 8, seed=0, **RAW).actions)
     with pytest.raises(FileNotFoundError):
         swapped.reload(tmp_path / 'missing.pt')
     assert swapped.snapshot().meta['step'] == 5  # a failed reload keeps the model
     with pytest.raises(ValueError, match='features'):
         swapped.load_state(nn.Linear(2, 2), config)
+
+
+def test_rank_order_puts_every_grasp_below_the_floor_last():
+    # cluster 7 holds only low scores: 'diverse' must not put it in the first round
+    scores = np.array([0.95, 0.9, 0.13, 0.8, 0.0, 0.7])
+    clusters = np.array([1, 1, 7, 2, 8, 2])
+    order = rank_order(scores, clusters, 'diverse', floor=0.5)
+    np.testing.assert_array_equal(order, [0, 3, 1, 5, 2, 4])
+    np.testing.assert_array_equal(rank_order(scores, clusters, 'score', floor=0.5),
+                                  [0, 1, 3, 5, 2, 4])
+    # a cost (e.g. distance to a preferred point) reorders within the groups only
+    cost = np.array([0.5, 0.0, 0.0, 0.2, 0.0, 0.9])
+    np.testing.assert_array_equal(rank_order(scores, clusters, 'score', 0.5, cost),
+                                  [1, 3, 0, 5, 2, 4])

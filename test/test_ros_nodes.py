@@ -244,6 +244,98 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
     assert shown and shown[-1].markers[0].action == shown[-1].markers[0].DELETEALL
 
 
+def _polygon(frame, points):
+    from geometry_msgs.msg import Point32, PolygonStamped
+    polygon = PolygonStamped()
+    polygon.header.frame_id = frame
+    polygon.polygon.points = [Point32(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
+    return polygon
+
+
+def test_proposal_node_answers_constrained_requests(ros):
+    ros.add(GraspSimNode)  # publishes world -> camera_optical_frame
+    ros.add(proposal_node_class())
+    client = ros.client_node()
+    header = {'stamp': client.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
+    image = to_msg(Image, rgb_image_fields(render(make_scene('H', 2)), header))
+    camera = geometry.CameraModel(geometry.default_pixel_size(),
+                                  geometry.default_camera_height())
+    # left half of the workspace (x < 64 px), given in the world frame: optical x = world x
+    left = camera.pixels_to_points([[25, 25], [64, 25], [64, 103], [25, 103]])
+    world = [(x, -y, 0.0) for x, y, _ in left]  # table plane: world z = 0, y flipped
+    region = None
+    for _ in range(50):  # the static transform arrives shortly after the sim node starts
+        answer = ros.call(client, ProposeGrasps, 'propose_grasps', ProposeGrasps.Request(
+            image=image, num_grasps=8, region=_polygon('world', world),
+            angle_range=[-0.6, 0.6]))
+        if 'frame_id' not in answer.message:
+            region = answer
+            break
+        threading.Event().wait(0.2)
+    assert region is not None and region.success, region and region.message
+    assert len(region.grasps) == 8
+    for g in region.grasps:
+        assert g.x <= 64.0 + 1e-6
+        assert min(g.angle, np.pi - g.angle) <= 0.6 + 1e-6
+        assert g.cluster_id >= 1
+    for request, reason in [
+            (ProposeGrasps.Request(image=image, region=_polygon('nowhere', world)),
+             'region.header.frame_id'),
+            (ProposeGrasps.Request(image=image, region=_polygon('', world[:2])), 'region'),
+            (ProposeGrasps.Request(image=image, angle_range=[0.5, 0.1]), 'inverted'),
+            (ProposeGrasps.Request(image=image, min_score=1.5), 'min_score'),
+            (ProposeGrasps.Request(image=image, angle_range=[float('nan'), 0.1]),
+             'angle_range')]:
+        answer = ros.call(client, ProposeGrasps, 'propose_grasps', request)
+        assert not answer.success and reason in answer.message, answer.message
+    blank = to_msg(Image, rgb_image_fields(np.full((128, 128, 3), 90, np.uint8), header))
+    abstained = ros.call(client, ProposeGrasps, 'propose_grasps',
+                         ProposeGrasps.Request(image=blank))
+    assert not abstained.success and 'abstained' in abstained.message
+    assert len(abstained.grasps) == 0
+    again = ros.call(client, ProposeGrasps, 'propose_grasps',
+                     ProposeGrasps.Request(image=image, num_grasps=2))
+    assert again.success and len(again.grasps) == 2
+
+
+def test_plan_grasps_keeps_grasps_on_the_target(ros):
+    moveit_srv = pytest.importorskip('moveit_msgs.srv', reason='moveit_msgs is not installed')
+    from geometry_msgs.msg import Pose
+    from moveit_msgs.msg import CollisionObject
+    from rclpy.parameter import Parameter
+    from shape_msgs.msg import SolidPrimitive
+    ros.add(GraspSimNode)
+    ros.add(proposal_node_class(),
+            parameter_overrides=[Parameter('moveit_grasp_planning', value=True)])
+    client = ros.client_node()
+    scene = ros.call(client, NewScene, 'new_scene', NewScene.Request(shape='H', seed=2))
+    assert scene.success, scene.message
+    threading.Event().wait(1.5)  # the proposal node receives frames of the new scene
+    # target: a box over the left half of the workspace (x < 64 px), in the optical frame
+    camera = geometry.CameraModel(geometry.default_pixel_size(),
+                                  geometry.default_camera_height())
+    (x0, y0, z), (x1, y1, _) = camera.pixels_to_points([[25, 25], [64, 103]])
+    target = CollisionObject()
+    target.header.frame_id = 'camera_optical_frame'
+    target.pose.orientation.w = 1.0
+    box = SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[x1 - x0, y1 - y0, 0.02])
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (x0 + x1) / 2, (y0 + y1) / 2, z
+    pose.orientation.w = 1.0
+    target.primitives, target.primitive_poses = [box], [pose]
+    answer = ros.call(client, moveit_srv.GraspPlanning, 'plan_grasps',
+                      moveit_srv.GraspPlanning.Request(target=target))
+    assert answer.error_code.val == answer.error_code.SUCCESS
+    assert answer.grasps
+    pixels = camera.table_pixels([[g.grasp_pose.pose.position.x, g.grasp_pose.pose.position.y,
+                                   g.grasp_pose.pose.position.z] for g in answer.grasps])
+    assert np.all(pixels[:, 0] <= 64.0 + 1e-6)
+    target.header.frame_id = 'nowhere'
+    refused = ros.call(client, moveit_srv.GraspPlanning, 'plan_grasps',
+                       moveit_srv.GraspPlanning.Request(target=target))
+    assert refused.error_code.val == refused.error_code.FAILURE and not refused.grasps
+
+
 def _trainer_params(tmp_path, **values):
     from rclpy.parameter import Parameter
     values = {'preset': 'tiny', 'out_dir': str(tmp_path / 'run'), 'service_timeout': TIMEOUT,

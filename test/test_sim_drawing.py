@@ -62,13 +62,14 @@ def test_raster_jaws_are_the_aperture_apart():
 
 @pytest.mark.parametrize('mode', [1, 2, 5, 10, 11])
 def test_one_palette_across_matplotlib_opencv_and_rviz(mode):
-    """Cluster id mode - 1 of a proposal and true mode ``mode`` of the simulator get the
-    same RGB in the PNG figures, the annotated image and the RViz markers."""
+    """Cluster id ``mode`` of a proposal and true mode ``mode`` of the simulator (both
+    numbered from 1) get the same RGB in the PNG figures, the annotated image and the RViz
+    markers."""
     expected = np.array(drawing.mode_color(mode))
     rgb = drawing.mode_rgb([mode])
-    cluster_rgb = markers.grasp_colours('mode', [0.9], [mode - 1])
+    cluster_rgb = markers.grasp_colours('cluster', [0.9], [mode])
     np.testing.assert_allclose(cluster_rgb, rgb)
-    np.testing.assert_allclose(drawing.mode_rgb(drawing.cluster_numbers([mode - 1])), rgb)
+    np.testing.assert_allclose(drawing.mode_rgb(drawing.cluster_numbers([mode])), rgb)
     # RViz: the marker colour
     marker = markers.grasp_markers([{}], cluster_rgb, {'frame_id': 'f'}, 0.048, 0.012)[1]
     np.testing.assert_allclose([marker['color'][c] for c in 'rgb'], expected / 255)
@@ -92,7 +93,7 @@ def test_palette_numbers_from_one():
     assert drawing.mode_color(-1) == drawing.UNKNOWN_COLOR
     assert drawing.mode_color(1) == tuple(drawing.MODE_COLORS[0])
     assert drawing.mode_color(11) == drawing.mode_color(1)
-    assert drawing.cluster_numbers([0, 3, -1]).tolist() == [1, 4, -1]
+    assert drawing.cluster_numbers([0, 3, 1]).tolist() == [-1, 3, 1]
     labels = np.zeros((3, 2, 2), dtype=np.int32)
     labels[0, 0, 0], labels[1, 1, 1] = 2, 1
     projected = drawing.projection_image(labels, 0)

@@ -111,6 +111,18 @@ class CameraModel:
             self.focal_length * points[:, 1] / points[:, 2] + self.cy,
         ], axis=1)
 
+    def table_pixels(self, points: ArrayLike) -> np.ndarray:
+        """Pixels (n, 2) of optical-frame points (n, 3) in m projected onto the table plane.
+
+        The projection is along the table normal (optical z): a point's height above the
+        table does not move it, as for a polygon drawn by a planner above the table.
+        """
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        if not np.isfinite(points).all():
+            raise ValueError('points must be finite')
+        return np.stack([points[:, 0] / self.pixel_size + self.cx,
+                         points[:, 1] / self.pixel_size + self.cy], axis=1)
+
     def camera_info_fields(self, header: dict[str, Any]) -> dict[str, Any]:
         """``sensor_msgs/CameraInfo`` fields: ideal pinhole, no distortion."""
         f, cx, cy = self.focal_length, self.cx, self.cy
@@ -153,6 +165,22 @@ class CameraModel:
         """``geometry_msgs/Pose`` fields, one per action (n, 3)."""
         positions, quaternions = self.action_poses(actions)
         return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
+
+
+def transform_points(points: ArrayLike, translation: ArrayLike,
+                     rotation: ArrayLike) -> np.ndarray:
+    """Points (n, 3) mapped by a TF transform: ``R(rotation) p + translation``.
+
+    Args:
+        translation: (3,) m; rotation: quaternion (4,) as x, y, z, w (normalised here).
+    """
+    x, y, z, w = np.asarray(rotation, dtype=np.float64) / np.linalg.norm(rotation)
+    matrix = np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return points @ matrix.T + np.asarray(translation, dtype=np.float64)
 
 
 def yaw_quaternions(angles: ArrayLike) -> np.ndarray:

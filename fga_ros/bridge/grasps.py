@@ -1,6 +1,6 @@
 """ProposeGrasps responses (``fga_ros/Grasp`` field dicts) from a core ``Proposal``."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -9,14 +9,14 @@ from fga_ros.bridge.geometry import CameraModel, pose_dict
 if TYPE_CHECKING:
     from fga_ros.core.inference.proposer import Proposal
 
-PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'mode_ids', 'ranks')
+PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'cluster_ids', 'ranks')
 
 
 def proposal_arrays(proposal: 'Proposal') -> dict[str, np.ndarray]:
     """The per-grasp arrays of ``proposal``, checked for matching lengths and sorted by rank.
 
     ``proposal`` has numpy fields actions (n, 3) px/rad, scores (n,), log_density (n,),
-    mode_ids (n,), ranks (n,).
+    cluster_ids (n,), ranks (n,).
     """
     arrays = {name: np.asarray(getattr(proposal, name)) for name in PROPOSAL_FIELDS}
     actions = arrays['actions'].reshape(-1, 3) if arrays['actions'].size else np.zeros((0, 3))
@@ -45,7 +45,7 @@ def grasp_fields(arrays: dict[str, np.ndarray], camera: CameraModel, header: dic
             'opening_width': opening,
             'score': float(arrays['scores'][i]),
             'log_density': float(arrays['log_density'][i]),
-            'mode_id': int(arrays['mode_ids'][i]),
+            'cluster_id': int(arrays['cluster_ids'][i]),
             'rank': int(arrays['ranks'][i]),
         })
     return grasps
@@ -60,12 +60,21 @@ def proposal_response_fields(proposal: 'Proposal', camera: CameraModel, header: 
         'message': '',
         'header': header,
         'grasps': grasp_fields(arrays, camera, header, opening_px),
+        'best_score': float(getattr(proposal, 'best_score', float('nan'))),
         'num_sampled': int(proposal.num_sampled),
         'num_rejected': int(proposal.num_rejected),
         'inference_time': float(proposal.inference_ms) / 1000.0,
     }
 
 
-def failure_response_fields(message: str) -> dict[str, Any]:
-    """ProposeGrasps response fields for a refused or failed request."""
-    return {'success': False, 'message': message}
+def failure_response_fields(message: str,
+                            proposal: Optional['Proposal'] = None) -> dict[str, Any]:
+    """ProposeGrasps response fields for a refused or failed request, or an abstaining
+    ``proposal`` (its best score and sample counts are reported)."""
+    fields: dict[str, Any] = {'success': False, 'message': message}
+    if proposal is not None:
+        fields.update({'best_score': float(proposal.best_score),
+                       'num_sampled': int(proposal.num_sampled),
+                       'num_rejected': int(proposal.num_rejected),
+                       'inference_time': float(proposal.inference_ms) / 1000.0})
+    return fields

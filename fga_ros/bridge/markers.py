@@ -15,7 +15,7 @@ LINE_LIST = 5
 ADD = 0
 DELETEALL = 3
 
-COLOUR_MODES = ('score', 'mode')
+COLOUR_MODES = ('score', 'cluster')
 
 
 def score_colours(scores) -> np.ndarray:
@@ -26,19 +26,19 @@ def score_colours(scores) -> np.ndarray:
     return np.stack([red, green, np.zeros_like(s)], axis=1)
 
 
-def mode_colours(mode_ids) -> np.ndarray:
-    """RGB (n, 3) in [0, 1] of a proposal's 0-based cluster ids: the colour of cluster
-    id + 1 in the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the
-    annotated image); negative ids (unknown) are grey."""
-    return mode_rgb(cluster_numbers(mode_ids))
+def cluster_colours(cluster_ids) -> np.ndarray:
+    """RGB (n, 3) in [0, 1] of a proposal's cluster ids (from 1): the colour of number id in
+    the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the annotated
+    image); id 0 (unknown) is grey."""
+    return mode_rgb(cluster_numbers(cluster_ids))
 
 
-def grasp_colours(colour_by: str, scores, mode_ids) -> np.ndarray:
-    """RGB (n, 3) by ``colour_by`` ('score' or 'mode')."""
+def grasp_colours(colour_by: str, scores, cluster_ids) -> np.ndarray:
+    """RGB (n, 3) by ``colour_by`` ('score' or 'cluster')."""
     if colour_by == 'score':
         return score_colours(scores)
-    if colour_by == 'mode':
-        return mode_colours(mode_ids)
+    if colour_by == 'cluster':
+        return cluster_colours(cluster_ids)
     raise ValueError(f'colour_by must be one of {", ".join(COLOUR_MODES)}, got {colour_by!r}')
 
 

@@ -11,13 +11,20 @@ source (the defaults of ``Proposer.propose`` too).
 
 from dataclasses import dataclass
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from fga_ros.core.common.checks import check_count, check_fraction
 from fga_ros.core.common.choices import RANKINGS
-from fga_ros.core.inference.defaults import MAX_GRASPS, NUM_GRASPS, RANKING, REJECT_FRACTION
+from fga_ros.core.inference.constraints import ConstraintError, TaskConstraints
+from fga_ros.core.inference.defaults import (
+    MAX_GRASPS,
+    NUM_GRASPS,
+    PREFERENCE_WEIGHT,
+    RANKING,
+    REJECT_FRACTION,
+)
 
 MAX_DEMO_STATES = 256
 """Largest GetDemonstrations.num_states (bounds one response)."""
@@ -90,6 +97,72 @@ def resolve_proposal_request(request: Any, defaults: ProposalSettings,
     fraction = defaults.reject_fraction if fraction < 0 else check_reject_fraction(fraction)
     ranking = request.ranking or defaults.ranking
     return ProposalSettings(min(num, max_grasps), fraction, check_ranking(ranking))
+
+
+def _points(stamped: Any, attribute: str) -> tuple[str, np.ndarray]:
+    """(frame_id, (n, 3) float64) of a PolygonStamped ('polygon') or PointStamped ('point')."""
+    if attribute == 'polygon':
+        raw = [(p.x, p.y, p.z) for p in stamped.polygon.points]
+    else:
+        raw = [(stamped.point.x, stamped.point.y, stamped.point.z)]
+    return stamped.header.frame_id, np.asarray(raw, dtype=np.float64).reshape(-1, 3)
+
+
+def resolve_constraints(request: Any, to_pixels: Callable[[str, str, np.ndarray], np.ndarray]
+                        ) -> Optional[TaskConstraints]:
+    """The task constraints of a ProposeGrasps request (None when it has none).
+
+    Args:
+        request: with fields region, angle_range, keep_out, preferred_point,
+            preference_weight, min_score (``ProposeGrasps.srv``).
+        to_pixels: ``(field name, frame_id, points (n, 3) m) -> (n, 2) px`` on the table
+            plane; raises RequestError naming the field for an unknown frame.
+
+    Raises:
+        RequestError: naming the field (empty or self-intersecting polygon, NaN, inverted
+            angle window, min_score outside [0, 1], unknown frame, ...).
+    """
+    fields = {}
+
+    def pixels(name, stamped, attribute):
+        frame, points = _points(stamped, attribute)
+        if not np.isfinite(points).all():
+            raise RequestError(f'{name} has a non-finite coordinate (NaN or infinite)')
+        return to_pixels(name, frame, points)
+
+    try:
+        if len(request.region.polygon.points):
+            fields['region'] = pixels('region', request.region, 'polygon')
+        angles = list(request.angle_range)
+        if angles:
+            if len(angles) != 2:
+                raise RequestError(f'angle_range must be empty or [low, high] rad, got '
+                                   f'{len(angles)} values')
+            fields['angle_range'] = tuple(angles)
+        if len(request.keep_out):
+            keep_out = []
+            for i, polygon in enumerate(request.keep_out):
+                if not len(polygon.polygon.points):
+                    raise RequestError(f'keep_out[{i}] is an empty polygon')
+                keep_out.append(pixels(f'keep_out[{i}]', polygon, 'polygon'))
+            fields['keep_out'] = tuple(keep_out)
+        if len(request.preferred_point) > 1:
+            raise RequestError(f'preferred_point must be empty or one point, got '
+                               f'{len(request.preferred_point)}')
+        if len(request.preferred_point):
+            fields['preferred_point'] = pixels('preferred_point', request.preferred_point[0],
+                                               'point')[0]
+        weight = float(request.preference_weight)
+        if math.isnan(weight):
+            raise RequestError('preference_weight must be a number, got nan')
+        fields['preference_weight'] = PREFERENCE_WEIGHT if weight < 0 else weight
+        fields['min_score'] = float(request.min_score)
+        constraints = TaskConstraints(**fields)
+    except ConstraintError as error:
+        raise RequestError(str(error)) from None
+    if not constraints.filters and constraints.preferred_point is None:
+        return None
+    return constraints
 
 
 def resolve_execute_request(request: Any) -> tuple[np.ndarray, Optional[int]]:

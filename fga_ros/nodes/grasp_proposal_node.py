@@ -19,14 +19,22 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
+from tf2_ros import Buffer, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
-from fga_ros.bridge import annotate, geometry, grasps, image, markers, requests
+from fga_ros.bridge import annotate, geometry, grasps, image, markers, moveit, requests
 from fga_ros.core.common.choices import RANKINGS
-from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_OVERSAMPLE, OVERSAMPLE
+from fga_ros.core.inference.defaults import (
+    MAX_GRASPS,
+    MAX_OVERSAMPLE,
+    OVERSAMPLE,
+    SCORE_FLOOR,
+    TIME_BUDGET_S,
+)
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.nodes.common import descriptor, run, to_msg
 from fga_ros.srv import ProposeGrasps
@@ -58,6 +66,12 @@ class GraspProposalNode(Node):
         self.declare_parameter('oversample', OVERSAMPLE, descriptor(
             'actor samples drawn per returned grasp; the critic keeps the best',
             int_range=(1, MAX_OVERSAMPLE)))
+        self.declare_parameter('score_floor', SCORE_FLOOR, descriptor(
+            'calibrated score below which a grasp ranks last, and below which the best '
+            'candidate makes a request answer success = false', float_range=(0.0, 1.0)))
+        self.declare_parameter('constraint_time_budget', TIME_BUDGET_S, descriptor(
+            'a constrained request draws no further round of samples after this long, s',
+            float_range=(0.01, 60.0)))
         self.declare_parameter('max_grasps', 1024, descriptor(
             'largest num_grasps a request may ask for', read_only=True,
             int_range=(1, MAX_GRASPS)))
@@ -85,6 +99,8 @@ class GraspProposalNode(Node):
         self.claw_width_px = geometry.default_claw_width_px()
         self.max_grasps = int(self._param('max_grasps'))
         self.latest_image = None
+        self.tf_buffer = Buffer()
+        self.tf_listener = TransformListener(self.tf_buffer, self)
         self._settings()  # refuse bad default num_grasps / reject_fraction / ranking now
         markers.grasp_colours(self._param('colour_by'), [], [])
         checkpoint = self._param('checkpoint')
@@ -129,12 +145,33 @@ class GraspProposalNode(Node):
         proposal = self._run_proposal(rgb, settings)
         self.get_logger().info(f'warm-up proposal took {proposal.inference_ms:.0f} ms')
 
-    def _run_proposal(self, rgb, settings):
-        """Proposal for an RGB image with the request's settings and the node's oversample."""
+    def _run_proposal(self, rgb, settings, constraints=None):
+        """Proposal for an RGB image with the request's settings and constraints and the
+        node's oversample, floor and time budget."""
         return self.proposer.propose(rgb, settings.num_grasps,
                                      reject_fraction=settings.reject_fraction,
                                      ranking=settings.ranking,
-                                     oversample=self._param('oversample'))
+                                     oversample=self._param('oversample'),
+                                     constraints=constraints,
+                                     floor=self._param('score_floor'),
+                                     time_budget=self._param('constraint_time_budget'))
+
+    def _table_pixels(self, image_frame):
+        """``to_pixels`` of ``requests.resolve_constraints``: TF into the image's frame, then
+        onto the table plane; an unknown frame is a RequestError naming the field."""
+        def to_pixels(name, frame, points):
+            if frame and frame != image_frame:
+                try:
+                    tf = self.tf_buffer.lookup_transform(image_frame, frame, Time())
+                except TransformException as error:
+                    raise requests.RequestError(
+                        f'{name}.header.frame_id: no transform from {frame!r} to the image '
+                        f'frame {image_frame!r} ({type(error).__name__})') from None
+                t, q = tf.transform.translation, tf.transform.rotation
+                points = geometry.transform_points(points, (t.x, t.y, t.z),
+                                                   (q.x, q.y, q.z, q.w))
+            return self.camera.table_pixels(points)
+        return to_pixels
 
     def _settings(self):
         """The node's default ProposalSettings (parameters num_grasps, reject_fraction,
@@ -179,8 +216,10 @@ class GraspProposalNode(Node):
 
     # -- proposals ------------------------------------------------------------------------------
 
-    def _propose(self, msg, settings):
-        """(rgb, header dict, proposal) for an Image message; raises ValueError on bad input."""
+    def _propose(self, msg, settings, request=None, constraints=None):
+        """(rgb, header dict, proposal) for an Image message and the constraints of a
+        ProposeGrasps ``request``, or of ``constraints(image frame)`` (both None: none);
+        raises ValueError on bad input."""
         if msg is None or image.is_empty(msg):
             msg = self.latest_image
             if msg is None:
@@ -189,7 +228,11 @@ class GraspProposalNode(Node):
         rgb = image.image_to_rgb(msg)
         header = {'stamp': msg.header.stamp,
                   'frame_id': msg.header.frame_id or self.camera.frame_id}
-        proposal = self._run_proposal(rgb, settings)
+        if request is not None:
+            task = requests.resolve_constraints(request, self._table_pixels(header['frame_id']))
+        else:
+            task = None if constraints is None else constraints(header['frame_id'])
+        proposal = self._run_proposal(rgb, settings, task)
         return rgb, header, proposal
 
     def propose_grasps_callback(self, request, response):
@@ -197,7 +240,10 @@ class GraspProposalNode(Node):
         try:
             settings = requests.resolve_proposal_request(
                 request, self._settings(), self.max_grasps)
-            rgb, header, proposal = self._propose(request.image, settings)
+            rgb, header, proposal = self._propose(request.image, settings, request)
+            if proposal.abstained:
+                return to_msg(type(response), grasps.failure_response_fields(
+                    proposal.message, proposal))
             fields = grasps.proposal_response_fields(
                 proposal, self.camera, header, self.opening_px)
             response = to_msg(type(response), fields)
@@ -221,7 +267,7 @@ class GraspProposalNode(Node):
         arrays = grasps.proposal_arrays(proposal)
         poses = self.camera.pose_fields(arrays['actions'])
         colours = markers.grasp_colours(self._param('colour_by'), arrays['scores'],
-                                        arrays['mode_ids'])
+                                        arrays['cluster_ids'])
         if self.marker_pub.get_subscription_count():
             size = self.camera.pixel_size
             marker_fields = markers.grasp_markers(
@@ -236,9 +282,19 @@ class GraspProposalNode(Node):
             self.image_pub.publish(to_msg(Image, image.rgb_image_fields(drawn, header)))
 
     def plan_grasps_callback(self, request, response):
-        """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings."""
+        """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings.
+
+        The request's ``target`` footprint is the region the grasp centres lie in and its
+        ``movable_obstacles`` footprints are keep-out regions (:mod:`fga_ros.bridge.moveit`).
+        A bad request or an abstaining proposal answers FAILURE with no grasps.
+        """
         try:
-            rgb, header, proposal = self._propose(None, self._settings())
+            def constraints(frame):
+                return moveit.grasp_planning_constraints(request, self._table_pixels(frame))
+            rgb, header, proposal = self._propose(None, self._settings(),
+                                                  constraints=constraints)
+            if proposal.abstained:
+                raise requests.RequestError(proposal.message)
             arrays = grasps.proposal_arrays(proposal)
             poses = self.camera.pose_fields(arrays['actions'])
             response.grasps = [to_msg(MoveItGrasp, {

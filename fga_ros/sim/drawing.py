@@ -3,8 +3,8 @@
 Palette: mode number m (true modes of the simulator and proposal clusters alike are numbered
 from 1 wherever they are shown) has the colour ``MODE_COLORS[(m - 1) % 10]``; 0 means "no
 feasible grasp" (white). :func:`mode_color` (uint8 RGB) and :func:`mode_rgb` (floats in
-[0, 1], for matplotlib and RViz markers) read it; :func:`cluster_numbers` turns the 0-based
-cluster ids of a proposal into these numbers.
+[0, 1], for matplotlib and RViz markers) read it; :func:`cluster_numbers` turns the cluster
+ids of a proposal (from 1, 0 = unknown) into these numbers.
 
 Glyph (:func:`grasp_glyphs`): the open gripper seen from above, two jaws ``aperture`` px
 apart (their inner faces), each ``claw_width`` px long across the closing direction, and
@@ -72,10 +72,10 @@ def mode_rgb(modes: ArrayLike) -> np.ndarray:
 
 
 def cluster_numbers(cluster_ids: ArrayLike) -> np.ndarray:
-    """Shown numbers (and palette indices) of a proposal's 0-based cluster ids (n,): id + 1,
-    so that clusters are numbered from 1 like the simulator's modes; negative ids stay -1."""
+    """Palette numbers of a proposal's cluster ids (n,), numbered from 1 like the simulator's
+    modes: the id itself; 0 (unknown) becomes -1 (grey), not mode 0's white."""
     ids = np.asarray(cluster_ids, dtype=np.int64).reshape(-1)
-    return np.where(ids >= 0, ids + 1, -1)
+    return np.where(ids >= 1, ids, -1)
 
 
 def gripper_size(aperture: float | None = None,

@@ -22,10 +22,19 @@ from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.cem import cem_propose
-from fga_ros.core.inference.defaults import OVERSAMPLE, REJECT_FRACTION
+from fga_ros.core.inference.constraints import TaskConstraints, rectangle
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, REJECT_FRACTION
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
-from fga_ros.sim import Scene, grasp_success, heldout_shapes, render, train_shapes
+from fga_ros.sim import (
+    WORKSPACE_HI,
+    WORKSPACE_LO,
+    Scene,
+    grasp_success,
+    heldout_shapes,
+    render,
+    train_shapes,
+)
 
 BENCH_GRASPS = (64, 1024)
 """Proposal sizes timed."""
@@ -35,6 +44,10 @@ CEM_GRASPS = 64
 
 WARMUP = 10
 """Untimed calls before each measurement."""
+
+ACTOR_ONLY: dict[str, Any] = {'explore': 0, 'min_candidates': 1, 'floor': 0.0, 'ranking': 'score'}
+"""Proposer settings of the actor-versus-CEM comparison: the paper's pipeline (actor samples,
+density rejection, critic ranking) without exploration, minimum sample count or floor."""
 
 CEM_ITERATIONS_TRIED = (3, 5, 8, 12, 20, 30)
 """CEM iteration counts tried, in order, for the equal-accuracy comparison."""
@@ -83,9 +96,9 @@ def _accuracy(proposer: Proposer, shapes: Sequence[str], scenes: int, seed: int,
     hits: dict[str, list[float]] = {'propose': [], 'propose_once': [], 'cem': []}
     top: dict[str, list[float]] = {name: [] for name in hits}
     for scene, image in _scenes(shapes, scenes, seed):
-        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed),
+        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY),
                    'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
-                                                    oversample=1),
+                                                    oversample=1, **ACTOR_ONLY),
                    'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
         tick(3)
         for name, proposal in results.items():
@@ -116,17 +129,24 @@ def _cem_matching(model: ActorCritic, target: float, shapes: Sequence[str], scen
 
 def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
                tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
-    """``_timed`` latencies of ``propose`` for each of ``BENCH_GRASPS`` grasps, of the
-    first without oversampling, and of CEM for ``CEM_GRASPS``."""
+    """``_timed`` latencies of the actor alone (``ACTOR_ONLY``) for each of
+    ``BENCH_GRASPS`` grasps and of the first without oversampling, of CEM for
+    ``CEM_GRASPS``, and of the default and a region-constrained request."""
     model = proposer.snapshot().model
-    latency = {f'propose_{n}': _timed(partial(proposer.propose, image, n, REJECT_FRACTION),
-                                      repeats, tick)
-               for n in BENCH_GRASPS}
+    latency = {f'propose_{n}': _timed(
+        partial(proposer.propose, image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
+        for n in BENCH_GRASPS}
     n = BENCH_GRASPS[0]
     latency[f'propose_{n}_once'] = _timed(
-        partial(proposer.propose, image, n, REJECT_FRACTION, oversample=1), repeats, tick)
+        partial(proposer.propose, image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
+        repeats, tick)
     latency[f'cem_{CEM_GRASPS}'] = _timed(partial(cem_propose, model, image, CEM_GRASPS),
                                           repeats, tick)
+    latency['default'] = _timed(partial(proposer.propose, image), repeats, tick)
+    left = TaskConstraints(region=rectangle(
+        WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI), WORKSPACE_HI))
+    latency['region'] = _timed(partial(proposer.propose, image, constraints=left), repeats,
+                               tick)
     return latency
 
 
@@ -148,7 +168,9 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
 
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
-        'propose_1024', 'cem_64'} -> {'p50', 'p90', 'p99', 'calls'}), 'speedup' (CEM p50 /
+        'propose_1024', 'propose_64_once', 'cem_64', 'default', 'region'} -> {'p50', 'p90',
+        'p99', 'calls'}; 'default' is a default request, 'region' the same constrained to the
+        left half of the workspace), 'speedup' (CEM p50 /
         propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem'} -> {'mean',
         'top1'}), 'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed
         to match the actor's accuracy, or the most tried ({'iterations', 'accuracy',
@@ -160,7 +182,7 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
     image = render(evaluation_scenes('H', 1, seed)[0])
     model = proposer.snapshot().model
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
-    timed_calls = (len(BENCH_GRASPS) + 3) * (WARMUP + repeats)
+    timed_calls = (len(BENCH_GRASPS) + 5) * (WARMUP + repeats)
     comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
     with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
               disable=not progress) as bar:
@@ -195,8 +217,12 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     labels = {f'propose_{n}': f'actor, {n} ranked grasps (*)' for n in BENCH_GRASPS}
     labels[f'propose_{BENCH_GRASPS[0]}_once'] = '  the same, oversample 1'
     labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
+    labels['default'] = f'defaults ({NUM_GRASPS}, explore)'
+    labels['region'] = '  the same, left-half region'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
+    ratio = results['latency_ms']['region']['p50'] / results['latency_ms']['default']['p50']
+    print(f'constrained (region) / unconstrained default request, p50: {ratio:.2f}x')
     print(f'speed-up of the actor over CEM (p50, {BENCH_GRASPS[0]} grasps): '
           f'{results["speedup"]:.2f}x')
     acc = results['accuracy']

@@ -29,6 +29,7 @@ import torch
 from fga_ros.core.common.actions import decode_actor, encode_actions
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import images_to_tensor, model_device
+from fga_ros.core.inference.defaults import SCORE_FLOOR
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, GroundTruth, Scene, grasp_success, render
@@ -237,14 +238,14 @@ def _label_ranks(ax, actions, max_labels, distortion):
 
 def _score_bars(ax, proposal, colours, feasible):
     ax.bar(proposal.ranks, proposal.scores, color=colours, width=1.0, edgecolor='none')
-    threshold = ax.axhline(0.5, color='k', ls=':', lw=1.0,
-                           label='0.5: critic says feasible above')
+    threshold = ax.axhline(SCORE_FLOOR, color='k', ls=':', lw=1.0,
+                           label=f'{SCORE_FLOOR:g}: score floor (calibrated; abstain below)')
     if feasible is not None:
         bad = ~np.asarray(feasible, dtype=bool)
         ax.plot(proposal.ranks[bad], proposal.scores[bad] + 0.03, ls='none', marker='X',
                 ms=7, mfc='k', mec='w', mew=0.8, gid='infeasible')
     ax.set_xlabel('rank (0 = best)')
-    ax.set_ylabel('critic success probability')
+    ax.set_ylabel('calibrated critic score')
     ax.set_ylim(0.0, 1.08)
     return threshold
 
@@ -264,7 +265,7 @@ def proposal_figure(image: np.ndarray, proposal: 'Proposal', path: PathLike,
         distortion: the camera distortion of a simulator image (no mm axes unless 'none').
         timing: how ``proposal.inference_ms`` was measured (for the title).
     """
-    numbers = cluster_numbers(proposal.mode_ids)
+    numbers = cluster_numbers(proposal.cluster_ids)
     colours = mode_rgb(numbers)
     fig = _new_figure(15.0, 7.0)
     left, right = fig.subplots(1, 2, width_ratios=(1.15, 1.0))
@@ -275,14 +276,16 @@ def proposal_figure(image: np.ndarray, proposal: 'Proposal', path: PathLike,
     _label_ranks(left, proposal.actions, max_labels, distortion)
     checked = ('no ground truth for this image' if feasible is None else
                f'{int(np.sum(feasible))}/{len(proposal)} feasible (simulator)')
-    clusters = 'cluster' if proposal.num_modes == 1 else 'clusters'
-    left.set_title(f'{len(proposal)} proposed grasps in {proposal.num_modes} {clusters}; '
+    clusters = 'cluster' if proposal.num_clusters == 1 else 'clusters'
+    left.set_title(f'{len(proposal)} proposed grasps in {proposal.num_clusters} {clusters}; '
                    f'{checked}\nlabels: rank (0 = best; first {min(max_labels, len(proposal))}'
                    f', the best of nearby grasps)', fontsize=10)
     threshold = _score_bars(right, proposal, colours, feasible)
     timing = timing or 'this call, including any warm-up'
+    explored = proposal.num_explored
     right.set_title(f'{proposal.num_sampled} actor samples, {proposal.num_rejected} rejected '
-                    f'as lowest density;\n{proposal.inference_ms:.1f} ms per proposal call '
+                    f'as lowest density' + (f', {explored} grasps explored' if explored else '')
+                    + f';\n{proposal.inference_ms:.1f} ms per proposal call '
                     f'({timing})', fontsize=10)
     legend = {n: f'cluster {n}: {int(np.sum(numbers == n))} grasps'
               for n in sorted(set(numbers.tolist()))}

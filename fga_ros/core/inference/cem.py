@@ -27,7 +27,7 @@ from fga_ros.core.common.actions import decode_actor
 from fga_ros.core.common.checks import check_count, check_image
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.tensors import images_to_tensor, make_generator, model_device
-from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS, RANKING
+from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS
 from fga_ros.core.inference.proposer import Proposal, finish_proposal
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.nets import ActorCritic
@@ -146,13 +146,14 @@ def cem_propose(model: ActorCritic, image: np.ndarray, num_grasps: int = NUM_GRA
                 iterations: int = ITERATIONS, population: int = POPULATION,
                 elite_fraction: float = ELITE_FRACTION,
                 generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
-                ranking: str = RANKING) -> Proposal:
+                ranking: str = 'score') -> Proposal:
     """Grasp proposals by CEM on the critic, as a :class:`.proposer.Proposal`.
 
     The last iteration draws ``max(population, num_grasps)`` grasps; the ``num_grasps``
     best by critic score are returned (Yan et al. execute the best one). ``log_density``
     is NaN (CEM has no generative density), ``num_rejected`` is 0, ``num_sampled`` counts
-    every grasp scored, and ``mode_ids`` cluster the returned grasps as for the actor.
+    every grasp scored, and ``cluster_ids`` cluster the returned grasps as for the actor.
+    The baseline ranks by raw critic score (Yan et al.), without calibration or floor.
 
     Args:
         model: ``ActorCritic`` (uses ``image_size``, ``features`` and ``score``).

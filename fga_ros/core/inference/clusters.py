@@ -1,35 +1,41 @@
-"""Mode clustering of grasp proposals: grid cells, connected components, numbering by score."""
+"""Clustering of grasp proposals: grid cells, connected components, numbering by score.
+
+A *cluster* groups proposals close to each other; it is the proposer's guess at one way of
+holding the object. The simulator's ground-truth components of the feasible set are
+*modes* (``GroundTruth.mode_of``); the two need not coincide."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from fga_ros.core.common.actions import HALF_WIDTH
 
 CLUSTER_CELL_PX = 3.0
-"""Grid spacing of the mode clustering along x and y, pixels."""
+"""Grid spacing of the clustering along x and y, pixels."""
 
 CLUSTER_CELL_ANGLE = 0.5
-"""Grid spacing of the mode clustering along the doubled-angle unit vector
+"""Grid spacing of the clustering along the doubled-angle unit vector
 (sin 2a, cos 2a): a chord of 0.5 is a gripper-angle difference of about 14.5 degrees."""
 
 
-def cluster_modes(critic_inputs, scores, cell_px=CLUSTER_CELL_PX,
-                  cell_angle=CLUSTER_CELL_ANGLE):
-    """Cluster grasps into modes on a grid in (x_n, y_n, sin 2a, cos 2a), angle periodic.
+def cluster_grasps(critic_inputs: ArrayLike, scores: ArrayLike,
+                   cell_px: float = CLUSTER_CELL_PX,
+                   cell_angle: float = CLUSTER_CELL_ANGLE) -> np.ndarray:
+    """Cluster grasps on a grid in (x_n, y_n, sin 2a, cos 2a), angle periodic.
 
     Each grasp falls into a cell of a 4-D grid (spacing ``cell_px`` pixels along x and y,
-    ``cell_angle`` along the doubled-angle unit vector); modes are the connected components
+    ``cell_angle`` along the doubled-angle unit vector); clusters are the connected components
     of the occupied cells, a cell touching its 80 neighbours (Chebyshev distance 1). So two
-    grasps closer than one spacing in every coordinate share a mode, and grasps two
+    grasps closer than one spacing in every coordinate share a cluster, and grasps two
     spacings apart in some coordinate are only joined through grasps between them. Unlike
     a radius graph, the cost does not grow with the number of close pairs: O(n log n).
 
     Args:
         critic_inputs: (n, 4) ``[x_n, y_n, sin 2a, cos 2a]`` (unit angle vectors).
-        scores: (n,) scores; modes are numbered by their best score, 0 = best.
+        scores: (n,) scores; clusters are numbered by their best score, 0 = best.
 
     Returns:
-        (n,) int64 mode ids in 0..K-1.
+        (n,) int64 cluster labels in 0..K-1.
     """
     critic_inputs = np.asarray(critic_inputs, dtype=np.float64)
     n = len(critic_inputs)
@@ -46,12 +52,12 @@ def cluster_modes(critic_inputs, scores, cell_px=CLUSTER_CELL_PX,
     return _renumber_by_score(connected_labels(len(occupied), pairs)[inverse], scores)
 
 
-def connected_labels(count, pairs):
+def connected_labels(count: int, pairs: np.ndarray) -> np.ndarray:
     """Connected components of an undirected graph: (count,) labels, one node id per component.
 
     Union-find by vectorised root hooking (the larger root of every edge points to the
     smaller) and pointer jumping, repeated until every edge joins equal labels; for the
-    small graphs of ``cluster_modes`` this is several times cheaper than building a
+    small graphs of ``cluster_grasps`` this is several times cheaper than building a
     ``scipy.sparse`` matrix.
 
     Args:
@@ -75,7 +81,7 @@ def connected_labels(count, pairs):
         labels = hooked
 
 
-def _renumber_by_score(labels, scores):
+def _renumber_by_score(labels: np.ndarray, scores: ArrayLike) -> np.ndarray:
     """Renumber labels 0..K-1 in the order of their best score (ties: first occurrence)."""
     order = np.argsort(-np.asarray(scores), kind='stable')
     _, first = np.unique(labels[order], return_index=True)
