@@ -580,6 +580,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_checkpoint(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint``: the model a command reads (the bundled one by default)."""
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model)')
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    """``--device`` of the commands that run the model."""
+    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+
+
+def _add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` of the commands that show a progress bar."""
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
 def _add_sim(sub: Any) -> None:
     """``fga sim``."""
     p = sub.add_parser('sim', help='render a scene with its ground-truth feasible grasps')
@@ -622,15 +638,14 @@ def _add_train(sub: Any) -> None:
     p.add_argument('--seed-eval', type=int, default=None,
                    help="first scene seed of the periodic evaluation (default: the core's "
                         "TRAINING_EVAL_SEED; a resumed run keeps its own)")
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_no_progress(p)
     p.set_defaults(func=cmd_train)
 
 
 def _add_eval(sub: Any) -> None:
     """``fga eval``."""
     p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
-    p.add_argument('--checkpoint', default=None,
-                   help='model or checkpoint (default: the bundled model)')
+    _add_checkpoint(p)
     p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
@@ -645,16 +660,15 @@ def _add_eval(sub: Any) -> None:
                    help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--plots', default=None,
                    help='write PNG figures to this directory (default: none written)')
-    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_device(p)
+    _add_no_progress(p)
     p.set_defaults(func=cmd_eval)
 
 
 def _add_propose(sub: Any) -> None:
     """``fga propose``."""
     p = sub.add_parser('propose', help='propose ranked grasps for one image or scene')
-    p.add_argument('--checkpoint', default=None,
-                   help='model or checkpoint (default: the bundled model)')
+    _add_checkpoint(p)
     p.add_argument('--image', default=None,
                    help='128x128 RGB image file (default: a simulator scene)')
     _add_scene_args(p)
@@ -705,7 +719,7 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--oversample', type=int, default=None,
                    help='actor samples per returned grasp, the critic keeps the best '
                         f'(default: {OVERSAMPLE})')
-    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+    _add_device(p)
 
 
 def _add_calibrate(sub: Any) -> None:
@@ -741,7 +755,7 @@ def _add_modes(sub: Any) -> None:
     p.add_argument('--out', default=None, help=FIGURE_HELP)
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_no_progress(p)
     p.set_defaults(func=cmd_modes)
 
 
@@ -761,8 +775,8 @@ def _add_bench(sub: Any) -> None:
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')
-    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_device(p)
+    _add_no_progress(p)
     p.set_defaults(func=cmd_bench)
 
 def _quiet_stdout():
