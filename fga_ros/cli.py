@@ -19,6 +19,7 @@ import numpy as np
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
 from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
@@ -186,6 +187,7 @@ def cmd_train(args):
     from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
     from fga_ros.core.common.env import SimEnvironment
     from fga_ros.core.models import model_file
+    from fga_ros.core.models.weights import NetworkTooLargeError, check_parameter_count
     from fga_ros.core.training import run_record as runs
     from fga_ros.core.training.trainer import Trainer
 
@@ -193,10 +195,13 @@ def cmd_train(args):
     overrides = _train_overrides(args)
     try:
         config, record, changes = _open_run(args, out, overrides)
+        check_parameter_count(config)  # the networks must fit before any work
         env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
         trainer = Trainer(config, env, out, resume=args.resume, warm_start=args.warm_start)
     except (runs.RunError, model_file.CheckpointError) as exc:
         raise UserError(str(exc)) from None
+    except NetworkTooLargeError as exc:
+        raise UserError(f'{args.preset or "the run configuration"}: {exc}') from None
     if config.steps < trainer.step:
         raise UserError(f'steps {config.steps} is below the step the run has reached, '
                         f'{trainer.step}')
@@ -315,7 +320,7 @@ def cmd_eval(args):
     for shape in shapes:
         results[shape]['calibration'] = calibration[shape]
     if json_path:
-        make_parent(json_path).write_text(json.dumps(results, indent=2) + '\n')
+        write_text(json_path, json.dumps(results, indent=2) + '\n')
         print(f'metrics: {json_path}')
     if plots:
         out = plots
@@ -338,15 +343,8 @@ def cmd_eval(args):
 
 
 def _read_image(path):
-    import cv2
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f'image not found: {path}')
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UserError(f'{path} is not a readable image (PNG, JPEG, ...)')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from fga_ros.image_files import read_image
+    return read_image(path)
 
 
 def _numbers(flag, text, count=None):
@@ -550,7 +548,7 @@ def cmd_modes(args):
     print(oracle.format_modes_table(results))
     if json_path:
         rows = {k: {n: v for n, v in r.items() if n != 'actions'} for k, r in results.items()}
-        make_parent(json_path).write_text(json.dumps(
+        write_text(json_path, json.dumps(
             {'scene': scene.to_dict(), 'steps': steps, 'lr': lr, 'rng_seed': args.rng_seed,
              'results': rows}, indent=2) + '\n')
         print(f'metrics: {json_path}')
@@ -795,7 +793,7 @@ def main(argv=None):
         status = args.func(args) or 0
         sys.stdout.flush()
         return status
-    except (UserError, ValueError, FileNotFoundError) as exc:
+    except (UserError, ValueError, FileNotFoundError, WriteError) as exc:
         print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`fga ... | head`): nothing to report
@@ -804,6 +802,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f'{command}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # (not a broken pipe) a path met outside file_writes
+        print(f'{command}: error: {describe_os_error(exc)}', file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == '__main__':

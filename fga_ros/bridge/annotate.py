@@ -3,6 +3,7 @@ palette of :mod:`fga_ros.sim.drawing`."""
 
 import numpy as np
 
+from fga_ros.bridge.geometry import real_array
 from fga_ros.sim.drawing import draw_grasps as _draw
 
 
@@ -14,6 +15,5 @@ def draw_grasps(rgb: np.ndarray, actions, colours, opening_px: float,
     (:func:`fga_ros.bridge.markers.grasp_colours`); ``opening_px`` / ``claw_width_px`` the
     gripper's size. The best grasp should come last so that it is drawn on top.
     """
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
+    actions = real_array('actions', actions, 3)  # the image must be uint8: checked by _draw
     return _draw(rgb, actions, colours, aperture=opening_px, claw_width=claw_width_px)

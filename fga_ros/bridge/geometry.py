@@ -30,6 +30,22 @@ DEFAULT_CAMERA_FRAME = 'camera_optical_frame'
 DEFAULT_WORLD_FRAME = 'world'
 
 
+def real_array(name: str, values: ArrayLike, columns: int) -> np.ndarray:
+    """``values`` as a float64 (n, columns) array; ValueError unless all are finite reals."""
+    if np.iscomplexobj(values):
+        raise ValueError(f'{name} must be real numbers, got complex values')
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f'{name} must be numbers') from None
+    if array.size % columns:
+        raise ValueError(f'{name} must have {columns} values per row, got shape {array.shape}')
+    array = array.reshape(-1, columns)
+    if not np.isfinite(array).all():
+        raise ValueError(f'{name} must be finite, got NaN or infinite values')
+    return array
+
+
 def default_pixel_size() -> float:
     """Table-plane size of one pixel, m/px, of the simulated camera (``sim/camera.yaml``)."""
     return load_camera().pixel_size_m
@@ -70,7 +86,8 @@ class CameraModel:
     def __post_init__(self) -> None:
         for name in ('pixel_size', 'camera_height'):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            number = isinstance(value, (int, float, np.integer, np.floating))
+            if isinstance(value, bool) or not number or not (math.isfinite(value) and value > 0):
                 raise ValueError(f'{name} must be a positive number, got {value}')
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f'image size must be positive, got {self.width} x {self.height}')
@@ -94,7 +111,7 @@ class CameraModel:
 
     def pixels_to_points(self, xy: ArrayLike) -> np.ndarray:
         """Table points (n, 3) in m in the optical frame for pixel coordinates ``xy`` (n, 2)."""
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        xy = real_array('pixel coordinates', xy, 2)
         points = np.empty((len(xy), 3))
         points[:, 0] = (xy[:, 0] - self.cx) * self.pixel_size
         points[:, 1] = (xy[:, 1] - self.cy) * self.pixel_size
@@ -103,7 +120,7 @@ class CameraModel:
 
     def points_to_pixels(self, points: ArrayLike) -> np.ndarray:
         """Pixel coordinates (n, 2) of optical-frame points (n, 3) in m (pinhole projection)."""
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        points = real_array('points', points, 3)
         if np.any(points[:, 2] <= 0):
             raise ValueError('points must lie in front of the camera (z > 0)')
         return np.stack([
@@ -157,7 +174,7 @@ class CameraModel:
 
         Returns (positions (n, 3) in m, quaternions (n, 4) as x, y, z, w) in the optical frame.
         """
-        actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
+        actions = real_array('actions', actions, 3)
         positions = self.pixels_to_points(actions[:, :2])
         return positions, yaw_quaternions(actions[:, 2])
 
@@ -185,7 +202,7 @@ def transform_points(points: ArrayLike, translation: ArrayLike,
 
 def yaw_quaternions(angles: ArrayLike) -> np.ndarray:
     """Quaternions (n, 4) as x, y, z, w of rotations by ``angles`` (n,) rad about z."""
-    half = 0.5 * np.asarray(angles, dtype=np.float64).reshape(-1)
+    half = 0.5 * real_array('angles', angles, 1)[:, 0]
     zeros = np.zeros_like(half)
     return np.stack([zeros, zeros, np.sin(half), np.cos(half)], axis=1)
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fga_ros.file_writes import save_figure
 from fga_ros.sim.gripper import load_gripper_config
 from fga_ros.sim.render import load_camera, render
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO
@@ -311,5 +312,5 @@ def sim_figure(scene: 'Scene', gt: 'GroundTruth', path: str | os.PathLike,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: ground-truth feasible grasps, '
                  f'{gt.num_modes} modes, {100 * gt.feasible_fraction:.2f}% of all grasps '
                  'feasible (simulator)')
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig

@@ -27,9 +27,9 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
-import yaml
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import clip, quote, read_yaml_mapping
 from fga_ros.sim.render import object_mask
 from fga_ros.sim.scene import Scene
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_LO, WORKSPACE_SIZE, validate_actions
@@ -59,9 +59,16 @@ class GripperConfig:
                      'alignment_margin', 'angle_bins'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f'gripper {name} must be a non-negative integer, got {value!r}')
-        if self.aperture < 2 or self.claw_width < 1 or self.angle_bins < 2:
-            raise ValueError('gripper needs aperture >= 2, claw_width >= 1, angle_bins >= 2')
+                raise ValueError(f'gripper {name} must be a non-negative integer, got '
+                                 f'{quote(value)}')
+        if self.aperture < 2 or not 1 <= self.claw_width <= IMAGE_SIZE \
+                or not 2 <= self.angle_bins <= 3600:
+            raise ValueError(f'gripper needs aperture >= 2, 1 <= claw_width <= {IMAGE_SIZE}, '
+                             '2 <= angle_bins <= 3600')
+        for name in ('min_presence', 'centring_margin'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f'gripper {name} must be a number, got {quote(value)}')
         if self.aperture + 2 * self.claw_thickness > _MAX_COLUMNS:
             raise ValueError(f'gripper aperture + 2 * claw_thickness must be <= {_MAX_COLUMNS}')
         if 2 * self.claw_clearance >= self.aperture:
@@ -76,18 +83,16 @@ class GripperConfig:
 def load_gripper_config(path: Optional[str | os.PathLike] = None) -> GripperConfig:
     """Load sim/gripper.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'gripper.yaml') if path is None else path
-    with open(path, encoding='utf-8') as stream:
-        data = yaml.safe_load(stream)
-    if not isinstance(data, dict):
-        raise ValueError(f'{path}: expected a mapping of gripper parameters')
+    data = read_yaml_mapping(path)
     fields = GripperConfig.__dataclass_fields__
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ValueError(f'{path}: unknown gripper parameters {sorted(unknown)}; '
-                         f'valid: {sorted(fields)}')
+    unknown = [str(k) for k in data if k not in fields]
+    missing = [k for k in fields if k not in data]
+    if unknown or missing:
+        raise ValueError(f'{path}: unknown gripper parameters {clip(unknown)}, missing '
+                         f'{missing}; valid: {sorted(fields)}')
     try:
         return GripperConfig(**data)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f'{path}: {exc}') from None
 
 

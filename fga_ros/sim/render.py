@@ -14,9 +14,9 @@ from typing import Iterable, Optional
 
 import cv2
 import numpy as np
-import yaml
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import clip, read_yaml_mapping
 from fga_ros.sim.scene import DISTORTIONS, Scene
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -54,8 +54,7 @@ class Camera:
 def load_camera(path: Optional[str | os.PathLike] = None) -> Camera:
     """Load and validate sim/camera.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'camera.yaml') if path is None else path
-    with open(path, encoding='utf-8') as stream:
-        data = yaml.safe_load(stream)
+    data = read_yaml_mapping(path)
     try:
         camera = Camera(int(data['image_size']), float(data['pixel_size_m']),
                         float(data['camera_height_m']),
@@ -63,7 +62,8 @@ def load_camera(path: Optional[str | os.PathLike] = None) -> Camera:
                         tuple(tuple(float(v) for v in p)
                               for p in data['distortions']['projection']['corners']))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f'{path}: malformed camera description: {exc!r}') from None
+        raise ValueError(f'{path}: malformed camera description: '
+                         f'{type(exc).__name__}: {clip(exc)}') from None
     if camera.image_size != IMAGE_SIZE:
         raise ValueError(f'{path}: image_size must be {IMAGE_SIZE}, got {camera.image_size}')
     if len(camera.projection_corners) != 4 or any(len(p) != 2 for p in camera.projection_corners):

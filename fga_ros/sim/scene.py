@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from fga_ros.safe_yaml import quote
+from fga_ros.sim.workspace import IMAGE_SIZE
 from fga_ros.sim.world import ShapeFamily, load_world
 
 DISTORTIONS = ('none', 'rotation', 'projection', 'both')
@@ -21,6 +23,11 @@ DISTORTIONS = ('none', 'rotation', 'projection', 'both')
 
 POSE_PARAMS = ('x', 'y', 'theta')
 """Pose parameters: object centre x, y (pixels) and orientation theta (radians)."""
+
+PARAM_LIMITS = {'theta': (-4 * math.pi, 4 * math.pi)}
+"""Accepted [low, high] of an explicit parameter; every other one (centre x, y and the
+families' sizes, pixels) must lie in [0, IMAGE_SIZE]: a negative size or an object placed
+far off the image is refused, not drawn as an empty scene."""
 
 COLOR_PARAMS = ('object_color', 'background_color')
 """Colour parameters: RGB triples of integers in 0..255."""
@@ -30,10 +37,10 @@ def _check_color(name, value):
     try:
         rgb = tuple(int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f'{name} must be three integers in 0..255, got {value!r}') from None
+        raise ValueError(f'{name} must be three integers in 0..255, got {quote(value)}') from None
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) or any(
             float(v) != r for v, r in zip(value, rgb)):
-        raise ValueError(f'{name} must be three integers in 0..255, got {value!r}')
+        raise ValueError(f'{name} must be three integers in 0..255, got {quote(value)}')
     return rgb
 
 
@@ -42,12 +49,16 @@ def _check_override(family, name, value):
         return _check_color(name, value)
     if name not in POSE_PARAMS and name not in family.param_names:
         valid = POSE_PARAMS + COLOR_PARAMS + family.param_names
-        raise ValueError(f'unknown parameter {name!r} for shape {family.name!r}; '
+        raise ValueError(f'unknown parameter {quote(name)} for shape {family.name!r}; '
                          f'valid: {", ".join(valid)}')
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f'parameter {name!r} must be a number, got {value!r}')
+        raise ValueError(f'parameter {quote(name)} must be a number, got {quote(value)}')
     if not math.isfinite(float(value)):
-        raise ValueError(f'parameter {name!r} must be finite, got {value!r}')
+        raise ValueError(f'parameter {quote(name)} must be finite, got {quote(value)}')
+    low, high = PARAM_LIMITS.get(name, (0.0, float(IMAGE_SIZE)))
+    if not low <= float(value) <= high:
+        raise ValueError(f'parameter {name} must lie in [{low:g}, {high:g}] (pixels for '
+                         f'positions and sizes, radians for theta), got {quote(value)}')
     return float(value)
 
 
@@ -66,11 +77,11 @@ class Scene:
     def __post_init__(self) -> None:
         family = load_world().family(self.shape)
         if self.distortion not in DISTORTIONS:
-            raise ValueError(f'unknown distortion {self.distortion!r}; '
+            raise ValueError(f'unknown distortion {quote(self.distortion)}; '
                              f'valid distortions: {", ".join(DISTORTIONS)}')
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
-            raise ValueError(f'seed must be a non-negative integer, got {self.seed!r}')
+            raise ValueError(f'seed must be a non-negative integer, got {quote(self.seed)}')
         for name, value in self.overrides:
             _check_override(family, name, value)
 
@@ -98,7 +109,7 @@ class Scene:
     def from_dict(cls, data: dict[str, Any]) -> 'Scene':
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, dict) or 'shape' not in data or 'seed' not in data:
-            raise ValueError(f'a scene dict needs at least "shape" and "seed", got {data!r}')
+            raise ValueError(f'a scene dict needs at least "shape" and "seed", got {quote(data)}')
         return make_scene(data['shape'], data['seed'], data.get('distortion', 'none'),
                           data.get('params_override') or None)
 

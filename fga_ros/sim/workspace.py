@@ -65,6 +65,8 @@ def validate_actions(actions: ArrayLike) -> np.ndarray:
     Raises ValueError naming the problem: wrong shape, non-numeric, NaN/inf, or x/y outside
     ``[WORKSPACE_LO, WORKSPACE_HI)``. The input is never modified.
     """
+    if np.iscomplexobj(actions):
+        raise ValueError('actions must be real numbers, got complex values')
     try:
         arr = np.array(actions, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -14,9 +14,9 @@ import os
 from typing import Any, Optional
 
 import numpy as np
-import yaml
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import YamlError, quote, read_yaml_file
 
 PRIMITIVE_FIELDS = {
     'rect': ('center', 'size'),
@@ -41,14 +41,15 @@ class WorldConfigError(ValueError):
 def _compile_expression(text, names, where):
     """Parse an arithmetic expression over ``names``; return a function of a params dict."""
     if isinstance(text, bool) or not isinstance(text, (int, float, str)):
-        raise WorldConfigError(f'{where}: expected a number or an expression, got {text!r}')
+        raise WorldConfigError(f'{where}: expected a number or an expression, got {quote(text)}')
     if not isinstance(text, str):
         value = float(text)
         return lambda params: value
     try:
         tree = ast.parse(text, mode='eval').body
     except SyntaxError as exc:
-        raise WorldConfigError(f'{where}: cannot parse expression {text!r}: {exc.msg}') from None
+        raise WorldConfigError(f'{where}: cannot parse expression {quote(text)}: '
+                               f'{exc.msg}') from None
 
     def check(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
@@ -56,7 +57,7 @@ def _compile_expression(text, names, where):
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise WorldConfigError(
-                    f'{where}: unknown parameter {node.id!r} in {text!r}; '
+                    f'{where}: unknown parameter {node.id!r} in {quote(text)}; '
                     f'known: {sorted(names)}')
             return
         if isinstance(node, ast.BinOp) and isinstance(node.op, _BINARY):
@@ -72,7 +73,7 @@ def _compile_expression(text, names, where):
                 check(arg)
             return
         raise WorldConfigError(
-            f'{where}: unsupported syntax in {text!r} (use numbers, parameter names, '
+            f'{where}: unsupported syntax in {quote(text)} (use numbers, parameter names, '
             f'+ - * / **, parentheses and {sorted(_FUNCTIONS)})')
 
     check(tree)
@@ -87,10 +88,12 @@ def _compile_expression(text, names, where):
 def _range(value, where):
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise WorldConfigError(f'{where}: expected a range [min, max] of numbers, got {value!r}')
+        raise WorldConfigError(f'{where}: expected a range [min, max] of numbers, got '
+                               f'{quote(value)}')
     lo, hi = float(value[0]), float(value[1])
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise WorldConfigError(f'{where}: range must be finite with min <= max, got {value!r}')
+        raise WorldConfigError(f'{where}: range must be finite with min <= max, got '
+                               f'{quote(value)}')
     return lo, hi
 
 
@@ -172,13 +175,14 @@ class World:
         for fam in self.families:
             if fam.name == name:
                 return fam
-        raise ValueError(f'unknown shape {name!r}; valid shapes: {", ".join(self.shapes)}')
+        raise ValueError(f'unknown shape {quote(name)}; valid shapes: {", ".join(self.shapes)}')
 
 
 def _parse_primitive(spec, names, where):
     if not isinstance(spec, dict) or spec.get('type') not in PRIMITIVE_FIELDS:
         raise WorldConfigError(
-            f'{where}: each primitive needs a type in {sorted(PRIMITIVE_FIELDS)}, got {spec!r}')
+            f'{where}: each primitive needs a type in {sorted(PRIMITIVE_FIELDS)}, got '
+            f'{quote(spec)}')
     kind = spec['type']
     allowed = set(PRIMITIVE_FIELDS[kind]) | {'type'} | ({'angle'} if kind != 'annulus' else set())
     extra = set(spec) - allowed
@@ -188,7 +192,7 @@ def _parse_primitive(spec, names, where):
     for name in PRIMITIVE_FIELDS[kind]:
         value = spec.get(name)
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise WorldConfigError(f'{where}.{name}: expected a pair [a, b], got {value!r}')
+            raise WorldConfigError(f'{where}.{name}: expected a pair [a, b], got {quote(value)}')
         fields.append((name, tuple(_compile_expression(v, names, f'{where}.{name}')
                                    for v in value)))
     if 'angle' in spec:
@@ -237,8 +241,7 @@ def load_world(path: Optional[str | os.PathLike] = None) -> World:
     """Load and validate sim/shapes.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'shapes.yaml') if path is None else path
     try:
-        with open(path, encoding='utf-8') as stream:
-            data = yaml.safe_load(stream)
-    except yaml.YAMLError as exc:
-        raise WorldConfigError(f'{path}: invalid YAML: {exc}') from None
+        data = read_yaml_file(path)
+    except YamlError as exc:
+        raise WorldConfigError(str(exc)) from None
     return parse_world(data, str(path))

@@ -22,6 +22,7 @@ import numpy as np
 
 from fga_ros.core.analysis.coverage import RECALL_RATIO, SceneCoverage, scene_coverage
 from fga_ros.core.inference.density import keep_densest
+from fga_ros.file_writes import save_figure
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, GroundTruth, Scene, ground_truth, render
 from fga_ros.sim.drawing import mode_color, projection_image
 
@@ -116,7 +117,7 @@ def coverage_figure(cases: Sequence[Case], path: str | os.PathLike, reject_fract
                frameon=False)
     fig.suptitle(title or 'worst-covered scenes', fontsize=11)
     fig.tight_layout(rect=(0, 0.9 / (3.7 * len(cases) + 0.9), 1, 1))
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)
 
 
 def _scene_row(row: Sequence[Any], scene: Scene, gt: GroundTruth, actions: np.ndarray,

@@ -32,6 +32,7 @@ from fga_ros.core.common.tensors import images_to_tensor, model_device
 from fga_ros.core.inference.defaults import SCORE_FLOOR
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.file_writes import save_figure
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, GroundTruth, Scene, grasp_success, render
 from fga_ros.sim.drawing import (
     cluster_numbers,
@@ -64,7 +65,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path):
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig
 
 

@@ -47,6 +47,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.inference.defaults import MAX_SAMPLES
 from fga_ros.core.training.updates import action_weight, f_divergence_loss
+from fga_ros.file_writes import save_figure
 from fga_ros.sim import (
     WORKSPACE_HI,
     WORKSPACE_LO,
@@ -241,5 +242,5 @@ def modes_figure(results: Mapping[str, Mapping[str, Any]], scene: Scene,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: {len(actions)} samples of each generator '
                  f'(grasp centres, any angle);\nfaded: ground-truth modes, dots: feasible '
                  f"samples in their mode's colour", fontsize=11)
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig

@@ -7,6 +7,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
+from fga_ros.file_writes import save_figure
+
 
 def reliability_figure(results: Mapping[str, Mapping[str, Any]],
                        path: str | os.PathLike) -> None:
@@ -42,4 +44,4 @@ def reliability_figure(results: Mapping[str, Mapping[str, Any]],
     fig.suptitle(f'reliability of scored proposal candidates ({len(edges) - 1} equal bins; '
                  'numbers: candidates per bin)', fontsize=9)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)

@@ -25,11 +25,11 @@ from fga_ros.core.common.config import (
     config_to_dict,
     field_names,
     load_config,
-    read_yaml,
 )
-from fga_ros.core.common.files import atomic_write
 from fga_ros.core.models import model_file
 from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.file_writes import atomic_write
+from fga_ros.safe_yaml import quote, read_yaml_mapping
 
 RUN_FILE = 'run.yaml'
 """Name of the run description inside the run directory."""
@@ -135,9 +135,9 @@ def read_run(out_dir: str | os.PathLike) -> RunRecord:
         return RunRecord(config=model_file.config_of(checkpoint,
                                                     ckpt.load_checkpoint(checkpoint)))
     try:
-        data = read_yaml(path)
+        data = read_yaml_mapping(path)
         if data.get('format') != RUN_FORMAT:
-            raise ValueError(f'format {data.get("format")!r} is not {RUN_FORMAT!r}')
+            raise ValueError(f'format {quote(data.get("format"))} is not {RUN_FORMAT!r}')
         config = config_from_dict(data.get('config'), source='its config')
         overrides = data.get('overrides') or {}
         if not isinstance(overrides, dict):

@@ -19,7 +19,6 @@ import torch
 
 from fga_ros.core.common.config import TrainConfig, config_to_dict
 from fga_ros.core.common.env import Environment
-from fga_ros.core.common.files import atomic_write
 from fga_ros.core.common.tensors import (
     configure_threads,
     images_to_tensor,
@@ -28,6 +27,7 @@ from fga_ros.core.common.tensors import (
 )
 from fga_ros.core.models import model_file
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.weights import check_parameter_count
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.hooks import (
     FINISHED,
@@ -39,6 +39,7 @@ from fga_ros.core.training.hooks import (
     TrainingHooks,
 )
 from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.resume_checks import check_training_state
 from fga_ros.core.training.run_record import CHECKPOINT_NAME, refused_changes
 from fga_ros.core.training.updates import (
     actor_step_loss,
@@ -46,6 +47,7 @@ from fga_ros.core.training.updates import (
     discriminator_step_loss,
     most_uncertain_actions,
 )
+from fga_ros.file_writes import append_line, check_writable, write_text
 
 MODEL_NAME = 'model.pt'
 """File name of the inference-only model exported at every checkpoint."""
@@ -89,6 +91,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        check_parameter_count(config)  # before the networks are built
         self.model = ActorCritic(config)
         if warm_start is not None:
             if resume:
@@ -110,6 +113,8 @@ class Trainer:
         self.prefilled = False
         self.successes = 0
         self.interactions = 0
+        check_writable(self.out_dir)  # before any work: a run that cannot save is refused
+        ckpt.remove_leftovers(self.out_dir / CHECKPOINT_NAME)
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load(self.out_dir / CHECKPOINT_NAME)
 
@@ -254,6 +259,18 @@ class Trainer:
             raise model_file.CheckpointError(
                 f'{path} was written with another configuration: ' + '; '.join(refused)
                 + "; resume with the run's configuration, or start a new run directory")
+        try:  # every field is checked before any is applied
+            check_training_state(payload, {'actor': self.opt_actor, 'critic': self.opt_critic},
+                                 self.generator)
+        except ValueError as error:
+            raise model_file.CheckpointError(f'{path}: {error}') from None
+        ckpt.restore_replay(path, payload, self.replay)
+        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
+            try:
+                self.env.load_state_dict(payload['env'])
+            except (KeyError, TypeError, ValueError) as error:
+                raise model_file.CheckpointError(f'{path}: its simulator state is unusable: '
+                                                 f'{type(error).__name__}') from None
         self.model.load_state_dict(payload['model'])
         self.opt_actor.load_state_dict(payload['optim']['actor'])
         self.opt_critic.load_state_dict(payload['optim']['critic'])
@@ -269,12 +286,6 @@ class Trainer:
         self.rng.bit_generator.state = payload['rng']['numpy']
         torch.set_rng_state(payload['rng']['torch'])
         self.generator.set_state(payload['rng']['generator'])
-        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
-            self.env.load_state_dict(payload['env'])
-        replay = ckpt.load_replay_state(path, payload)
-        if replay is None:
-            raise model_file.CheckpointError(f'{path} holds no replay memory; cannot resume')
-        self.replay.load_state_dict(replay)
 
     def export(self, path: Optional[str | os.PathLike] = None,
                meta: Optional[Mapping[str, Any]] = None) -> Path:
@@ -370,8 +381,7 @@ class Trainer:
         results = {k: float(v) for k, v in evaluate(self).items()}
         self.model.train()
         record = {'step': self.step, 'seconds': round(self._elapsed(), 1), **results}
-        with open(self.out_dir / EVAL_LOG_NAME, 'a') as stream:
-            stream.write(json.dumps(record) + '\n')
+        append_line(self.out_dir / EVAL_LOG_NAME, json.dumps(record))
         hooks.on_eval(self.step, results)
         return results
 
@@ -395,6 +405,5 @@ def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
         if isinstance(record_step, int) and record_step <= step:
             kept.append(line)
     if len(kept) != len(lines):
-        text = ''.join(line + '\n' for line in kept)
-        atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+        write_text(path, ''.join(line + '\n' for line in kept))
     return len(lines) - len(kept)
