@@ -36,7 +36,7 @@ _REPR.maxlevel = 3
 _REPR.maxlong = QUOTE_CHARS
 
 
-def clip(text: str) -> str:
+def clip(text: object) -> str:
     """``text`` cut to ``QUOTE_CHARS`` characters (``...`` marks a cut)."""
     text = str(text)
     return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + '...'

@@ -19,8 +19,10 @@ closing direction (cos angle, sin angle) of the image, z axis along the approach
 
 from dataclasses import dataclass
 import math
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim import IMAGE_SIZE, load_camera, load_gripper_config
 
@@ -28,7 +30,7 @@ DEFAULT_CAMERA_FRAME = 'camera_optical_frame'
 DEFAULT_WORLD_FRAME = 'world'
 
 
-def real_array(name: str, values, columns: int) -> np.ndarray:
+def real_array(name: str, values: ArrayLike, columns: int) -> np.ndarray:
     """``values`` as a float64 (n, columns) array; ValueError unless all are finite reals."""
     if np.iscomplexobj(values):
         raise ValueError(f'{name} must be real numbers, got complex values')
@@ -86,7 +88,7 @@ class CameraModel:
     height: int = IMAGE_SIZE
     frame_id: str = DEFAULT_CAMERA_FRAME
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('pixel_size', 'camera_height'):
             value = getattr(self, name)
             number = isinstance(value, (int, float, np.integer, np.floating))
@@ -112,7 +114,7 @@ class CameraModel:
         """Focal length, px."""
         return self.camera_height / self.pixel_size
 
-    def pixels_to_points(self, xy) -> np.ndarray:
+    def pixels_to_points(self, xy: ArrayLike) -> np.ndarray:
         """Table points (n, 3) in m in the optical frame for pixel coordinates ``xy`` (n, 2)."""
         xy = real_array('pixel coordinates', xy, 2)
         points = np.empty((len(xy), 3))
@@ -121,7 +123,7 @@ class CameraModel:
         points[:, 2] = self.camera_height
         return points
 
-    def points_to_pixels(self, points) -> np.ndarray:
+    def points_to_pixels(self, points: ArrayLike) -> np.ndarray:
         """Pixel coordinates (n, 2) of optical-frame points (n, 3) in m (pinhole projection)."""
         points = real_array('points', points, 3)
         if np.any(points[:, 2] <= 0):
@@ -131,7 +133,7 @@ class CameraModel:
             self.focal_length * points[:, 1] / points[:, 2] + self.cy,
         ], axis=1)
 
-    def table_pixels(self, points) -> np.ndarray:
+    def table_pixels(self, points: ArrayLike) -> np.ndarray:
         """Pixels (n, 2) of optical-frame points (n, 3) in m projected onto the table plane.
 
         The projection is along the table normal (optical z): a point's height above the
@@ -143,7 +145,7 @@ class CameraModel:
         return np.stack([points[:, 0] / self.pixel_size + self.cx,
                          points[:, 1] / self.pixel_size + self.cy], axis=1)
 
-    def camera_info_fields(self, header: dict) -> dict:
+    def camera_info_fields(self, header: dict[str, Any]) -> dict[str, Any]:
         """``sensor_msgs/CameraInfo`` fields: ideal pinhole, no distortion."""
         f, cx, cy = self.focal_length, self.cx, self.cy
         return {
@@ -157,7 +159,7 @@ class CameraModel:
             'p': [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
         }
 
-    def world_transform_fields(self, header: dict) -> dict:
+    def world_transform_fields(self, header: dict[str, Any]) -> dict[str, Any]:
         """``geometry_msgs/TransformStamped`` fields of the static transform world -> camera.
 
         ``header.frame_id`` must be the world frame. The optical frame is the world frame
@@ -172,7 +174,7 @@ class CameraModel:
             },
         }
 
-    def action_poses(self, actions) -> tuple:
+    def action_poses(self, actions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Grasp poses of planar actions (n, 3) (x px, y px, angle rad).
 
         Returns (positions (n, 3) in m, quaternions (n, 4) as x, y, z, w) in the optical frame.
@@ -181,13 +183,14 @@ class CameraModel:
         positions = self.pixels_to_points(actions[:, :2])
         return positions, yaw_quaternions(actions[:, 2])
 
-    def pose_fields(self, actions) -> list:
+    def pose_fields(self, actions: ArrayLike) -> list[dict[str, Any]]:
         """``geometry_msgs/Pose`` fields, one per action (n, 3)."""
         positions, quaternions = self.action_poses(actions)
         return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
 
 
-def transform_points(points, translation, rotation) -> np.ndarray:
+def transform_points(points: ArrayLike, translation: ArrayLike,
+                     rotation: ArrayLike) -> np.ndarray:
     """Points (n, 3) mapped by a TF transform: ``R(rotation) p + translation``.
 
     Args:
@@ -202,14 +205,15 @@ def transform_points(points, translation, rotation) -> np.ndarray:
     return points @ matrix.T + np.asarray(translation, dtype=np.float64)
 
 
-def yaw_quaternions(angles) -> np.ndarray:
+def yaw_quaternions(angles: ArrayLike) -> np.ndarray:
     """Quaternions (n, 4) as x, y, z, w of rotations by ``angles`` (n,) rad about z."""
     half = 0.5 * real_array('angles', angles, 1)[:, 0]
     zeros = np.zeros_like(half)
     return np.stack([zeros, zeros, np.sin(half), np.cos(half)], axis=1)
 
 
-def pose_dict(position, quaternion) -> dict:
+def pose_dict(position: Sequence[float] | np.ndarray,
+              quaternion: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """``geometry_msgs/Pose`` fields from a position (3,) and a quaternion (4,) x, y, z, w."""
     x, y, z = (float(v) for v in position)
     qx, qy, qz, qw = (float(v) for v in quaternion)

@@ -9,13 +9,14 @@ part of the scene's identity (hash, equality, ``to_dict``).
 from dataclasses import dataclass
 import functools
 import math
+from typing import Any, Mapping, Optional
 import zlib
 
 import numpy as np
 
 from fga_ros.safe_yaml import quote
 from fga_ros.sim.workspace import IMAGE_SIZE
-from fga_ros.sim.world import load_world
+from fga_ros.sim.world import ShapeFamily, load_world
 
 DISTORTIONS = ('none', 'rotation', 'projection', 'both')
 """Camera distortions (appendix D); they change the image only, never the physics."""
@@ -73,7 +74,7 @@ class Scene:
     distortion: str = 'none'
     overrides: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         family = load_world().family(self.shape)
         if self.distortion not in DISTORTIONS:
             raise ValueError(f'unknown distortion {quote(self.distortion)}; '
@@ -85,7 +86,7 @@ class Scene:
             _check_override(family, name, value)
 
     @property
-    def family(self):
+    def family(self) -> ShapeFamily:
         return load_world().family(self.shape)
 
     @property
@@ -105,19 +106,20 @@ class Scene:
                 'params': self.params}
 
     @classmethod
-    def from_dict(cls, data) -> 'Scene':
+    def from_dict(cls, data: dict[str, Any]) -> 'Scene':
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, dict) or 'shape' not in data or 'seed' not in data:
             raise ValueError(f'a scene dict needs at least "shape" and "seed", got {quote(data)}')
         return make_scene(data['shape'], data['seed'], data.get('distortion', 'none'),
                           data.get('params_override') or None)
 
-    def with_distortion(self, distortion) -> 'Scene':
+    def with_distortion(self, distortion: str) -> 'Scene':
         """The same physical scene seen through another camera distortion."""
         return Scene(self.shape, self.seed, distortion, self.overrides)
 
 
-def make_scene(shape, seed, distortion='none', params=None) -> Scene:
+def make_scene(shape: str, seed: int, distortion: str = 'none',
+               params: Optional[Mapping[str, Any]] = None) -> Scene:
     """Build the scene ``(shape, seed, distortion)``.
 
     ``params`` optionally fixes parameters explicitly (e.g. a canonical pose and geometry for
@@ -142,7 +144,7 @@ def _sample_params(shape, seed):
     lo, hi = np.array(ranges, dtype=np.float64).T
     values = lo + (hi - lo) * rng.random(len(ranges))
     names = family.param_names + ('theta', 'x', 'y')
-    params = {name: float(v) for name, v in zip(names, values)}
+    params: dict[str, Any] = {name: float(v) for name, v in zip(names, values)}
     while True:  # rejection sampling of colour pairs, 8 candidates per draw
         pairs = rng.integers(0, 256, size=(8, 2, 3))
         dist = np.linalg.norm((pairs[:, 0] - pairs[:, 1]).astype(np.float64), axis=1)

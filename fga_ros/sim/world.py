@@ -10,6 +10,8 @@ import ast
 from dataclasses import dataclass
 import functools
 import math
+import os
+from typing import Any, Optional
 
 import numpy as np
 
@@ -114,14 +116,15 @@ class Primitive:
     kind: str
     fields: tuple  # ((name, (expr, expr) or expr), ...)
 
-    def contours(self, params):
+    def contours(self, params: dict[str, Any]) -> list[np.ndarray]:
         """Return the primitive's closed contours, a list of (P, 2) float arrays (x, y).
 
         One contour for ``rect``/``ellipse``; outer and inner circle for ``annulus`` (filled
         with the even-odd rule, so the inner circle is a hole).
         """
-        f = {name: (tuple(e(params) for e in expr) if isinstance(expr, tuple) else expr(params))
-             for name, expr in self.fields}
+        f: dict[str, Any] = {
+            name: (tuple(e(params) for e in expr) if isinstance(expr, tuple) else expr(params))
+            for name, expr in self.fields}
         (cx, cy) = f['center']
         angle = math.radians(f.get('angle', 0.0))
         if self.kind == 'rect':
@@ -146,10 +149,10 @@ class ShapeFamily:
     primitives: tuple  # (Primitive, ...)
 
     @property
-    def param_names(self):
+    def param_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.param_ranges)
 
-    def contours(self, params):
+    def contours(self, params: dict[str, Any]) -> list[list[np.ndarray]]:
         """Outline in the object frame: a list of contour groups (one group per primitive),
         each a list of (P, 2) float arrays (x, y in pixels)."""
         return [p.contours(params) for p in self.primitives]
@@ -165,10 +168,10 @@ class World:
     min_color_distance: float  # Euclidean RGB distance (0..441) object vs background
 
     @property
-    def shapes(self):
+    def shapes(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.families)
 
-    def family(self, name):
+    def family(self, name: str) -> ShapeFamily:
         for fam in self.families:
             if fam.name == name:
                 return fam
@@ -197,7 +200,7 @@ def _parse_primitive(spec, names, where):
     return Primitive(kind, tuple(fields))
 
 
-def parse_world(data, source='shapes.yaml') -> World:
+def parse_world(data: Any, source: str = 'shapes.yaml') -> World:
     """Validate a loaded shapes.yaml mapping and build a :class:`World`."""
     if not isinstance(data, dict):
         raise WorldConfigError(f'{source}: expected a mapping at the top level')
@@ -234,7 +237,7 @@ def parse_world(data, source='shapes.yaml') -> World:
 
 
 @functools.lru_cache(maxsize=None)
-def load_world(path=None) -> World:
+def load_world(path: Optional[str | os.PathLike] = None) -> World:
     """Load and validate sim/shapes.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'shapes.yaml') if path is None else path
     try:

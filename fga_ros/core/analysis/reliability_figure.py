@@ -1,5 +1,8 @@
 """Reliability diagram of calibrated critic scores, one panel per shape."""
 
+import os
+from typing import Any, Mapping
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
@@ -7,7 +10,8 @@ import numpy as np
 from fga_ros.file_writes import save_figure
 
 
-def reliability_figure(results, path):
+def reliability_figure(results: Mapping[str, Mapping[str, Any]],
+                       path: str | os.PathLike) -> None:
     """Save a PNG: feasible fraction against mean score per bin, bin counts as bar widths.
 
     Args:

@@ -14,6 +14,7 @@ import inspect
 import math
 from pathlib import Path
 import typing
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from fga_ros.core.common.choices import (
     ACTOR_HEADS,
@@ -191,11 +192,17 @@ class TrainConfig:
     num_threads: int = 0
     """torch intra-op CPU threads (0: torch's default)"""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self):
+    def validate(self) -> None:
         """Check types and ranges; raise ``ValueError`` naming the first bad field."""
+        self._check_types()
+        self._check_ranges()
+        self._check_choices()
+
+    def _check_types(self) -> None:
+        """Every field of its declared type (tuple elements included), floats finite."""
         hints = typing.get_type_hints(TrainConfig)
         for name in field_names():
             _check_type(name, getattr(self, name), hints[name])
@@ -204,6 +211,9 @@ class TrainConfig:
             numbers = value if isinstance(value, tuple) else (value,)
             if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
                 raise ValueError(f'{name} must be finite, got {quote(value)}')
+
+    def _check_ranges(self) -> None:
+        """Counts, sizes and rates within their ranges and upper bounds."""
         positive = (
             'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels', 'latent_dim',
             'num_supports', 'resample_per_support', 'uncertainty_proposals', 'actor_batch',
@@ -236,6 +246,9 @@ class TrainConfig:
         if not 0.0 <= self.prefill_imitation_fraction <= 1.0:
             raise ValueError('prefill_imitation_fraction must be in [0, 1], got '
                              f'{quote(self.prefill_imitation_fraction)}')
+
+    def _check_choices(self) -> None:
+        """Names among the known choices, and the fields that constrain each other."""
         if self.actor_head not in ACTOR_HEADS:
             raise ValueError(f'actor_head must be one of {ACTOR_HEADS}, got '
                              f'{quote(self.actor_head)}')
@@ -261,7 +274,7 @@ class TrainConfig:
             raise ValueError('device must be a non-empty string')
 
 
-def check_work_bounds(config):
+def check_work_bounds(config: TrainConfig) -> None:
     """Raise ValueError when one training step of ``config`` would hold more than
     ``MAX_BATCH_ACTIVATIONS`` floats in a trunk activation or ``MAX_KDE_PAIRS`` kernel
     entries (each field may be within its own bound while their product is not)."""
@@ -280,7 +293,7 @@ def check_work_bounds(config):
                          f'more than {MAX_KDE_PAIRS}')
 
 
-def check_scene_choice(shapes, distortion):
+def check_scene_choice(shapes: Sequence[str], distortion: str) -> None:
     """Raise ValueError unless ``shapes`` names one or more of the simulator's shape families
     and ``distortion`` is one of its distortions (a config's, or the simulator node's)."""
     if not 1 <= len(shapes) <= MAX_SHAPES:
@@ -305,7 +318,7 @@ _TYPE_NAMES = {int: ('an integer', 'integers'), float: ('a number', 'numbers'),
                str: ('a string', 'strings')}
 
 
-def _is_kind(value, kind):
+def _is_kind(value: Any, kind: type) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
@@ -313,7 +326,7 @@ def _is_kind(value, kind):
     return isinstance(value, kind)
 
 
-def _check_type(name, value, kind):
+def _check_type(name: str, value: Any, kind: type) -> None:
     if kind is tuple:
         element = _ELEMENT_TYPES[name]
         if not isinstance(value, tuple) or not all(_is_kind(v, element) for v in value):
@@ -323,7 +336,7 @@ def _check_type(name, value, kind):
         raise ValueError(f'{name} must be {_TYPE_NAMES[kind][0]}, got {quote(value)}')
 
 
-def _parse_float(name, text):
+def _parse_float(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -333,7 +346,7 @@ def _parse_float(name, text):
     return value
 
 
-def _coerce(name, value, kind):
+def _coerce(name: str, value: Any, kind: type) -> Any:
     """Convert a YAML/JSON value to the field's type (lists -> tuples, ints -> floats).
 
     Strings are accepted for float fields when they spell a finite number, because YAML 1.1
@@ -354,31 +367,34 @@ def _coerce(name, value, kind):
     return value
 
 
-def field_names():
+def field_names() -> tuple[str, ...]:
     """Names of all ``TrainConfig`` fields, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 @functools.lru_cache(maxsize=None)
-def field_descriptions():
+def field_descriptions() -> dict[str, str]:
     """``{field name: its docstring}`` (one line), e.g. for ROS parameter descriptors."""
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body
+    class_def = ast.parse(inspect.getsource(TrainConfig)).body[0]
+    assert isinstance(class_def, ast.ClassDef)
+    body = class_def.body
     docs = {}
     for node, after in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) \
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                and isinstance(after, ast.Expr) \
                 and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
             docs[node.target.id] = ' '.join(after.value.value.split())
     return docs
 
 
-def config_to_dict(config):
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     """Return ``config`` as a plain dict (tuples become lists) for YAML and checkpoints."""
     return {k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(config).items()}
 
 
-def config_from_dict(values, base=None, source='config'):
+def config_from_dict(values: object, base: Optional[TrainConfig] = None,
+                     source: str = 'config') -> TrainConfig:
     """Build a ``TrainConfig`` from ``base`` (default: the defaults) updated with ``values``.
 
     Args:
@@ -412,12 +428,12 @@ def config_from_dict(values, base=None, source='config'):
         raise ValueError(f'{source}: {error}') from None
 
 
-def preset_names():
+def preset_names() -> tuple[str, ...]:
     """Names of the presets shipped in ``config/presets``."""
     return tuple(sorted(p.stem for p in share_path('config', 'presets').glob('*.yaml')))
 
 
-def resolve_config_path(preset_or_path):
+def resolve_config_path(preset_or_path: Union[str, Path]) -> Path:
     """Return the YAML file for a preset name or a path to a YAML file.
 
     Raises:
@@ -434,7 +450,8 @@ def resolve_config_path(preset_or_path):
                             f'{", ".join(preset_names())}')
 
 
-def load_config(preset_or_path, overrides=None):
+def load_config(preset_or_path: Union[str, Path],
+                overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
     """Load a preset (``'paper'``, ``'cpu'``, ``'tiny'``) or YAML file, then apply overrides.
 
     Args:
@@ -456,7 +473,7 @@ MAX_OVERRIDE_BYTES = 4096
 """Longest value of one ``key=value`` override, bytes."""
 
 
-def parse_overrides(items):
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Parse ``['steps=1000', 'shapes=[H, T]']`` (YAML values) into an overrides dict.
 
     Raises:

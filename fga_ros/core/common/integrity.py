@@ -16,8 +16,10 @@ make it run long.
 
 import hashlib
 import math
+import os
 from pathlib import Path
 import struct
+from typing import Any
 import zipfile
 
 import torch
@@ -38,7 +40,7 @@ class IntegrityError(ValueError):
     """A file whose container or content is damaged or not what it claims to be."""
 
 
-def check_torch_archive(path) -> int:
+def check_torch_archive(path: str | os.PathLike) -> int:
     """Check the zip container of a torch file before it is loaded.
 
     Returns:
@@ -80,16 +82,16 @@ def check_torch_archive(path) -> int:
 class _Digest:
     """Streams a canonical encoding of a payload into SHA-256, within budgets."""
 
-    def __init__(self, max_tensor_bytes):
+    def __init__(self, max_tensor_bytes: int) -> None:
         self.hash = hashlib.new(DIGEST_ALGORITHM)
         self.values = 0
         self.tensor_bytes = 0
         self.max_tensor_bytes = max_tensor_bytes
 
-    def _tag(self, tag, text=b''):
+    def _tag(self, tag: bytes, text: bytes = b'') -> None:
         self.hash.update(tag + str(len(text)).encode() + b':' + text)
 
-    def add(self, value, depth=0):
+    def add(self, value: Any, depth: int = 0) -> None:
         self.values += 1
         if self.values > MAX_DIGEST_VALUES:
             raise IntegrityError(f'holds more than {MAX_DIGEST_VALUES} values')
@@ -121,7 +123,7 @@ class _Digest:
         else:
             raise IntegrityError(f'holds a value of unsupported type {type(value).__name__}')
 
-    def _tensor(self, tensor):
+    def _tensor(self, tensor: torch.Tensor) -> None:
         if tensor.layout != torch.strided or tensor.device.type == 'meta':
             raise IntegrityError(f'holds a {tensor.layout} tensor on {tensor.device}')
         nbytes = tensor.numel() * tensor.element_size()
@@ -136,7 +138,7 @@ class _Digest:
                              if flat.dtype != torch.uint8 else flat.numpy().tobytes())
 
 
-def payload_digest(payload, max_tensor_bytes: int = 1 << 40) -> str:
+def payload_digest(payload: Any, max_tensor_bytes: int = 1 << 40) -> str:
     """Hex SHA-256 of the canonical encoding of ``payload`` (see the module docstring).
 
     Args:
@@ -152,7 +154,7 @@ def payload_digest(payload, max_tensor_bytes: int = 1 << 40) -> str:
     return digest.hash.hexdigest()
 
 
-def file_digest(path, chunk: int = 1 << 20) -> str:
+def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.new(DIGEST_ALGORITHM)
     with open(path, 'rb') as stream:
@@ -163,7 +165,7 @@ def file_digest(path, chunk: int = 1 << 20) -> str:
             digest.update(block)
 
 
-def check_npz_archive(path) -> None:
+def check_npz_archive(path: str | os.PathLike) -> None:
     """Check a ``.npz`` file (numpy's zip of ``.npy`` records) before ``np.load`` reads it:
     records stored uncompressed, no object arrays, and every array's header agreeing with
     the bytes its record holds (a header claiming 10^12 elements is refused, not allocated).

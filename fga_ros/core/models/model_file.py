@@ -18,14 +18,16 @@ are refused; ``upgrade_file`` converts one after the same checks.
 """
 
 import hmac
+import os
 from pathlib import Path
 import pickle
+from typing import Any, Iterable, Mapping, Optional, Sequence
 import zipfile
 
 import torch
 
 import fga_ros
-from fga_ros.core.common.config import config_from_dict, config_to_dict
+from fga_ros.core.common.config import TrainConfig, config_from_dict, config_to_dict
 from fga_ros.core.common.integrity import (
     DIGEST_KEY,
     IntegrityError,
@@ -52,7 +54,7 @@ class CheckpointError(ValueError):
     """A checkpoint or model file that cannot be used: corrupt, truncated, incompatible."""
 
 
-def _torch_reason(error) -> str:
+def _torch_reason(error: BaseException) -> str:
     """The reason of a torch.load failure in one short line, without torch's advice to
     retry with unsafe loading."""
     marker = 'WeightsUnpickler error:'
@@ -67,7 +69,7 @@ def _torch_reason(error) -> str:
     return clip(' '.join(kept) or type(error).__name__)
 
 
-def _load_archive(path):
+def _load_archive(path: Path) -> Any:
     """``torch.load`` (weights only, to the CPU) with one-line errors."""
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
@@ -82,7 +84,8 @@ def _load_archive(path):
                               f'{type(error).__name__}: {_torch_reason(error)}') from None
 
 
-def read_payload(path, map_location=None, formats=(FORMAT, MODEL_FORMAT)):
+def read_payload(path: str | os.PathLike, map_location: Any = None,
+                 formats: Sequence[str] = (FORMAT, MODEL_FORMAT)) -> tuple[Path, dict]:
     """(path, payload dict without its digest) read from a model or checkpoint file, after
     the container, format and digest checks of the module docstring.
 
@@ -132,7 +135,7 @@ def read_payload(path, map_location=None, formats=(FORMAT, MODEL_FORMAT)):
     return path, data
 
 
-def config_of(path, payload):
+def config_of(path: str | os.PathLike, payload: Mapping[str, Any]) -> TrainConfig:
     """The ``TrainConfig`` stored in a checkpoint or model payload.
 
     Raises:
@@ -147,7 +150,8 @@ def config_of(path, payload):
         raise CheckpointError(f'{path}: {error}') from None
 
 
-def checked_weights(path, payload, config, parts=None):
+def checked_weights(path: str | os.PathLike, payload: Mapping[str, Any], config: TrainConfig,
+                    parts: Optional[Iterable[str]] = None) -> dict:
     """``payload['model']`` after :func:`weights.check_weights` against ``config``.
 
     Raises:
@@ -162,7 +166,8 @@ def checked_weights(path, payload, config, parts=None):
     return payload['model']
 
 
-def build_model(path, payload, config, map_location='cpu'):
+def build_model(path: str | os.PathLike, payload: Mapping[str, Any], config: TrainConfig,
+                map_location: Any = 'cpu') -> ActorCritic:
     """``ActorCritic(config)`` holding the checked weights of ``payload``, in eval mode."""
     weights = checked_weights(path, payload, config)
     model = ActorCritic(config)
@@ -181,7 +186,9 @@ def sign(payload: dict) -> dict:
     return payload
 
 
-def export_model(path, model, config, meta=None, max_bytes=None):
+def export_model(path: str | os.PathLike, model: ActorCritic, config: TrainConfig,
+                 meta: Optional[Mapping[str, Any]] = None,
+                 max_bytes: Optional[int] = None) -> int:
     """Write an inference-only model file (weights, config, metadata, digest) atomically.
 
     Args:
@@ -210,7 +217,8 @@ def export_model(path, model, config, meta=None, max_bytes=None):
     return Path(path).stat().st_size
 
 
-def load_model(path, map_location='cpu'):
+def load_model(path: str | os.PathLike, map_location: Any = 'cpu'
+               ) -> tuple[ActorCritic, TrainConfig, dict[str, Any]]:
     """Load an exported model or a training checkpoint for inference (checked first).
 
     Returns:
@@ -231,7 +239,7 @@ def load_model(path, map_location='cpu'):
     return model, config, meta
 
 
-def upgrade_file(path, out=None):
+def upgrade_file(path: str | os.PathLike, out: Optional[str | os.PathLike] = None) -> Path:
     """Rewrite a format ``/1`` model or checkpoint file (no digest) in the current format,
     after the checks of :func:`load_model` (weights matched to the config, finite). A
     checkpoint also gets the digest of the replay file beside it (upgrade it in place).
@@ -260,7 +268,7 @@ def upgrade_file(path, out=None):
     return out
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python3 -m fga_ros.core.models.model_file upgrade FILE [OUT]``."""
     import sys
     args = sys.argv[1:] if argv is None else list(argv)

@@ -7,8 +7,11 @@ whose config asks for huge layers, or whose tensors do not fit its config, is re
 before it costs anything.
 """
 
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
 import torch
 
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.models.nets import ActorCritic
 
 WEIGHT_DTYPE = torch.float32
@@ -21,14 +24,15 @@ class _MetaParameters(torch.overrides.TorchFunctionMode):
     without memory. Other factories (the small constant buffers) stay on the CPU; building
     those on meta would first load torch's Python reference kernels (seconds)."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: Sequence[Any] = (),
+                           kwargs: Optional[Mapping[str, Any]] = None) -> Any:
         kwargs = dict(kwargs or {})
         if func is torch.empty and kwargs.get('device') is None:
             kwargs['device'] = 'meta'
         return func(*args, **kwargs)
 
 
-def expected_weights(config) -> dict:
+def expected_weights(config: TrainConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """``{name: (shape tuple, dtype)}`` of ``ActorCritic(config).state_dict()``, without
     allocating the weights (they are built on the meta device)."""
     with _MetaParameters():
@@ -36,7 +40,7 @@ def expected_weights(config) -> dict:
     return {name: (tuple(t.shape), t.dtype) for name, t in model.state_dict().items()}
 
 
-def parameter_count(config) -> int:
+def parameter_count(config: TrainConfig) -> int:
     """Number of weights of ``ActorCritic(config)`` (no allocation)."""
     count = 0
     for shape, _ in expected_weights(config).values():
@@ -56,7 +60,7 @@ class NetworkTooLargeError(ValueError):
     """A configuration whose networks have more than ``MAX_PARAMETERS`` weights."""
 
 
-def check_parameter_count(config) -> int:
+def check_parameter_count(config: TrainConfig) -> int:
     """The weight count of ``config``'s networks; NetworkTooLargeError above the bound."""
     count = parameter_count(config)
     if count > MAX_PARAMETERS:
@@ -65,11 +69,12 @@ def check_parameter_count(config) -> int:
     return count
 
 
-def _describe(tensor) -> str:
+def _describe(tensor: torch.Tensor) -> str:
     return f'{tensor.dtype} {tuple(tensor.shape)}'
 
 
-def check_tensor(name: str, tensor, shape=None, dtype=WEIGHT_DTYPE) -> None:
+def check_tensor(name: str, tensor: Any, shape: Optional[Sequence[int]] = None,
+                 dtype: Optional[torch.dtype] = WEIGHT_DTYPE) -> None:
     """Raise ValueError unless ``tensor`` is a dense, finite ``dtype`` tensor of ``shape``
     (None: any shape) whose storage holds all its elements."""
     if not isinstance(tensor, torch.Tensor):
@@ -91,7 +96,8 @@ def check_tensor(name: str, tensor, shape=None, dtype=WEIGHT_DTYPE) -> None:
             raise ValueError(f'{name} holds {bad} NaN or infinite value(s)')
 
 
-def check_weights(weights, config, parts=None) -> None:
+def check_weights(weights: Any, config: TrainConfig,
+                  parts: Optional[Iterable[str]] = None) -> None:
     """Check a state dict read from a file against the architecture of ``config``.
 
     Args:

@@ -17,8 +17,10 @@ Exported models and reading either kind of file: ``fga_ros.core.models.model_fil
 """
 
 import hmac
+import os
 from pathlib import Path
 import re
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 import zipfile
 
 import numpy as np
@@ -28,6 +30,7 @@ import fga_ros
 from fga_ros.core.common.config import (
     ACTOR_ARCHITECTURE_FIELDS,
     ARCHITECTURE_FIELDS,
+    TrainConfig,
     config_to_dict,
 )
 from fga_ros.core.common.integrity import IntegrityError, check_npz_archive, file_digest
@@ -43,26 +46,29 @@ from fga_ros.core.models.model_file import (
 from fga_ros.file_writes import atomic_write, discard, remove_temporaries
 from fga_ros.safe_yaml import quote
 
+if TYPE_CHECKING:
+    from fga_ros.core.training.replay import ReplayMemory
+
 CHECKPOINT_KEYS = ('format', 'config', 'model', 'step')
 """Keys every training checkpoint must hold."""
 
 
-def replay_path(path, step):
+def replay_path(path: str | os.PathLike, step: int) -> Path:
     """Replay file belonging to checkpoint ``path`` at ``step``: ``<name>.replay-<step>.npz``."""
     path = Path(path)
     return path.with_name(f'{path.name}.replay-{int(step):09d}.npz')
 
 
-def _replay_pattern(path):
+def _replay_pattern(path: str | os.PathLike) -> re.Pattern:
     return re.compile(re.escape(Path(path).name) + r'\.replay-\d{9}\.npz')
 
 
-def save_replay(path, replay_state):
+def save_replay(path: str | os.PathLike, replay_state: Mapping[str, Any]) -> None:
     """Write replay arrays (``ReplayMemory.state_dict()``) to ``path`` (.npz) atomically."""
     atomic_write(path, lambda f: np.savez(f, **replay_state))
 
 
-def load_replay(path):
+def load_replay(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read replay arrays written by ``save_replay`` (``allow_pickle=False``), after a
     bounded check of the archive (``integrity.check_npz_archive``).
 
@@ -84,7 +90,9 @@ def load_replay(path):
                               f'{str(error)[:80]}') from None
 
 
-def save_checkpoint(path, payload, replay_state=None):
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any],
+                    replay_state: Optional[Mapping[str, np.ndarray]] = None
+                    ) -> Optional[Path]:
     """Write a training checkpoint (and optionally the replay memory) atomically.
 
     Args:
@@ -128,7 +136,7 @@ def save_checkpoint(path, payload, replay_state=None):
     return written
 
 
-def remove_leftovers(path):
+def remove_leftovers(path: str | os.PathLike) -> list[Path]:
     """Clean the directory of checkpoint ``path`` before a run starts or resumes there:
     temporary files of killed writes, and replay files the checkpoint does not name (a
     kill between the replay and the checkpoint write leaves one).
@@ -151,7 +159,7 @@ def remove_leftovers(path):
     return removed
 
 
-def load_checkpoint(path, map_location='cpu'):
+def load_checkpoint(path: str | os.PathLike, map_location: Any = 'cpu') -> dict[str, Any]:
     """Load a training checkpoint written by ``save_checkpoint`` (tensors on the CPU),
     checking its container, digest, config and weights (see ``model_file``).
 
@@ -168,7 +176,8 @@ def load_checkpoint(path, map_location='cpu'):
     return data
 
 
-def load_replay_state(path, payload):
+def load_replay_state(path: str | os.PathLike, payload: Mapping[str, Any]
+                      ) -> Optional[dict[str, np.ndarray]]:
     """Replay arrays saved with checkpoint ``path`` (payload from ``load_checkpoint``),
     verified against the digest the checkpoint holds.
 
@@ -196,7 +205,8 @@ def load_replay_state(path, payload):
     return load_replay(replay)
 
 
-def restore_replay(path, payload, memory):
+def restore_replay(path: str | os.PathLike, payload: Mapping[str, Any],
+                   memory: 'ReplayMemory') -> None:
     """Load the replay memory of checkpoint ``path`` into ``memory`` (``ReplayMemory``),
     checking every array (``ReplayMemory.load_state_dict``).
 
@@ -212,7 +222,8 @@ def restore_replay(path, payload, memory):
         raise CheckpointError(f'{Path(path).with_name(payload["replay"])}: {error}') from None
 
 
-def _check_fields(path, payload, config, fields, what):
+def _check_fields(path: str | os.PathLike, payload: Mapping[str, Any], config: TrainConfig,
+                  fields: Iterable[str], what: str) -> None:
     """Raise ``CheckpointError`` naming every field of ``fields`` the saved config and
     ``config`` disagree on."""
     saved = config_to_dict(config_of(path, payload))
@@ -228,7 +239,7 @@ CRITIC_PARTS = ('extractor', 'critic')
 """The ``ActorCritic`` submodules a warm start copies (the critic side)."""
 
 
-def load_critic_weights(path, config):
+def load_critic_weights(path: str | os.PathLike, config: TrainConfig) -> dict[str, Any]:
     """The extractor and critic weights of a model or checkpoint, for a warm start.
 
     Args:

@@ -7,6 +7,7 @@ refused before training, not half-applied or crashing mid-run.
 """
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,11 +22,11 @@ MAX_STEP = UPPER_BOUNDS['steps']
 complete or its target was lowered is for the caller: the CLI and the node say so)."""
 
 
-def _is_int(value) -> bool:
+def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_optimizer_state(name: str, saved, optimizer) -> None:
+def check_optimizer_state(name: str, saved: Any, optimizer: torch.optim.Optimizer) -> None:
     """Raise ValueError unless ``saved`` is a state dict ``optimizer`` can take: the same
     parameter groups, and for each parameter finite moments of its shape (Adam-style
     ``step`` / ``exp_avg`` / ``exp_avg_sq``)."""
@@ -63,7 +64,7 @@ def check_optimizer_state(name: str, saved, optimizer) -> None:
                 raise ValueError(f'{where}: unexpected entry {str(key)[:40]!r}')
 
 
-def _check_rng(rng, generator) -> None:
+def _check_rng(rng: Any, generator: torch.Generator) -> None:
     if not isinstance(rng, dict) or not {'numpy', 'torch', 'generator'} <= set(rng):
         raise ValueError('rng must hold the numpy, torch and generator states')
     try:
@@ -74,7 +75,7 @@ def _check_rng(rng, generator) -> None:
         check_tensor(f'rng {key}', rng[key], shape=tuple(expected.shape), dtype=expected.dtype)
 
 
-def _check_counters(counters) -> None:
+def _check_counters(counters: Any) -> None:
     if not isinstance(counters, dict) or set(counters) != {'successes', 'interactions'}:
         raise ValueError('counters must hold successes and interactions')
     successes, interactions = counters['successes'], counters['interactions']
@@ -84,7 +85,8 @@ def _check_counters(counters) -> None:
                          f'got {str(successes)[:20]} and {str(interactions)[:20]}')
 
 
-def check_training_state(payload: dict, optimizers: dict, generator) -> None:
+def check_training_state(payload: dict, optimizers: dict,
+                         generator: torch.Generator) -> None:
     """Check the resumable fields of a training checkpoint payload.
 
     Args:

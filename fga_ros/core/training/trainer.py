@@ -9,13 +9,16 @@ generator, and checkpoints all of them so that a killed run resumes exactly.
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 import time
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
 import torch
 
-from fga_ros.core.common.config import config_to_dict
+from fga_ros.core.common.config import TrainConfig, config_to_dict
+from fga_ros.core.common.env import Environment
 from fga_ros.core.common.tensors import (
     configure_threads,
     images_to_tensor,
@@ -77,7 +80,9 @@ class Trainer:
             that is already good. Not with ``resume``.
     """
 
-    def __init__(self, config, env, out_dir, resume=False, warm_start=None):
+    def __init__(self, config: TrainConfig, env: Environment, out_dir: str | os.PathLike,
+                 resume: bool = False,
+                 warm_start: Optional[str | os.PathLike] = None) -> None:
         self.config = config
         self.env = env
         self.out_dir = Path(out_dir)
@@ -102,8 +107,9 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
-        self._started = None
-        self._saved_step = None  # the step of the checkpoint in out_dir, None: none written
+        self._started: Optional[float] = None
+        # the step of the checkpoint in out_dir; None: none written
+        self._saved_step: Optional[int] = None
         self.prefilled = False
         self.successes = 0
         self.interactions = 0
@@ -114,16 +120,16 @@ class Trainer:
 
     # -- data -----------------------------------------------------------------------------
 
-    def _tensor(self, images):
+    def _tensor(self, images: np.ndarray) -> torch.Tensor:
         return images_to_tensor(images, self.config.image_size, self.device)
 
-    def prefill_scenes(self):
+    def prefill_scenes(self) -> tuple[int, int]:
         """(scenes, demonstrations per scene) of the replay prefill (Algorithm 1, line 1)."""
         cfg = self.config
         per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
         return math.ceil(cfg.prefill_examples / per_state), per_state
 
-    def prefill(self, hooks: TrainingHooks | None = None):
+    def prefill(self, hooks: TrainingHooks | None = None) -> None:
         """Fill the replay memory with imitation + random examples (Algorithm 1, line 1).
 
         ``hooks.on_prefill`` follows each scene; when ``hooks.should_stop()`` the prefill
@@ -148,7 +154,7 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------
 
-    def interact(self):
+    def interact(self) -> tuple[np.ndarray, np.ndarray]:
         """Try the most uncertain of U proposals on new states; store the experiences.
 
         ``interaction_steps`` new states at once (the environment may work on them in
@@ -161,15 +167,16 @@ class Trainer:
         actions, scores = most_uncertain_actions(
             self.model, self._tensor(images), cfg.uncertainty_proposals, cfg.grasps_per_state,
             self.generator)
-        actions = actions.cpu().numpy().astype(np.float64)
-        outcomes = np.asarray(self.env.try_grasps(actions), dtype=bool)
-        for image, tried, won in zip(images, actions, outcomes):
+        tried_px = actions.cpu().numpy().astype(np.float64)
+        outcomes = np.asarray(self.env.try_grasps(tried_px), dtype=np.bool_)
+        for image, tried, won in zip(images, tried_px, outcomes):
             self.replay.add(image, tried, won)
         self.interactions += outcomes.size
         self.successes += int(outcomes.sum())
         return outcomes, scores.cpu().numpy()
 
-    def critic_update(self):
+    def critic_update(self) -> tuple[float, float]:
+        """One critic (or GAN discriminator) step on a replayed batch: (loss, accuracy)."""
         cfg = self.config
         if cfg.divergence == 'gan':
             batch = self.replay.sample_positive(cfg.critic_batch, self.rng)
@@ -188,7 +195,8 @@ class Trainer:
         self.opt_critic.step()
         return loss.item(), acc
 
-    def actor_update(self):
+    def actor_update(self) -> tuple[float, float]:
+        """One actor step on replayed states: (loss, mean critic score of its samples)."""
         images = self.replay.sample_states(self.config.actor_batch, self.rng)
         loss, stats = actor_step_loss(self.model, self.config, self._tensor(images),
                                       self.generator)
@@ -197,7 +205,7 @@ class Trainer:
         self.opt_actor.step()
         return loss.item(), stats['actor_score']
 
-    def train_step(self):
+    def train_step(self) -> StepStats:
         """One outer iteration of Algorithm 1; returns ``StepStats``."""
         cfg = self.config
         stats = StepStats()
@@ -214,7 +222,7 @@ class Trainer:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """Everything needed to resume, as a ``weights_only``-loadable payload."""
         env_state = self.env.state_dict() if hasattr(self.env, 'state_dict') else None
         return {
@@ -232,18 +240,18 @@ class Trainer:
             'env': env_state,
         }
 
-    def _elapsed(self):
+    def _elapsed(self) -> float:
         """Training seconds of this and earlier processes, counting a ``run`` in progress."""
         return self.train_seconds if self._started is None else time.monotonic() - self._started
 
-    def save(self):
+    def save(self) -> Path:
         """Write checkpoint + replay memory atomically; return the checkpoint path."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / CHECKPOINT_NAME
         ckpt.save_checkpoint(path, self.state(), replay_state=self.replay.state_dict())
         return path
 
-    def load(self, path):
+    def load(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by ``save`` (model, optimisers, replay, RNG, step)."""
         payload = ckpt.load_checkpoint(path, map_location=self.device)
         refused = refused_changes(model_file.config_of(path, payload), self.config)
@@ -279,7 +287,8 @@ class Trainer:
         torch.set_rng_state(payload['rng']['torch'])
         self.generator.set_state(payload['rng']['generator'])
 
-    def export(self, path=None, meta=None):
+    def export(self, path: Optional[str | os.PathLike] = None,
+               meta: Optional[Mapping[str, Any]] = None) -> Path:
         """Write the small inference-only model (weights + config); return its path."""
         path = Path(path) if path else self.out_dir / MODEL_NAME
         info = {'step': self.step, 'divergence': self.config.divergence}
@@ -289,7 +298,8 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
 
-    def run(self, steps: int | None = None, hooks=(), evaluate=None,
+    def run(self, steps: int | None = None, hooks: Iterable[TrainingHooks] = (),
+            evaluate: Optional[Callable[['Trainer'], Mapping[str, float]]] = None,
             wall_limit: float | None = None) -> RunResult:
         """Train until ``steps`` total steps (default: config.steps): the one training loop.
 
@@ -308,10 +318,10 @@ class Trainer:
         after its last checkpoint) are dropped first. Nothing is written when
         ``self.step >= steps`` already.
         """
-        hooks = HookGroup(hooks)
+        group = HookGroup(hooks)
         cfg = self.config
         target = cfg.steps if steps is None else steps
-        hooks.on_start(self, target)
+        group.on_start(self, target)
         stats, reason, saved = StepStats(), FINISHED, None
         start, start_step = time.monotonic(), self.step
         self._started = start - self.train_seconds
@@ -319,44 +329,44 @@ class Trainer:
             truncate_eval_log(self.out_dir, self.step)
         try:
             if not self.prefilled and self.step < target:
-                self.prefill(hooks)
+                self.prefill(group)
                 reason = FINISHED if self.prefilled else STOPPED
             while reason == FINISHED and self.step < target:
                 stats = self.train_step()
-                hooks.on_step(self.step, stats)
+                group.on_step(self.step, stats)
                 if self.step % cfg.log_every == 0:
-                    hooks.on_log(self.step, self._scalars(stats, start, start_step))
+                    group.on_log(self.step, self._scalars(stats, start, start_step))
                 if evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
-                    self._evaluate(evaluate, hooks)
+                    self._evaluate(evaluate, group)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    saved = self._checkpoint(hooks)
+                    saved = self._checkpoint(group)
                 if self.step >= target:
                     break
                 if wall_limit is not None and time.monotonic() - start >= wall_limit:
                     reason = WALL_LIMIT
-                elif hooks.should_stop():
+                elif group.should_stop():
                     reason = STOPPED
         except BaseException:
             if self.prefilled and self._saved_step != self.step:
-                self._checkpoint(hooks)
+                self._checkpoint(group)
             raise
         finally:
             self.train_seconds = self._elapsed()
             self._started = None
         if self.prefilled and self._saved_step != self.step:
-            saved = self._checkpoint(hooks)
+            saved = self._checkpoint(group)
         result = RunResult(reason, self.step, target, stats, saved)
-        hooks.on_end(result)
+        group.on_end(result)
         return result
 
-    def _checkpoint(self, hooks):
+    def _checkpoint(self, hooks: TrainingHooks) -> SavedPaths:
         """Write the checkpoint and export the model; tell the hooks; return the paths."""
         self._saved_step = self.step  # set first: a failed write is not retried on the way out
         paths = SavedPaths(self.save(), self.export())
         hooks.on_checkpoint(self.step, paths)
         return paths
 
-    def _scalars(self, stats, start, start_step):
+    def _scalars(self, stats: StepStats, start: float, start_step: int) -> dict[str, float]:
         """TensorBoard-style scalars of ``TrainingHooks.on_log``."""
         scalars = {f'train/{name}': value for name, value in dataclasses.asdict(stats).items()}
         scalars['train/collection_success_rate'] = self.successes / max(1, self.interactions)
@@ -365,7 +375,8 @@ class Trainer:
         scalars.update({f'replay/{name}': value for name, value in self.replay.sizes().items()})
         return scalars
 
-    def _evaluate(self, evaluate, hooks):
+    def _evaluate(self, evaluate: Callable[['Trainer'], Mapping[str, float]],
+                  hooks: TrainingHooks) -> dict[str, float]:
         self.model.eval()
         results = {k: float(v) for k, v in evaluate(self).items()}
         self.model.train()
@@ -375,7 +386,7 @@ class Trainer:
         return results
 
 
-def truncate_eval_log(out_dir, step: int) -> int:
+def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
     """Drop the ``eval.jsonl`` records of steps after ``step`` (a resume repeats them).
 
     Returns:
