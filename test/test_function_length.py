@@ -9,8 +9,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
 """Most lines of one def, from its ``def`` line to its last line (decorators excluded)."""
-TEMPORARILY_LONG = {'fga_ros/nodes/grasp_proposal_node.py:__init__'}
-"""Being split on other branches first (issue 14); each must still be long."""
 
 
 def function_lengths(source):
@@ -29,11 +27,8 @@ def long_functions():
 
 
 def test_no_function_is_longer_than_the_limit():
-    found = {key: (line, count) for key, line, count in long_functions()}
-    too_long = [f'{key} (line {line}): {count} lines' for key, (line, count) in found.items()
-                if key not in TEMPORARILY_LONG]
+    too_long = [f'{key} (line {line}): {count} lines' for key, line, count in long_functions()]
     assert not too_long, f'longer than {MAX_LINES} lines:\n' + '\n'.join(too_long)
-    assert not TEMPORARILY_LONG - set(found), 'no longer long: drop from TEMPORARILY_LONG'
 
 
 def test_the_count_runs_from_def_to_last_line():

@@ -2,6 +2,7 @@
 palette of :mod:`fga_ros.sim.drawing`."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.bridge.geometry import real_array
 from fga_ros.sim.drawing import draw_grasps as _draw
@@ -11,7 +12,7 @@ ANNOTATION_SCALE = 4
 the glyphs get the black outline of the PNG figures."""
 
 
-def draw_grasps(rgb: np.ndarray, actions, colours, opening_px: float,
+def draw_grasps(rgb: np.ndarray, actions: ArrayLike, colours: ArrayLike, opening_px: float,
                 claw_width_px: float, scale: int = ANNOTATION_SCALE) -> np.ndarray:
     """Return a copy of ``rgb`` (H, W, 3) uint8, upscaled ``scale`` times, with each grasp's
     gripper glyph drawn: (H * scale, W * scale, 3) uint8.

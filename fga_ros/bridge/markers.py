@@ -16,8 +16,10 @@ from the one palette of :mod:`fga_ros.sim.drawing` (as in the PNG figures).
 """
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.drawing import cluster_numbers, mode_rgb
 
@@ -41,7 +43,7 @@ LABEL_HEIGHT_PX = 4.0
 IDENTITY = {'x': 0.0, 'y': 0.0, 'z': 0.0, 'w': 1.0}
 
 
-def score_colours(scores) -> np.ndarray:
+def score_colours(scores: ArrayLike) -> np.ndarray:
     """RGB (n, 3) in [0, 1]: red (score 0) -> yellow (0.5) -> green (1); scores are clipped."""
     s = np.clip(np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(-1)), 0.0, 1.0)
     red = np.clip(2.0 * (1.0 - s), 0.0, 1.0)
@@ -49,14 +51,14 @@ def score_colours(scores) -> np.ndarray:
     return np.stack([red, green, np.zeros_like(s)], axis=1)
 
 
-def cluster_colours(cluster_ids) -> np.ndarray:
+def cluster_colours(cluster_ids: ArrayLike) -> np.ndarray:
     """RGB (n, 3) in [0, 1] of a proposal's cluster ids (from 1): the colour of number id in
     the one palette of :mod:`fga_ros.sim.drawing` (as in the figures and the annotated
     image); id 0 (unknown) is grey."""
     return mode_rgb(cluster_numbers(cluster_ids))
 
 
-def grasp_colours(colour_by: str, scores, cluster_ids) -> np.ndarray:
+def grasp_colours(colour_by: str, scores: ArrayLike, cluster_ids: ArrayLike) -> np.ndarray:
     """RGB (n, 3) by ``colour_by`` ('cluster' or 'score')."""
     if colour_by == 'score':
         return score_colours(scores)
@@ -79,7 +81,7 @@ class GripperSize:
     claw_width: float
     claw_thickness: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('aperture', 'claw_width', 'claw_thickness'):
             value = getattr(self, name)
             if not value > 0:
@@ -109,19 +111,20 @@ def gripper_segments(size: GripperSize) -> np.ndarray:
     ])
 
 
-def delete_all_marker(header: dict) -> dict:
+def delete_all_marker(header: dict[str, Any]) -> dict[str, Any]:
     """A DELETEALL marker in the empty namespace: RViz clears every marker of the display."""
     return {'header': header, 'ns': '', 'id': 0, 'action': DELETEALL,
             'pose': {'orientation': IDENTITY}}
 
 
-def _colour(rgb, alpha=1.0) -> dict:
+def _colour(rgb: Sequence[float] | np.ndarray, alpha: float = 1.0) -> dict[str, float]:
     r, g, b = (float(c) for c in rgb)
     return {'r': r, 'g': g, 'b': b, 'a': float(alpha)}
 
 
-def proposal_markers(poses, colours, scores, header: dict, size: GripperSize,
-                     pixel_size: float) -> list:
+def proposal_markers(poses: Sequence[dict[str, Any]], colours: np.ndarray, scores: ArrayLike,
+                     header: dict[str, Any], size: GripperSize,
+                     pixel_size: float) -> list[dict[str, Any]]:
     """Marker dicts of one proposal: DELETEALL, a gripper per grasp, labels of the best.
 
     Args:

@@ -15,6 +15,8 @@ from rclpy.logging import get_logger
 from rosidl_parser.definition import NamespacedType
 from rosidl_runtime_py.import_message import import_message_from_namespaced_type
 
+from fga_ros.bridge import geometry
+
 _ELEMENT_CLASSES = {}
 
 
@@ -111,6 +113,15 @@ class LimitedCallbackGroup(CallbackGroup):
         with self._lock:
             self._active -= 1
 
+
+
+def declare_camera_geometry(node) -> None:
+    """Declare ``pixel_size`` and ``camera_height`` (read-only; defaults from
+    ``sim/camera.yaml``): the camera geometry the simulator and the proposal node share."""
+    node.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
+        'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
+    node.declare_parameter('camera_height', geometry.default_camera_height(), descriptor(
+        'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
 
 def stamp_header(node, frame_id: str) -> dict:
     """``std_msgs/Header`` fields stamped with the node's clock now."""

@@ -47,7 +47,13 @@ from fga_ros.core.inference.defaults import (
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
-from fga_ros.nodes.common import LimitedCallbackGroup, descriptor, run, to_msg
+from fga_ros.nodes.common import (
+    LimitedCallbackGroup,
+    declare_camera_geometry,
+    descriptor,
+    run,
+    to_msg,
+)
 from fga_ros.nodes.proposal_display import ProposalDisplay
 from fga_ros.srv import ProposeGrasps
 
@@ -142,10 +148,7 @@ class GraspProposalNode(Node):
             int_range=(1, MAX_GRASPS)))
         self.declare_parameter('colour_by', markers.COLOUR_MODES[0], descriptor(
             'colours of the markers and the annotated image: ' + ', '.join(markers.COLOUR_MODES)))
-        self.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
-            'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
-        self.declare_parameter('camera_height', geometry.default_camera_height(), descriptor(
-            'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
+        declare_camera_geometry(self)
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'frame of the grasp poses when the image header names none', read_only=True))
         self.declare_parameter('gripper_opening_px', geometry.default_opening_px(), descriptor(
