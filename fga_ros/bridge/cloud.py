@@ -16,6 +16,9 @@ FLOAT32 = 7
 
 POINT_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<u4')])
 """Layout of one point: x, y, z in m and the colour packed as 0x00RRGGBB (PCL convention)."""
+POINT_OFFSETS = tuple((name, POINT_DTYPE.fields[name][1])  # type: ignore[index]
+                      for name in POINT_DTYPE.names or ())
+"""(field name, byte offset) of each point field, in order."""
 
 
 def table_cloud_fields(rgb: np.ndarray, camera: CameraModel, header: dict) -> dict:
@@ -42,8 +45,8 @@ def table_cloud_fields(rgb: np.ndarray, camera: CameraModel, header: dict) -> di
         'header': header,
         'height': height,
         'width': width,
-        'fields': [{'name': name, 'offset': POINT_DTYPE.fields[name][1], 'datatype': FLOAT32,
-                    'count': 1} for name in POINT_DTYPE.names],
+        'fields': [{'name': name, 'offset': offset, 'datatype': FLOAT32, 'count': 1}
+                   for name, offset in POINT_OFFSETS],
         'is_bigendian': False,
         'point_step': POINT_DTYPE.itemsize,
         'row_step': POINT_DTYPE.itemsize * width,
