@@ -6,8 +6,6 @@ One point per pixel, at the table point of the pixel centre in the camera's opti
 under the gripper markers. Built with numpy only (no per-point Python objects).
 """
 
-from typing import Any, Mapping
-
 import numpy as np
 
 from fga_ros.bridge.geometry import CameraModel
@@ -18,6 +16,9 @@ FLOAT32 = 7
 
 POINT_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<u4')])
 """Layout of one point: x, y, z in m and the colour packed as 0x00RRGGBB (PCL convention)."""
+POINT_OFFSETS = tuple((name, POINT_DTYPE.fields[name][1])  # type: ignore[index]
+                      for name in POINT_DTYPE.names or ())
+"""(field name, byte offset) of each point field, in order."""
 
 
 def table_cloud_fields(rgb: np.ndarray, camera: CameraModel, header: dict) -> dict:
@@ -40,13 +41,12 @@ def table_cloud_fields(rgb: np.ndarray, camera: CameraModel, header: dict) -> di
     cloud['x'], cloud['y'], cloud['z'] = points.T
     colour = rgb.reshape(-1, 3).astype(np.uint32)
     cloud['rgb'] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
-    fields: Mapping[str, Any] = POINT_DTYPE.fields or {}  # structured: never empty
     return {
         'header': header,
         'height': height,
         'width': width,
-        'fields': [{'name': name, 'offset': fields[name][1], 'datatype': FLOAT32,
-                    'count': 1} for name in POINT_DTYPE.names or ()],
+        'fields': [{'name': name, 'offset': offset, 'datatype': FLOAT32, 'count': 1}
+                   for name, offset in POINT_OFFSETS],
         'is_bigendian': False,
         'point_step': POINT_DTYPE.itemsize,
         'row_step': POINT_DTYPE.itemsize * width,
