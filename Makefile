@@ -20,4 +20,5 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q test

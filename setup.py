@@ -39,6 +39,6 @@ setup(
         'tensorboard>=2.10',
         'torch>=2.1',
     ],
-    extras_require={'test': ['pytest>=7', 'rosbags>=0.10', 'ruff>=0.5']},
+    extras_require={'test': ['pytest>=7', 'rosbags>=0.10', 'ruff>=0.5', 'mypy==2.4.1']},
     entry_points={'console_scripts': ['fga = fga_ros.cli:main']},
 )

@@ -12,12 +12,14 @@ import json
 import os
 from pathlib import Path
 import sys
+from typing import Any
 
 import numpy as np
 
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
 from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
@@ -226,6 +228,7 @@ def cmd_train(args):
     from fga_ros.core.analysis.evaluation import TRAINING_EVAL_SEED, periodic_evaluation
     from fga_ros.core.common.env import SimEnvironment
     from fga_ros.core.models import model_file
+    from fga_ros.core.models.weights import NetworkTooLargeError, check_parameter_count
     from fga_ros.core.training import run_record as runs
     from fga_ros.core.training.trainer import Trainer
 
@@ -238,6 +241,7 @@ def cmd_train(args):
                             'was overwritten)')
     try:
         config, record, changes = _open_run(args, out, overrides)
+        check_parameter_count(config)  # the networks must fit before any work
         env = SimEnvironment(config.shapes, config.distortion, seed=config.seed)
         if args.offline_steps < 0:
             raise UserError(f'--offline-steps must be >= 0, got {args.offline_steps}')
@@ -247,6 +251,8 @@ def cmd_train(args):
                           offline_steps=args.offline_steps)
     except (runs.RunError, model_file.CheckpointError) as exc:
         raise UserError(str(exc)) from None
+    except NetworkTooLargeError as exc:
+        raise UserError(f'{args.preset or "the run configuration"}: {exc}') from None
     if dataset is not None and trainer.prefilled:
         raise UserError(f'{out} is past its replay prefill: --dataset applies to a new run '
                         '(drop it to resume)')
@@ -436,7 +442,7 @@ def cmd_eval(args):
     for shape in shapes:
         results[shape]['calibration'] = calibration[shape]
     if json_path:
-        make_parent(json_path).write_text(json.dumps(results, indent=2) + '\n')
+        write_text(json_path, json.dumps(results, indent=2) + '\n')
         print(f'metrics: {json_path}')
     if plots:
         out = plots
@@ -459,15 +465,8 @@ def cmd_eval(args):
 
 
 def _read_image(path):
-    import cv2
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f'image not found: {path}')
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UserError(f'{path} is not a readable image (PNG, JPEG, ...)')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from fga_ros.image_files import read_image
+    return read_image(path)
 
 
 def _numbers(flag, text, count=None):
@@ -554,38 +553,13 @@ def cmd_propose(args):
     if scene is not None:
         feasible = sim.grasp_success(scene, proposal.actions)
     if args.json:
-        rows = [{'rank': int(proposal.ranks[i]), 'x': float(a[0]), 'y': float(a[1]),
-                 'angle': float(a[2]), 'score': float(proposal.scores[i]),
-                 'log_density': float(proposal.log_density[i]),
-                 'cluster': int(proposal.cluster_ids[i]),
-                 **({'feasible': bool(feasible[i])} if feasible is not None else {})}
-                for i, a in enumerate(proposal.actions)]
-        if mapping is not None:
-            _add_metric_poses(rows, mapping, proposal.actions)
-        print(json.dumps({'success': not proposal.abstained, 'message': proposal.message,
-                          'grasps': rows, 'num_sampled': proposal.num_sampled,
-                          'num_rejected': proposal.num_rejected,
-                          'inference_ms': proposal.inference_ms}))
+        _print_proposal_json(proposal, feasible, mapping)
+    elif proposal.abstained:
+        print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms '
+              f'({STEADY_STATE}): {proposal.message}')
+        return EXIT_NO_GRASP
     else:
-        if proposal.abstained:
-            print(f'no grasps for {source} in {proposal.inference_ms:.1f} ms '
-                  f'({STEADY_STATE}): {proposal.message}')
-            return EXIT_NO_GRASP
-        print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
-              f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
-              f'rejected as lowest density, {proposal.num_clusters} '
-              f'cluster{"s" * (proposal.num_clusters != 1)})')
-        header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
-                  f'{"cluster":>7}')
-        print(header + ('  feasible' if feasible is not None else ''))
-        for i, (x, y, a) in enumerate(proposal.actions):
-            line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
-                    f'{proposal.scores[i]:>6.3f} {proposal.cluster_ids[i]:>7}')
-            if feasible is not None:
-                line += f'  {"yes" if feasible[i] else "no"}'
-            print(line)
-        if feasible is not None:
-            print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
+        _print_proposal_table(proposal, source, feasible)
         if mapping is not None:
             _print_metric_poses(mapping, proposal.actions)
     if out and not proposal.abstained:
@@ -595,6 +569,43 @@ def cmd_propose(args):
         if not args.json:
             print(f'figure: {out}')
     return EXIT_NO_GRASP if proposal.abstained else 0
+
+
+def _print_proposal_json(proposal: Any, feasible: np.ndarray | None, mapping=None) -> None:
+    """``fga propose --json``: the proposal as one JSON object, a row per grasp (with its
+    camera-frame and table-frame poses when a camera ``mapping`` is given)."""
+    rows = [{'rank': int(proposal.ranks[i]), 'x': float(a[0]), 'y': float(a[1]),
+             'angle': float(a[2]), 'score': float(proposal.scores[i]),
+             'log_density': float(proposal.log_density[i]),
+             'cluster': int(proposal.cluster_ids[i]),
+             **({'feasible': bool(feasible[i])} if feasible is not None else {})}
+            for i, a in enumerate(proposal.actions)]
+    if mapping is not None:
+        _add_metric_poses(rows, mapping, proposal.actions)
+    print(json.dumps({'success': not proposal.abstained, 'message': proposal.message,
+                      'grasps': rows, 'num_sampled': proposal.num_sampled,
+                      'num_rejected': proposal.num_rejected,
+                      'inference_ms': proposal.inference_ms}))
+
+
+def _print_proposal_table(proposal: Any, source: str, feasible: np.ndarray | None) -> None:
+    """``fga propose``: a summary line and a table of the grasps, with the simulator's
+    verdict where there is one."""
+    print(f'{len(proposal.actions)} grasps for {source} in {proposal.inference_ms:.1f} ms '
+          f'({STEADY_STATE}; {proposal.num_sampled} sampled, {proposal.num_rejected} '
+          f'rejected as lowest density, {proposal.num_clusters} '
+          f'cluster{"s" * (proposal.num_clusters != 1)})')
+    header = (f'{"rank":>4} {"x px":>7} {"y px":>7} {"angle deg":>9} {"score":>6} '
+              f'{"cluster":>7}')
+    print(header + ('  feasible' if feasible is not None else ''))
+    for i, (x, y, a) in enumerate(proposal.actions):
+        line = (f'{proposal.ranks[i]:>4} {x:>7.2f} {y:>7.2f} {np.degrees(a):>9.1f} '
+                f'{proposal.scores[i]:>6.3f} {proposal.cluster_ids[i]:>7}')
+        if feasible is not None:
+            line += f'  {"yes" if feasible[i] else "no"}'
+        print(line)
+    if feasible is not None:
+        print(f'feasible (simulator ground truth): {int(feasible.sum())}/{len(feasible)}')
 
 
 def cmd_calibrate(args):
@@ -726,7 +737,7 @@ def cmd_modes(args):
     print(oracle.format_modes_table(results))
     if json_path:
         rows = {k: {n: v for n, v in r.items() if n != 'actions'} for k, r in results.items()}
-        make_parent(json_path).write_text(json.dumps(
+        write_text(json_path, json.dumps(
             {'scene': scene.to_dict(), 'steps': steps, 'lr': lr, 'rng_seed': args.rng_seed,
              'results': rows}, indent=2) + '\n')
         print(f'metrics: {json_path}')
@@ -735,7 +746,8 @@ def cmd_modes(args):
         print(f'figure: {out}')
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fga`` argument parser: one sub-command per job, each added by its ``_add_*``."""
     from fga_ros.resources import package_version
 
     parser = argparse.ArgumentParser(
@@ -745,11 +757,34 @@ def build_parser():
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     add = sub.add_parser
 
-    def sub_parser(name, **kwargs):
+    def sub_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return add(name, formatter_class=HelpFormatter, description=kwargs.get('help'),
                    **kwargs)
-    sub.add_parser = sub_parser
+    sub.add_parser = sub_parser  # type: ignore[method-assign]
+    for add_command in (_add_sim, _add_train, _add_record, _add_eval, _add_propose, _add_demo,
+                        _add_calibrate, _add_modes, _add_bench):
+        add_command(sub)
+    return parser
 
+
+def _add_checkpoint(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint``: the model a command reads (the bundled one by default)."""
+    p.add_argument('--checkpoint', default=None,
+                   help='model or checkpoint (default: the bundled model)')
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    """``--device`` of the commands that run the model."""
+    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
+
+
+def _add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` of the commands that show a progress bar."""
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def _add_sim(sub: Any) -> None:
+    """``fga sim``."""
     p = sub.add_parser('sim', help='render a scene with its ground-truth feasible grasps')
     _add_scene_args(p)
     p.add_argument('--out', default=None, help=FIGURE_HELP)
@@ -764,6 +799,9 @@ def build_parser():
     p.add_argument('--camera-size', default='640x480', help='--camera-out image WIDTHxHEIGHT')
     p.set_defaults(func=cmd_sim)
 
+
+def _add_train(sub: Any) -> None:
+    """``fga train``."""
     p = sub.add_parser('train', help='train actor and critic on the in-process simulator')
     p.add_argument('--preset', default=None,
                    help='preset name in config/presets (cpu, paper, tiny) or a YAML path '
@@ -803,9 +841,12 @@ def build_parser():
     p.add_argument('--seed-eval', type=int, default=None,
                    help="first scene seed of the periodic evaluation (default: the core's "
                         "TRAINING_EVAL_SEED; a resumed run keeps its own)")
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_no_progress(p)
     p.set_defaults(func=cmd_train)
 
+
+def _add_record(sub: Any) -> None:
+    """``fga record``."""
     p = sub.add_parser('record', help='write simulator oracle demonstrations to a dataset '
                                       'file (the format fga train --dataset reads)')
     p.add_argument('--out', required=True, help='dataset file to write (.zip)')
@@ -821,9 +862,11 @@ def build_parser():
     p.add_argument('--seed', type=int, default=0, help='seed of scenes and grasps')
     p.set_defaults(func=cmd_record)
 
+
+def _add_eval(sub: Any) -> None:
+    """``fga eval``."""
     p = sub.add_parser('eval', help='Table 3 metrics: accuracy, mode-rank shares, coverage')
-    p.add_argument('--checkpoint', default=None,
-                   help='model or checkpoint (default: the bundled model)')
+    _add_checkpoint(p)
     p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
     p.add_argument('--states', type=int, default=64, help='scenes per shape (paper: 1024)')
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
@@ -838,68 +881,80 @@ def build_parser():
                    help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--plots', default=None,
                    help='write PNG figures to this directory (default: none written)')
-    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_device(p)
+    _add_no_progress(p)
     p.set_defaults(func=cmd_eval)
 
-    for name, func, text in (
-            ('propose', cmd_propose, 'propose ranked grasps for one image or scene'),
-            ('demo', cmd_demo, 'the main job: bundled model on simulator scenes')):
-        p = sub.add_parser(name, help=text)
-        if name == 'propose':
-            p.add_argument('--checkpoint', default=None,
-                           help='model or checkpoint (default: the bundled model)')
-            p.add_argument('--image', default=None,
-                           help='RGB image file (default: a simulator scene): a 128x128 '
-                                'top-down image, or any camera with --camera-info/-pose')
-            p.add_argument('--camera-info', default=None, metavar='YAML',
-                           help='intrinsics of the --image camera (ROS calibration YAML)')
-            p.add_argument('--camera-pose', default=None, metavar='YAML',
-                           help='table -> camera transform of the --image camera: '
-                                'translation [x, y, z], rotation [x, y, z, w]')
-            p.add_argument('--workspace', default=None, metavar='X,Y,SIZE',
-                           help='table square (m, table frame) rectified into the model '
-                                "input (default: centre 0, 0, the training image's side, "
-                                '128 px x sim/camera.yaml pixel size)')
-            _add_scene_args(p)
-            p.add_argument('--out', default=None, help=FIGURE_HELP)
-            p.add_argument('--json', action='store_true', help='print grasps as JSON')
-            p.add_argument('--region', default=None, metavar='X0,Y0,X1,Y1',
-                           help='rectangle (px) the grasp centre must lie in (default: anywhere)')
-            p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
-                           help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
-                                'across 0 is e.g. --angle-range=-10,10 (with "="; default: any)')
-            p.add_argument('--keep-out', action='append', default=None,
-                           metavar='X0,Y0,X1,Y1,X2,Y2,...',
-                           help='polygon (px) no jaw may touch (repeatable; default: none)')
-            p.add_argument('--prefer', default=None, metavar='X,Y',
-                           help='preferred grasp centre (px): distance adds to the ranking '
-                                'cost (default: none)')
-            p.add_argument('--prefer-weight', type=float, default=None,
-                           help='ranking cost per pixel of distance to --prefer (default: '
-                                "the core's PREFERENCE_WEIGHT)")
-            p.add_argument('--min-score', type=float, default=None,
-                           help='return no grasp scoring below this, in [0, 1] (default: 0, '
-                                'no minimum beyond the score floor)')
-        else:
-            p.add_argument('--seed', type=int, default=0, help='scene seed')
-            p.add_argument('--distortion', default=sim.DISTORTIONS[0],
-                           help=f'camera distortion: {_names(sim.DISTORTIONS)}')
-            p.add_argument('--out-dir', default=None,
-                           help='write demo_Box.png and demo_H.png here (default: no figures)')
-            p.set_defaults(json=False)
-        p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
-        p.add_argument('--reject', type=float, default=None,
-                       help='fraction of samples rejected as lowest KDE density (default: '
-                            f"{REJECT_FRACTION:g}, the paper's 10 %%)")
-        p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
-                       help='best score first, or best of each cluster first')
-        p.add_argument('--oversample', type=int, default=None,
-                       help='actor samples per returned grasp, the critic keeps the best '
-                            f'(default: {OVERSAMPLE})')
-        p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
-        p.set_defaults(func=func)
 
+def _add_propose(sub: Any) -> None:
+    """``fga propose``."""
+    p = sub.add_parser('propose', help='propose ranked grasps for one image or scene')
+    _add_checkpoint(p)
+    p.add_argument('--image', default=None,
+                   help='RGB image file (default: a simulator scene): a 128x128 top-down '
+                        'image, or any camera with --camera-info/--camera-pose')
+    p.add_argument('--camera-info', default=None, metavar='YAML',
+                   help='intrinsics of the --image camera (ROS calibration YAML)')
+    p.add_argument('--camera-pose', default=None, metavar='YAML',
+                   help='table -> camera transform of the --image camera: translation '
+                        '[x, y, z], rotation [x, y, z, w]')
+    p.add_argument('--workspace', default=None, metavar='X,Y,SIZE',
+                   help="table square (m, table frame) rectified into the model input "
+                        "(default: centre 0, 0, the training image's side, 128 px x "
+                        'sim/camera.yaml pixel size)')
+    _add_scene_args(p)
+    p.add_argument('--out', default=None, help=FIGURE_HELP)
+    p.add_argument('--json', action='store_true', help='print grasps as JSON')
+    p.add_argument('--region', default=None, metavar='X0,Y0,X1,Y1',
+                   help='rectangle (px) the grasp centre must lie in (default: anywhere)')
+    p.add_argument('--angle-range', default=None, metavar='DEG0,DEG1',
+                   help='allowed closing directions, degrees, DEG0 <= DEG1; a window '
+                        'across 0 is e.g. --angle-range=-10,10 (with "="; default: any)')
+    p.add_argument('--keep-out', action='append', default=None,
+                   metavar='X0,Y0,X1,Y1,X2,Y2,...',
+                   help='polygon (px) no jaw may touch (repeatable; default: none)')
+    p.add_argument('--prefer', default=None, metavar='X,Y',
+                   help='preferred grasp centre (px): distance adds to the ranking '
+                        'cost (default: none)')
+    p.add_argument('--prefer-weight', type=float, default=None,
+                   help='ranking cost per pixel of distance to --prefer (default: '
+                        "the core's PREFERENCE_WEIGHT)")
+    p.add_argument('--min-score', type=float, default=None,
+                   help='return no grasp scoring below this, in [0, 1] (default: 0, '
+                        'no minimum beyond the score floor)')
+    _add_proposal_options(p)
+    p.set_defaults(func=cmd_propose)
+
+
+def _add_demo(sub: Any) -> None:
+    """``fga demo``."""
+    p = sub.add_parser('demo', help='the main job: bundled model on simulator scenes')
+    p.add_argument('--seed', type=int, default=0, help='scene seed')
+    p.add_argument('--distortion', default=sim.DISTORTIONS[0],
+                   help=f'camera distortion: {_names(sim.DISTORTIONS)}')
+    p.add_argument('--out-dir', default=None,
+                   help='write demo_Box.png and demo_H.png here (default: no figures)')
+    p.set_defaults(json=False)
+    _add_proposal_options(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_proposal_options(p: argparse.ArgumentParser) -> None:
+    """The proposal options ``fga propose`` and ``fga demo`` share."""
+    p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
+    p.add_argument('--reject', type=float, default=None,
+                   help='fraction of samples rejected as lowest KDE density (default: '
+                        f"{REJECT_FRACTION:g}, the paper's 10 %%)")
+    p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
+                   help='best score first, or best of each cluster first')
+    p.add_argument('--oversample', type=int, default=None,
+                   help='actor samples per returned grasp, the critic keeps the best '
+                        f'(default: {OVERSAMPLE})')
+    _add_device(p)
+
+
+def _add_calibrate(sub: Any) -> None:
+    """``fga calibrate``."""
     p = sub.add_parser('calibrate', help='fit calibrated scores and the novelty gate on '
                        'training-shape scenes and store them with the model')
     p.add_argument('--checkpoint', default=None,
@@ -912,6 +967,9 @@ def build_parser():
     p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
     p.set_defaults(func=cmd_calibrate)
 
+
+def _add_modes(sub: Any) -> None:
+    """``fga modes``."""
     p = sub.add_parser('modes', help='controlled experiment: which divergences cover all modes')
     p.add_argument('--shape', default='H', help=f'shape family: {_names(sim.shapes())}')
     p.add_argument('--seed', type=int, default=0, help='scene seed (same seed, same scene)')
@@ -928,9 +986,12 @@ def build_parser():
     p.add_argument('--out', default=None, help=FIGURE_HELP)
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_no_progress(p)
     p.set_defaults(func=cmd_modes)
 
+
+def _add_bench(sub: Any) -> None:
+    """``fga bench``."""
     p = sub.add_parser('bench', help='print throughput / latency figures')
     p.add_argument('target', choices=['sim', 'propose', 'defaults', 'camera'],
                    help='sim: simulator throughput (about 15 s); propose: latency and accuracy '
@@ -949,11 +1010,9 @@ def build_parser():
     p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
     p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')
-    p.add_argument('--device', default='cpu', help='cpu, cuda or auto')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    _add_device(p)
+    _add_no_progress(p)
     p.set_defaults(func=cmd_bench)
-    return parser
-
 
 def _quiet_stdout():
     """After a broken pipe: send what is still buffered for stdout to /dev/null, so that
@@ -971,7 +1030,7 @@ def main(argv=None):
         status = args.func(args) or 0
         sys.stdout.flush()
         return status
-    except (UserError, ValueError, FileNotFoundError) as exc:
+    except (UserError, ValueError, FileNotFoundError, WriteError) as exc:
         print(f'{command}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`fga ... | head`): nothing to report
@@ -980,6 +1039,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f'{command}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # (not a broken pipe) a path met outside file_writes
+        print(f'{command}: error: {describe_os_error(exc)}', file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == '__main__':

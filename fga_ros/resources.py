@@ -23,7 +23,7 @@ def _is_share(root: Path) -> bool:
     return (root / MARKER).is_file() and (root / 'sim').is_dir()
 
 
-def candidate_roots() -> list:
+def candidate_roots() -> list[Path]:
     """Share directories to try, most specific first."""
     roots = []
     env = os.environ.get('FGA_ROS_SHARE')

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from fga_ros.bridge import annotate, demos, geometry, grasps, image, markers, requests
+from fga_ros.bridge import annotate, cloud, demos, geometry, grasps, image, markers, requests
 from fga_ros.bridge.camera_geometry import top_down_mapping
 from fga_ros.sim import drawing
 
@@ -330,38 +330,90 @@ def test_mismatched_proposal_is_refused(camera):
         grasps.proposal_response_fields(proposal, top_down_mapping(camera), HEADER, 24.0)
 
 
+GRIPPER = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
+
+
+def many_grasps(n, seed=0):
+    """actions (n, 3), cluster ids (n,) from 0 (unknown) to 12, scores (n,)."""
+    rng = np.random.default_rng(seed)
+    actions = np.column_stack([rng.uniform(25, 103, (n, 2)), rng.uniform(0, np.pi, n)])
+    return actions, rng.integers(0, 13, n), rng.uniform(0, 1, n)
+
+
+@pytest.mark.parametrize('count', [0, 1, 3, markers.LABELLED_GRASPS + 5])
 @pytest.mark.parametrize('colour_by', markers.COLOUR_MODES)
-def test_markers_are_valid_and_clear_first(store, camera, colour_by):
-    proposal = fake_proposal()
-    colours = markers.grasp_colours(colour_by, proposal.scores, proposal.cluster_ids)
-    built = markers.grasp_markers(camera.pose_fields(proposal.actions), colours, HEADER,
-                                  opening=0.048, claw_width=0.012)
+def test_markers_are_valid_with_unique_identities(store, camera, count, colour_by):
+    actions, clusters, scores = many_grasps(count)
+    colours = markers.grasp_colours(colour_by, scores, clusters)
+    built = markers.proposal_markers(camera.pose_fields(actions), colours, scores, HEADER,
+                                     GRIPPER, camera.pixel_size)
     array = roundtrip(store, 'visualization_msgs/msg/MarkerArray', {'markers': built})
+    identities = [(m.ns, m.id) for m in array.markers]
+    assert len(set(identities)) == len(identities), 'RViz: "Duplicate Marker Check" error'
     marker_type = store.types['visualization_msgs/msg/Marker']
-    assert array.markers[0].action == marker_type.DELETEALL == markers.DELETEALL
-    assert len(array.markers) == 4
-    for marker in array.markers[1:]:
+    first = array.markers[0]
+    # DELETEALL first, in the empty namespace: RViz then clears every namespace
+    assert first.action == marker_type.DELETEALL == markers.DELETEALL and first.ns == ''
+    grippers = [m for m in array.markers if m.ns == markers.GRIPPER_NS]
+    labels = [m for m in array.markers if m.ns == markers.LABEL_NS]
+    assert len(grippers) == count and len(labels) == min(count, markers.LABELLED_GRASPS)
+    assert len(array.markers) == 1 + len(grippers) + len(labels)
+    for rank, marker in enumerate(grippers):
+        assert marker.id == rank and marker.action == marker_type.ADD == markers.ADD
         assert marker.type == marker_type.LINE_LIST == markers.LINE_LIST
-        assert marker.action == marker_type.ADD == markers.ADD
-        assert len(marker.points) % 2 == 0 and marker.scale.x > 0 and marker.color.a == 1.0
-    assert len({m.id for m in array.markers[1:]}) == 3
+        assert len(marker.points) % 2 == 0 and marker.color.a == 1.0
+        assert marker.scale.x == pytest.approx(GRIPPER.claw_thickness)  # true claw thickness
+        np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b],
+                                   colours[rank])
+    for rank, label in enumerate(labels):
+        assert label.type == marker_type.TEXT_VIEW_FACING == markers.TEXT_VIEW_FACING
+        assert label.text == f'#{rank} {scores[rank]:.2f}' and label.scale.z > 0
+        assert label.pose.position.z < grippers[rank].pose.position.z  # above the table
+        assert label.pose.orientation.w == 1.0
+
+
+def test_marker_arrays_of_a_node_session_never_repeat_an_identity(camera):
+    # every array the node publishes, whatever the proposal size and clusters
+    for seed, count in enumerate([0, 1, 16, 64, 200]):
+        actions, clusters, scores = many_grasps(count, seed)
+        built = markers.proposal_markers(
+            camera.pose_fields(actions), markers.cluster_colours(clusters), scores, HEADER,
+            GRIPPER, camera.pixel_size)
+        identities = [(m['ns'], m['id']) for m in built]
+        assert len(set(identities)) == len(identities)
+
+
+def test_proposal_markers_refuse_mismatched_arrays(camera):
+    with pytest.raises(ValueError, match='got 2 poses, 1 colours and 2 scores'):
+        markers.proposal_markers(camera.pose_fields([[40, 40, 0], [50, 50, 1]]),
+                                 [[1.0, 0.0, 0.0]], [0.5, 0.5], HEADER, GRIPPER,
+                                 camera.pixel_size)
+    with pytest.raises(ValueError, match='claw_width must be positive'):
+        markers.GripperSize(0.048, 0.0, 0.004)
 
 
 def test_colour_maps():
     np.testing.assert_allclose(markers.score_colours([0.0, 0.5, 1.0, 7.0]),
                                [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
-    clusters = markers.cluster_colours([1, 11, 0])
+    clusters = markers.cluster_colours([1, 11, 0, 2])
     np.testing.assert_allclose(clusters[0], clusters[1])
     np.testing.assert_allclose(clusters[2], np.array(drawing.UNKNOWN_COLOR) / 255)
-    with pytest.raises(ValueError, match='colour_by must be one of score, cluster'):
+    # cluster c has the PNG figures' colour of number c
+    np.testing.assert_allclose(clusters[3] * 255, drawing.mode_color(2))
+    with pytest.raises(ValueError, match='colour_by must be one of cluster, score'):
         markers.grasp_colours('rank', [0.1], [0])
 
 
-def test_gripper_outline_spans_the_opening():
-    points = markers.gripper_segments(0.048, 0.012, 0.024)
+def test_gripper_outline_is_the_glyph_at_true_size(camera):
+    points = markers.gripper_segments(GRIPPER)
     assert points.shape == (12, 3)
-    assert points[:, 0].min() == pytest.approx(-0.024) and points[:, 0].max() == 0.024
     assert points[:, 2].max() == 0.0  # nothing below the table
+    # the jaws on the table are the glyph of the figures and the annotated image, in metres
+    glyph = drawing.grasp_glyphs([[64.0, 64.0, 0.0]], aperture=GRIPPER.aperture / 0.002,
+                                 claw_width=GRIPPER.claw_width / 0.002)[0]
+    jaws_px = points[:4, :2].reshape(2, 2, 2) / 0.002 + 64.0
+    np.testing.assert_allclose(np.sort(jaws_px.reshape(-1, 2), axis=0),
+                               np.sort(glyph[:2].reshape(-1, 2), axis=0), atol=1e-9)
 
 
 def test_pose_array(store, camera):
@@ -370,12 +422,37 @@ def test_pose_array(store, camera):
     assert len(array.poses) == 3
 
 
-def test_annotation_draws_in_colour():
+def test_annotation_draws_in_colour_upscaled():
     rgb = np.zeros((128, 128, 3), dtype=np.uint8)
     out = annotate.draw_grasps(rgb, [[64.0, 64.0, 0.0]], [[0.0, 1.0, 0.0]], 24.0, 6.0)
-    assert rgb.max() == 0 and out.shape == rgb.shape
-    assert out[64, 64, 1] > 100 and out[64, 64, 0] == 0
-    assert out[64, 64 + 12, 1] > 100 and out[64 - 3, 64 + 12, 1] > 0  # claw
+    scale = annotate.ANNOTATION_SCALE
+    assert rgb.max() == 0 and out.shape == (128 * scale, 128 * scale, 3)
+    centre = 64 * scale + scale // 2
+    assert out[centre, centre, 1] == 255 and out[centre, centre, 0] == 0  # closing line
+    jaw = (64 + 12) * scale + scale // 2
+    assert out[centre, jaw, 1] == 255 and out[centre - 2 * scale, jaw, 1] == 255  # a jaw
+    same = annotate.draw_grasps(rgb, [[64.0, 64.0, 0.0]], [[0.0, 1.0, 0.0]], 24.0, 6.0,
+                                scale=1)
+    assert same.shape == rgb.shape and same[64, 64, 1] == 255
+
+
+def test_table_cloud_puts_the_pixels_on_the_table(store, camera):
+    rgb = np.zeros((128, 128, 3), dtype=np.uint8)
+    rgb[10, 20] = [200, 100, 50]
+    fields = cloud.table_cloud_fields(rgb, camera, HEADER)
+    msg = roundtrip(store, 'sensor_msgs/msg/PointCloud2', fields)
+    field_type = store.types['sensor_msgs/msg/PointField']
+    assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb']
+    assert all(f.datatype == field_type.FLOAT32 == cloud.FLOAT32 for f in msg.fields)
+    assert (msg.height, msg.width, msg.point_step) == (128, 128, 16)
+    assert len(msg.data) == msg.row_step * msg.height
+    points = np.frombuffer(bytes(msg.data), dtype=cloud.POINT_DTYPE).reshape(128, 128)
+    pixel = points[10, 20]
+    np.testing.assert_allclose([pixel['x'], pixel['y'], pixel['z']],
+                               camera.pixels_to_points([[20.0, 10.0]])[0], atol=1e-6)
+    assert pixel['rgb'] == (200 << 16) | (100 << 8) | 50 and points[0, 0]['rgb'] == 0
+    with pytest.raises(image.ImageError, match='64 x 64 pixels, the camera model 128 x 128'):
+        cloud.table_cloud_fields(np.zeros((64, 64, 3), np.uint8), camera, HEADER)
 
 
 # --- demonstrations and scene descriptions --------------------------------------------------

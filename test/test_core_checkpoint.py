@@ -9,7 +9,7 @@ import torch
 
 import fga_ros
 from fga_ros.core.common.config import config_to_dict, load_config
-from fga_ros.core.common.files import atomic_write
+from fga_ros.core.common.integrity import IntegrityError
 from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.models.model_file import (
     FORMAT,
@@ -18,6 +18,7 @@ from fga_ros.core.models.model_file import (
     config_of,
     export_model,
     load_model,
+    sign,
 )
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.training.checkpoint import (
@@ -29,6 +30,7 @@ from fga_ros.core.training.checkpoint import (
     save_replay,
 )
 from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.file_writes import WriteError, atomic_write
 
 
 @pytest.fixture(scope='module')
@@ -107,14 +109,23 @@ def test_replay_file_follows_the_checkpoint(tmp_path, config):
         load_replay_state(path, load_checkpoint(path))
 
 
-def test_failed_write_keeps_the_previous_checkpoint(tmp_path, config):
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path, config, monkeypatch):
     _, payload = _payload(config)
+    memory = _replay(config)
     path = tmp_path / 'checkpoint.pt'
-    save_checkpoint(path, payload)
-    before = path.read_bytes()
-    with pytest.raises(RuntimeError, match='cannot be saved'):
-        save_checkpoint(path, dict(payload, step=6, model=_Unsaveable()))
-    assert path.read_bytes() == before
+    save_checkpoint(path, payload, memory.state_dict())
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    with pytest.raises(IntegrityError, match='unsupported type _Unsaveable'):
+        save_checkpoint(path, dict(payload, step=6, model=_Unsaveable()), memory.state_dict())
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+
+    def full_disk(obj, stream, *args, **kwargs):  # what torch raises on ENOSPC
+        stream.write(b'partial')
+        raise RuntimeError('[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0')
+    monkeypatch.setattr(torch, 'save', full_disk)
+    with pytest.raises(WriteError, match=f'cannot write {path}: disk full'):
+        save_checkpoint(path, dict(payload, step=7), memory.state_dict())
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
     assert _leftovers(tmp_path) == []
 
 
@@ -159,9 +170,13 @@ def test_missing_keys_and_wrong_format(tmp_path, config):
     _, payload = _payload(config)
     path = tmp_path / 'partial.pt'
     torch.save({k: v for k, v in dict(payload, format=FORMAT).items() if k != 'model'}, path)
+    with pytest.raises(CheckpointError, match='partial.pt: has no integrity digest'):
+        load_checkpoint(path)
+    torch.save(sign({k: v for k, v in dict(payload, format=FORMAT).items() if k != 'model'}),
+               path)
     with pytest.raises(CheckpointError, match='lacks model'):
         load_checkpoint(path)
-    torch.save(dict(payload, format='other/1'), path)
+    torch.save(sign(dict(payload, format='other/1')), path)
     with pytest.raises(CheckpointError, match="format 'other/1'"):
         load_checkpoint(path)
     with pytest.raises(ValueError, match='lacks model'):
@@ -175,7 +190,7 @@ def test_unusable_stored_config_is_reported(tmp_path, config):
     loaded = load_checkpoint(path)
     assert config_of(path, loaded) == config
     loaded['config']['divergence'] = 'bogus'
-    with pytest.raises(CheckpointError, match='stored config is unusable'):
+    with pytest.raises(CheckpointError, match='stored config: divergence must be one of'):
         config_of(path, loaded)
 
 
@@ -204,7 +219,10 @@ def test_weights_that_do_not_fit_the_config(tmp_path, config):
     data = torch.load(path, weights_only=True)
     data['config']['embed_channels'] = 16
     torch.save(data, path)
-    with pytest.raises(CheckpointError, match='weights do not fit the stored config'):
+    with pytest.raises(CheckpointError, match='model.pt: integrity check failed'):
+        load_model(path)
+    torch.save(sign(data), path)
+    with pytest.raises(CheckpointError, match='has shape .*, expected'):
         load_model(path)
 
 
@@ -231,3 +249,37 @@ def test_written_files_are_readable_by_others_as_umask_allows(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_legacy_format_is_refused_then_upgraded(tmp_path, config, capsys):
+    from fga_ros.core.models import model_file
+    model, _ = _payload(config)
+    path = tmp_path / 'old.pt'
+    torch.save({'format': 'fga_ros.model/1', 'version': '0', 'torch': '0',
+                'config': config_to_dict(config), 'model': model.state_dict(),
+                'meta': {'step': 3}}, path)
+    with pytest.raises(CheckpointError, match='old.pt: format fga_ros.model/1 has no '
+                                              'integrity digest.*model_file upgrade'):
+        load_model(path)
+    assert model_file.main(['upgrade', str(path)]) == 0
+    loaded, _, meta = load_model(path)
+    assert meta == {'step': 3}
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                 model.state_dict().values()))
+    assert model_file.main(['upgrade', str(path)]) == 2  # already current: refused
+    assert 'not a format /1' in capsys.readouterr().err
+
+
+def test_legacy_checkpoint_upgrade_adds_its_replay_digest(tmp_path, config):
+    from fga_ros.core.models import model_file
+    _, payload = _payload(config)
+    path = tmp_path / 'checkpoint.pt'
+    save_checkpoint(path, payload, _replay(config).state_dict())
+    legacy = torch.load(path, weights_only=True)
+    for key in ('digest', 'replay_digest'):
+        del legacy[key]
+    torch.save(dict(legacy, format='fga_ros.checkpoint/1'), path)
+    with pytest.raises(CheckpointError, match='no integrity digest'):
+        load_checkpoint(path)
+    model_file.upgrade_file(path)
+    assert load_replay_state(path, load_checkpoint(path)) is not None

@@ -159,8 +159,10 @@ def test_parse_overrides():
         'steps': 10, 'shapes': ['H', 'T'], 'divergence': 'fkl'}
     with pytest.raises(ValueError, match='key=value'):
         parse_overrides(['steps'])
-    with pytest.raises(ValueError, match='malformed value'):
+    with pytest.raises(ValueError, match='override shapes: malformed YAML'):
         parse_overrides(['shapes=[H'])
+    with pytest.raises(ValueError, match='override shapes: line 1: aliases'):
+        parse_overrides(['shapes=[&a H, *a]'])
 
 
 def test_select_device():

@@ -2,9 +2,9 @@
 
 Rooms, lowest first (a module may import its own room and lower ones only):
 
-    base (fga_ros, resources) < sim (+ bench_sim) < core.common < core.estimators
-    < core.models < core.training | core.inference < core.analysis < bridge
-    < cli (+ cli_hooks) | nodes
+    base (fga_ros, resources, safe_yaml, file_writes, image_files) < sim (+ bench_sim)
+    < core.common < core.estimators < core.models < core.training | core.inference
+    < core.analysis < bridge < cli (+ cli_hooks) | nodes
 
 Rooms separated by ``|`` share a rank and must not import each other. The core's package
 files import nothing, so that a torch-free module loads no torch; the simulator node's
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / 'fga_ros'
 
 ROOMS = (  # (room, rank, module prefixes)
-    ('base', 0, ('fga_ros', 'fga_ros.resources')),
+    ('base', 0, ('fga_ros', 'fga_ros.resources', 'fga_ros.safe_yaml', 'fga_ros.file_writes',
+                 'fga_ros.image_files')),
     ('sim', 1, ('fga_ros.sim', 'fga_ros.bench_sim')),
     ('core.common', 2, ('fga_ros.core', 'fga_ros.core.common')),
     ('core.estimators', 3, ('fga_ros.core.estimators',)),
@@ -38,8 +39,9 @@ ROOMS = (  # (room, rank, module prefixes)
 
 TORCH_FREE = (
     'fga_ros.core.common.checks', 'fga_ros.core.common.choices', 'fga_ros.core.common.config',
-    'fga_ros.core.common.env', 'fga_ros.core.common.files', 'fga_ros.core.inference.defaults',
-    'fga_ros.core.inference.constraints',
+    'fga_ros.core.common.env', 'fga_ros.core.inference.defaults',
+    'fga_ros.core.inference.constraints', 'fga_ros.file_writes', 'fga_ros.safe_yaml',
+    'fga_ros.image_files',
 )
 """Core modules the ROS-side adapters and the simulator node use without torch."""
 

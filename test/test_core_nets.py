@@ -18,6 +18,7 @@ from fga_ros.core.common.actions import (
 from fga_ros.core.common.choices import ACTOR_HEADS, CRITIC_READOUTS
 from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import images_to_tensor, resize_images, sample_latent
+from fga_ros.core.models.heads import ActorHead, ActorOutput
 from fga_ros.core.models.local_critic import LocalCritic
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.spatial_actor import SpatialActor
@@ -225,6 +226,22 @@ def test_actor_loss_does_not_reach_the_extractor(config, any_model):
     assert all(g is None for g in _grads(model.extractor.parameters()))
     assert all(g is None for g in _grads(model.critic.parameters()))
     assert all(g is not None and g.abs().sum() > 0 for g in _grads(model.actor_parameters()))
+
+
+def test_both_actor_heads_keep_one_contract(config, any_model):
+    """Whichever head, the actor takes ImageFeatures and latents and returns ActorOutput;
+    only a head that makes a discrete choice returns its log-probabilities."""
+    model = any_model
+    assert isinstance(model.actor, ActorHead)
+    features = model.features(_images(config, 3))
+    z = sample_latent(3, 5, model.latent_dim, torch.Generator().manual_seed(0))
+    out = model.actor(features, z)
+    assert isinstance(out, ActorOutput) and out.actions.shape == (3, 5, 4)
+    if isinstance(model.actor, SpatialActor):
+        assert out.choice_log_probs.shape == (3, 5) and (out.choice_log_probs <= 0).all()
+    else:
+        assert out.choice_log_probs is None
+    torch.testing.assert_close(model.act(features, z), out.actions)
 
 
 def test_critic_loss_trains_extractor_and_critic_only(config, any_model):

@@ -186,7 +186,7 @@ def test_load_state_dict_rejects_mismatches():
         ReplayMemory(5, 4, SIZE).load_state_dict(state)
     with pytest.raises(ValueError, match='image size 16, this memory 8'):
         ReplayMemory(4, 4, 8).load_state_dict(state)
-    with pytest.raises(ValueError, match="lacks the array 'png_blob'"):
+    with pytest.raises(ValueError, match='lacks the array.s. png_blob'):
         ReplayMemory(4, 4, SIZE).load_state_dict({k: v for k, v in state.items()
                                                   if k != 'png_blob'})
     broken = dict(state, png_lengths=state['png_lengths'] + 1)
@@ -216,3 +216,25 @@ def test_memory_per_experience_on_simulator_images(image_size):
     assert memory.sizes() == {'positive': 20, 'negative': 20, 'states': 40}
     per_experience = memory.nbytes() / len(memory)
     assert per_experience * 320_000 < 2 * 2**30
+
+
+def test_load_state_dict_names_damaged_contents():
+    memory = ReplayMemory(4, 4, SIZE)
+    _fill(memory, 2)
+    state = memory.state_dict()
+    actions = state['negative_actions'].copy()
+    actions[0, 1] = np.nan
+    with pytest.raises(ValueError, match='negative action 0 is NaN or infinite'):
+        ReplayMemory(4, 4, SIZE).load_state_dict(dict(state, negative_actions=actions))
+    blob = state['png_blob'].copy()
+    blob[20] ^= 0xFF  # inside the first PNG's IHDR: its width
+    with pytest.raises(ValueError, match='observation 0 is not an 8-bit RGB PNG of 16 x 16'):
+        ReplayMemory(4, 4, SIZE).load_state_dict(dict(state, png_blob=blob))
+    blob = state['png_blob'].copy()
+    blob[int(state['png_lengths'][0]) - 20] ^= 0xFF  # inside the first PNG's pixel data
+    with pytest.raises(ValueError, match='observation 0 cannot be decoded'):
+        ReplayMemory(4, 4, SIZE).load_state_dict(dict(state, png_blob=blob))
+    with pytest.raises(ValueError, match='positive_count must be an integer scalar'):
+        ReplayMemory(4, 4, SIZE).load_state_dict(dict(state, positive_count=np.float64(1.5)))
+    with pytest.raises(ValueError, match='inconsistent positive ring arrays'):
+        ReplayMemory(4, 4, SIZE).load_state_dict(dict(state, positive_count=np.int64(2)))

@@ -41,7 +41,7 @@ def test_cells_out_of_reach_of_the_workspace_are_never_chosen(actor):
     assert torch.isfinite(log_probs[:, inside]).all()
     assert torch.isinf(log_probs[:, far]).all() and far.any()
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2))
-    actions, log_choice = actor(trunk, 2.0 * torch.rand(2, 500, 4) - 1.0)
+    actions, log_choice = actor.act_on_trunk(trunk, 2.0 * torch.rand(2, 500, 4) - 1.0)
     assert torch.isfinite(log_choice).all()
     # a reachable cell's reach overlaps the workspace: its grasps lie within 2 reaches of it
     assert (actions[..., :2].abs() <= 1.0 + 2 * actor.reach + 1e-6).all()
@@ -50,7 +50,7 @@ def test_cells_out_of_reach_of_the_workspace_are_never_chosen(actor):
 def test_grasps_are_placed_within_reach_of_their_cell(actor):
     trunk = torch.randn(1, CHANNELS, GRID, GRID)
     z = 2.0 * torch.rand(1, 300, 4) - 1.0
-    actions, log_choice = actor(trunk, z)
+    actions, log_choice = actor.act_on_trunk(trunk, z)
     log_probs = actor.cell_log_probs(trunk)
     cells = choose_cells(log_probs, z[..., 0])
     offset = actions[..., :2] - actor.centres[cells]
@@ -82,7 +82,7 @@ def test_what_is_learnt_at_one_place_holds_at_every_place(actor):
 
 def test_bad_latents_are_rejected(actor):
     with pytest.raises(ValueError, match=r'z must have shape \(1, n, 4\)'):
-        actor(torch.zeros(1, CHANNELS, GRID, GRID), torch.zeros(1, 5, 3))
+        actor.act_on_trunk(torch.zeros(1, CHANNELS, GRID, GRID), torch.zeros(1, 5, 3))
 
 
 @pytest.mark.parametrize('divergence', ['js', 'fkl', 'rkl', 'gan', 'me'])

@@ -25,8 +25,8 @@ ROS_FILES = (sorted(NODES.glob('*.py')) + SCRIPTS + sorted((ROOT / 'launch').glo
              + [p for p in sorted((ROOT / 'test').glob('test_ros_*.py'))
                 if p.name != Path(__file__).name])
 GENERATED = {'fga_ros.msg': ('msg', '.msg'), 'fga_ros.srv': ('srv', '.srv')}
-ROS_MODULES = ('rclpy', 'rosidl_runtime_py', 'rcl_interfaces', 'launch', 'launch_ros',
-               'tf2_ros', 'cv_bridge', 'builtin_interfaces')
+ROS_MODULES = ('rclpy', 'rosidl_runtime_py', 'rosidl_parser', 'rcl_interfaces', 'launch',
+               'launch_ros', 'tf2_ros', 'cv_bridge', 'builtin_interfaces')
 PARAMETER_FILES = {'grasp_proposal.yaml': 'grasp_proposal_node', 'grasp_sim.yaml':
                    'grasp_sim_node', 'trainer.yaml': 'trainer_node'}
 
@@ -246,14 +246,25 @@ def test_only_the_nodes_import_ros(path):
     assert not ros, f'{rel(path)} imports ROS modules {sorted(ros)}; only fga_ros/nodes may'
 
 
+def _declared_in(tree):
+    """Names declared with <any>.declare_parameter('<constant>', ...) in a syntax tree."""
+    return {node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == 'declare_parameter' and node.args
+            and isinstance(node.args[0], ast.Constant)}
+
+
 def declared_parameters(executable):
-    """Names declared with self.declare_parameter('<constant>', ...) in a node module."""
-    names = set()
-    for node in ast.walk(parse(NODES / f'{executable}.py')):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == 'declare_parameter' and node.args \
-                and isinstance(node.args[0], ast.Constant):
-            names.add(node.args[0].value)
+    """Names a node module declares: its own declare_parameter calls, and those of the
+    helpers of fga_ros/nodes/common.py it calls (e.g. declare_camera_geometry(self))."""
+    tree = parse(NODES / f'{executable}.py')
+    helpers = {node.name: node for node in parse(NODES / 'common.py').body
+               if isinstance(node, ast.FunctionDef)}
+    called = {node.func.id for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    names = _declared_in(tree)
+    for name in called & set(helpers):
+        names |= _declared_in(helpers[name])
     return names
 
 

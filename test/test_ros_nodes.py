@@ -29,7 +29,7 @@ pytest.importorskip('fga_ros.srv', reason='the fga_ros interfaces are not built 
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
@@ -154,19 +154,37 @@ def test_ros_environment_over_two_sims(ros):
 
 
 def test_to_msg_builds_markers_sharing_one_outline():
-    # grasp_markers gives every marker the same points list; set_message_fields (Humble,
-    # Jazzy) converts a sequence's dicts in place, so to_msg must hand it fresh containers.
+    # proposal_markers gives every gripper the same points list: to_msg must leave the
+    # caller's dicts as they are.
     camera = geometry.CameraModel(pixel_size=0.002, camera_height=0.5)
     poses = camera.pose_fields([[40.0, 50.0, 0.5], [60.0, 70.0, 2.0]])
-    fields = markers.grasp_markers(poses, markers.score_colours([0.2, 0.9]),
-                                   {'stamp': {'sec': 0, 'nanosec': 0},
-                                    'frame_id': 'camera_optical_frame'},
-                                   opening=0.048, claw_width=0.012)
+    gripper = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
+    fields = markers.proposal_markers(poses, markers.cluster_colours([1, 2]), [0.9, 0.2],
+                                      {'stamp': {'sec': 0, 'nanosec': 0},
+                                       'frame_id': 'camera_optical_frame'},
+                                      gripper, camera.pixel_size)
     array = to_msg(MarkerArray, {'markers': fields})
     assert [m.action for m in array.markers] == [array.markers[0].DELETEALL] + [
-        array.markers[0].ADD] * 2
+        array.markers[0].ADD] * 4
     assert len(array.markers[1].points) == len(array.markers[2].points) == 12
     assert isinstance(fields[1]['points'][0], dict)  # the caller's dicts are untouched
+
+
+def test_to_msg_fills_nested_messages_sequences_and_numbers():
+    from fga_ros.msg import Grasp
+
+    response = to_msg(ProposeGrasps.Response, {
+        'success': True,
+        'header': {'frame_id': 'camera_optical_frame', 'stamp': {'sec': 3}},
+        'grasps': [{'x': 40, 'rank': 0, 'pose': {'pose': {'position': {'z': 0.5}}}},
+                   {'x': 41.5, 'rank': 1}],
+        'inference_time': 1,  # an int for a float64 field
+    })
+    assert isinstance(response.grasps[0], Grasp) and response.grasps[0].x == 40.0
+    assert type(response.inference_time) is float and response.header.stamp.sec == 3
+    assert response.grasps[0].pose.pose.position.z == 0.5 and response.grasps[1].rank == 1
+    with pytest.raises(AttributeError):
+        to_msg(ProposeGrasps.Response, {'grasps': [{'no_such_field': 1.0}]})
 
 
 SECOND_SIGINT_SCRIPT = textwrap.dedent("""
@@ -207,16 +225,23 @@ def proposal_node_class():
     return module.GraspProposalNode
 
 
+def proposal_params(**values):
+    from rclpy.parameter import Parameter
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def request_image(node, shape='H', seed=2):
+    header = {'stamp': node.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
+    return to_msg(Image, rgb_image_fields(render(make_scene(shape, seed)), header))
+
+
 def test_proposal_node_answers_good_and_bad_requests(ros):
-    ros.add(proposal_node_class())
+    ros.add(proposal_node_class(), parameter_overrides=proposal_params(image_wait=0.2))
     client = ros.client_node()
     empty = ros.call(client, ProposeGrasps, 'propose_grasps', ProposeGrasps.Request())
-    assert not empty.success and 'no image' in empty.message
+    assert not empty.success and 'no image' in empty.message and '0.2 s' in empty.message
 
-    header = {'stamp': client.get_clock().now().to_msg(), 'frame_id': 'camera_optical_frame'}
-    image = to_msg(Image, rgb_image_fields(render(make_scene('H', 2)), header))
-    shown = []
-    client.create_subscription(MarkerArray, 'grasps/markers', shown.append, 1)
+    image = request_image(client)
     good = ros.call(client, ProposeGrasps, 'propose_grasps',
                     ProposeGrasps.Request(image=image, num_grasps=8))
     assert good.success, good.message
@@ -226,7 +251,8 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
     assert good.header.frame_id == 'camera_optical_frame'
     assert good.num_sampled >= 8
 
-    wrong = to_msg(Image, {**rgb_image_fields(np.zeros((128, 128, 3), np.uint8), header),
+    wrong = to_msg(Image, {**rgb_image_fields(np.zeros((128, 128, 3), np.uint8),
+                                              {'frame_id': 'camera_optical_frame'}),
                            'encoding': 'mono8'})
     for request, reason in [
             (ProposeGrasps.Request(image=wrong), "encoding 'mono8'"),
@@ -239,9 +265,90 @@ def test_proposal_node_answers_good_and_bad_requests(ros):
     again = ros.call(client, ProposeGrasps, 'propose_grasps',
                      ProposeGrasps.Request(image=image, num_grasps=2, ranking='diverse'))
     assert again.success and len(again.grasps) == 2
-    deadline = threading.Event()
-    deadline.wait(1.0)
-    assert shown and shown[-1].markers[0].action == shown[-1].markers[0].DELETEALL
+
+
+def test_a_late_rviz_gets_the_last_proposal(ros):
+    from geometry_msgs.msg import PoseArray
+    from sensor_msgs.msg import PointCloud2
+
+    from fga_ros.nodes.proposal_display import LATCHED
+
+    ros.add(proposal_node_class())
+    client = ros.client_node()
+    answer = ros.call(client, ProposeGrasps, 'propose_grasps', ProposeGrasps.Request(
+        image=request_image(client), num_grasps=12, ranking='diverse'))
+    assert answer.success, answer.message
+    # subscribers that join after the call (as an RViz started later) still get it
+    poses = wait_for_message(client, PoseArray, 'grasps/poses', LATCHED)
+    assert len(poses.poses) == 12
+    assert poses.poses[0].position.x == answer.grasps[0].pose.pose.position.x
+    shown = wait_for_message(client, MarkerArray, 'grasps/markers', LATCHED)
+    first = shown.markers[0]
+    assert first.action == first.DELETEALL and first.ns == ''
+    identities = [(m.ns, m.id) for m in shown.markers]
+    assert len(set(identities)) == len(identities)
+    grippers = [m for m in shown.markers if m.ns == markers.GRIPPER_NS]
+    assert len(grippers) == 12
+    for grasp, marker in zip(answer.grasps, grippers):
+        expected = markers.cluster_colours([grasp.cluster_id])[0]
+        np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b],
+                                   expected, atol=1e-6)
+    annotated = wait_for_message(client, Image, 'grasps/image', LATCHED)
+    assert (annotated.width, annotated.height, annotated.encoding) == (512, 512, 'rgb8')
+    scene = wait_for_message(client, PointCloud2, 'grasps/scene', LATCHED)
+    assert scene.width * scene.height == 128 * 128
+    assert scene.header.frame_id == 'camera_optical_frame'
+
+
+def test_a_request_without_image_waits_for_the_first_frame(ros):
+    ros.add(proposal_node_class(), parameter_overrides=proposal_params(image_wait=30.0))
+    client = ros.client_node()
+    proposer = client.create_client(ProposeGrasps, 'propose_grasps')
+    assert proposer.wait_for_service(timeout_sec=TIMEOUT)
+    done = threading.Event()
+    future = proposer.call_async(ProposeGrasps.Request(num_grasps=4))
+    future.add_done_callback(lambda _: done.set())
+    assert not done.wait(1.0), 'answered before any camera existed'
+    # requests are served in parallel: one with an image is answered meanwhile
+    other = ros.call(client, ProposeGrasps, 'propose_grasps',
+                     ProposeGrasps.Request(image=request_image(client), num_grasps=4))
+    assert other.success and not done.is_set()
+    ros.add(GraspSimNode)  # the camera starts after the request
+    assert done.wait(TIMEOUT), 'no answer after the first frame'
+    assert future.result().success, future.result().message
+
+
+def test_many_concurrent_clients_every_call_is_answered(ros):
+    # More requests at once than the default service queue (10) holds: each of 40 clients
+    # sends 3 requests without waiting, 120 in flight on a node serving 2 at a time.
+    ros.add(proposal_node_class())
+    clients = [ros.add(Node, node_name=f'load_client_{i}') for i in range(40)]
+    image = request_image(clients[0])
+    # every client receives every response on Cyclone DDS: a deep response queue keeps a
+    # client's own answer from being pushed out by the others' (README, serving under load)
+    qos = QoSProfile(depth=200)
+    services = [node.create_client(ProposeGrasps, 'propose_grasps', qos_profile=qos)
+                for node in clients]
+    assert all(service.wait_for_service(timeout_sec=TIMEOUT) for service in services)
+    lock, answered, failed = threading.Lock(), [], []
+    all_done = threading.Event()
+    total = 3 * len(services)
+
+    def count(future):
+        with lock:
+            result = future.result()
+            (answered if result is not None and result.success else failed).append(result)
+            if len(answered) + len(failed) == total:
+                all_done.set()
+
+    futures = [service.call_async(ProposeGrasps.Request(image=image, num_grasps=4))
+               for service in services for _ in range(3)]
+    for future in futures:
+        future.add_done_callback(count)
+    all_done.wait(4 * TIMEOUT)
+    assert (len(answered), len(failed)) == (total, 0), (
+        f'{len(answered)} answered, {len(failed)} failed, '
+        f'{total - len(answered) - len(failed)} never answered')
 
 
 def _polygon(frame, points):

@@ -71,7 +71,10 @@ def test_one_palette_across_matplotlib_opencv_and_rviz(mode):
     np.testing.assert_allclose(cluster_rgb, rgb)
     np.testing.assert_allclose(drawing.mode_rgb(drawing.cluster_numbers([mode])), rgb)
     # RViz: the marker colour
-    marker = markers.grasp_markers([{}], cluster_rgb, {'frame_id': 'f'}, 0.048, 0.012)[1]
+    pose = {'position': {'x': 0.0, 'y': 0.0, 'z': 0.5}, 'orientation': {'w': 1.0}}
+    gripper = markers.GripperSize(aperture=0.048, claw_width=0.012, claw_thickness=0.004)
+    marker = markers.proposal_markers([pose], cluster_rgb, [0.9], {'frame_id': 'f'}, gripper,
+                                      0.002)[1]
     np.testing.assert_allclose([marker['color'][c] for c in 'rgb'], expected / 255)
     # matplotlib: the glyph's coloured lines
     ax = new_axes()

@@ -1,15 +1,22 @@
 """GetDemonstrations payloads: per-state (image, actions (n, 3), labels (n,)) <-> flat arrays."""
 
+from typing import Any, Iterable, Iterator, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def pack_demonstrations(items) -> tuple:
+def pack_demonstrations(
+        items: Iterable[tuple[Any, ArrayLike, ArrayLike]]
+) -> tuple[list[Any], list[float], list[bool], int]:
     """Flatten an iterable of (image, actions (n, 3), labels (n,)) with the same n for all.
 
     Returns (images list, actions as a flat float list, labels as a bool list, per_state n).
     """
-    images, actions, labels = [], [], []
-    per_state = None
+    images: list[Any] = []
+    actions: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    per_state: int | None = None
     for image, acts, labs in items:
         acts = np.asarray(acts, dtype=np.float64).reshape(-1, 3)
         labs = np.asarray(labs, dtype=bool).reshape(-1)
@@ -27,10 +34,11 @@ def pack_demonstrations(items) -> tuple:
     if not images:
         return [], [], [], 0
     return (images, np.concatenate(actions).ravel().tolist(),
-            np.concatenate(labels).tolist(), per_state)
+            np.concatenate(labels).tolist(), len(actions[0]))
 
 
-def unpack_demonstrations(images, actions, labels):
+def unpack_demonstrations(images: Sequence[Any], actions: ArrayLike, labels: ArrayLike
+                          ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
     """Yield (image, actions (n, 3) float64, labels (n,) bool) per image of a response.
 
     ``actions`` is the row-major flat (len(images) * n * 3,) list, ``labels`` (len(images) * n,).

@@ -1,14 +1,19 @@
 """ProposeGrasps responses (``fga_ros/Grasp`` field dicts) from a core ``Proposal``."""
 
+from typing import TYPE_CHECKING, Any, Optional
+
 import numpy as np
 
 from fga_ros.bridge.camera_geometry import CameraMapping
 from fga_ros.bridge.geometry import pose_dict
 
+if TYPE_CHECKING:
+    from fga_ros.core.inference.proposer import Proposal
+
 PROPOSAL_FIELDS = ('actions', 'scores', 'log_density', 'cluster_ids', 'ranks')
 
 
-def proposal_arrays(proposal) -> dict:
+def proposal_arrays(proposal: 'Proposal') -> dict[str, np.ndarray]:
     """The per-grasp arrays of ``proposal``, checked for matching lengths and sorted by rank.
 
     ``proposal`` has numpy fields actions (n, 3) px/rad, scores (n,), log_density (n,),
@@ -26,7 +31,8 @@ def proposal_arrays(proposal) -> dict:
     return {name: value[order] for name, value in arrays.items()}
 
 
-def grasp_fields(arrays: dict, camera: CameraMapping, header: dict, opening_px: float) -> list:
+def grasp_fields(arrays: dict[str, np.ndarray], camera: CameraMapping, header: dict[str, Any],
+                 opening_px: float) -> list[dict[str, Any]]:
     """``fga_ros/Grasp`` dicts, one per proposal row of :func:`proposal_arrays`: poses in the
     camera frame (``header.frame_id``) and in the table frame (``camera.table_frame``)."""
     positions, quaternions = camera.action_poses(arrays['actions'])
@@ -51,8 +57,8 @@ def grasp_fields(arrays: dict, camera: CameraMapping, header: dict, opening_px: 
     return grasps
 
 
-def proposal_response_fields(proposal, camera: CameraMapping, header: dict,
-                             opening_px: float) -> dict:
+def proposal_response_fields(proposal: 'Proposal', camera: CameraMapping,
+                             header: dict[str, Any], opening_px: float) -> dict[str, Any]:
     """ProposeGrasps response fields for a successful proposal."""
     arrays = proposal_arrays(proposal)
     return {
@@ -67,10 +73,11 @@ def proposal_response_fields(proposal, camera: CameraMapping, header: dict,
     }
 
 
-def failure_response_fields(message: str, proposal=None) -> dict:
+def failure_response_fields(message: str,
+                            proposal: Optional['Proposal'] = None) -> dict[str, Any]:
     """ProposeGrasps response fields for a refused or failed request, or an abstaining
     ``proposal`` (its best score and sample counts are reported)."""
-    fields = {'success': False, 'message': message}
+    fields: dict[str, Any] = {'success': False, 'message': message}
     if proposal is not None:
         fields.update({'best_score': float(proposal.best_score),
                        'num_sampled': int(proposal.num_sampled),

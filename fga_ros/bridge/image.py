@@ -5,6 +5,8 @@ environment carries a numpy of another ABI (common once torch is pip-installed),
 only conversions needed here are rgb8/bgr8 copies.
 """
 
+from typing import Any
+
 import numpy as np
 
 from fga_ros.sim.workspace import IMAGE_SIZE
@@ -19,12 +21,12 @@ class ImageError(ValueError):
     """An image message the nodes cannot use; the message names the problem."""
 
 
-def is_empty(msg) -> bool:
+def is_empty(msg: Any) -> bool:
     """True for an image message with no pixels (height, width or data empty)."""
     return msg.height == 0 or msg.width == 0 or len(msg.data) == 0
 
 
-def check_image(msg, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> None:
+def check_image(msg: Any, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> None:
     """Raise :class:`ImageError` unless ``msg`` is a usable ``height`` x ``width`` image.
 
     Checks the encoding (rgb8 or bgr8), the size, the row stride (``step`` >= width * 3) and
@@ -49,7 +51,7 @@ def check_image(msg, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> None:
             f'image data has {len(msg.data)} bytes, expected step * height = {expected}')
 
 
-def image_to_rgb(msg, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> np.ndarray:
+def image_to_rgb(msg: Any, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> np.ndarray:
     """Check ``msg`` and return its pixels as a new (height, width, 3) uint8 RGB array."""
     check_image(msg, height, width)
     buffer = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
@@ -59,7 +61,7 @@ def image_to_rgb(msg, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE) -> np.n
     return np.ascontiguousarray(pixels)
 
 
-def rgb_image_fields(rgb: np.ndarray, header: dict) -> dict:
+def rgb_image_fields(rgb: np.ndarray, header: dict[str, Any]) -> dict[str, Any]:
     """``sensor_msgs/Image`` fields (rgb8, tightly packed) for a (H, W, 3) uint8 array."""
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != CHANNELS:

@@ -14,8 +14,10 @@ radius); anything else is a RequestError naming the field.
 """
 
 import math
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.bridge.geometry import transform_points
 from fga_ros.bridge.requests import RequestError
@@ -28,7 +30,10 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * math.pi, 16, endpoint=False)),
                     np.sin(np.linspace(0, 2 * math.pi, 16, endpoint=False))], axis=1)
 
 
-def _pose(pose):
+ToPixels = Callable[[str, str, np.ndarray], np.ndarray]
+"""``(field name, frame_id, points (n, 3) m) -> (n, 2) px`` on the table plane."""
+
+def _pose(pose: Any) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
     p, q = pose.position, pose.orientation
     rotation = (q.x, q.y, q.z, q.w)
     if not any(rotation):  # an unset orientation (all zero) means identity
@@ -36,7 +41,7 @@ def _pose(pose):
     return (p.x, p.y, p.z), rotation
 
 
-def primitive_points(name, primitive) -> np.ndarray:
+def primitive_points(name: str, primitive: Any) -> np.ndarray:
     """Corner points (n, 3) m of a primitive in its own frame (circles as 16-gons)."""
     dims = [float(d) for d in primitive.dimensions]
     if not all(math.isfinite(d) and d > 0 for d in dims):
@@ -57,19 +62,19 @@ def primitive_points(name, primitive) -> np.ndarray:
                        f'is not supported (BOX, SPHERE, CYLINDER, CONE)')
 
 
-def _turn(a, b, c):
+def _turn(a: Sequence[float], b: Sequence[float], c: Sequence[float]) -> float:
     """Cross product (b - a) x (c - a): > 0 for a left turn."""
     return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
 
-def convex_hull(points) -> np.ndarray:
+def convex_hull(points: ArrayLike) -> np.ndarray:
     """Convex hull (k, 2) of 2-D points (n, 2), counter-clockwise (monotone chain)."""
     pts = np.unique(np.asarray(points, dtype=np.float64).reshape(-1, 2), axis=0)
     if len(pts) < 3:
         return pts
 
-    def half(sequence):
-        chain = []
+    def half(sequence: Any) -> list[Any]:
+        chain: list[Any] = []
         for p in sequence:
             while len(chain) >= 2 and _turn(chain[-2], chain[-1], p) <= 0:
                 chain.pop()
@@ -79,7 +84,7 @@ def convex_hull(points) -> np.ndarray:
     return np.array(half(pts) + half(pts[::-1]))
 
 
-def footprint(name, obj, to_pixels):
+def footprint(name: str, obj: Any, to_pixels: ToPixels) -> Optional[np.ndarray]:
     """Table-plane footprint (k, 2) px of a CollisionObject, or None without primitives.
 
     Args:
@@ -91,31 +96,31 @@ def footprint(name, obj, to_pixels):
         raise RequestError(f'{name} has {len(obj.primitives)} primitives but '
                            f'{len(obj.primitive_poses)} primitive_poses')
     object_pose = _pose(obj.pose) if hasattr(obj, 'pose') else ((0, 0, 0), (0, 0, 0, 1))
-    points = []
+    parts = []
     for i, (primitive, pose) in enumerate(zip(obj.primitives, obj.primitive_poses)):
         local = primitive_points(f'{name}.primitives[{i}]', primitive)
-        points.append(transform_points(transform_points(local, *_pose(pose)), *object_pose))
-    points = np.concatenate(points)
+        parts.append(transform_points(transform_points(local, *_pose(pose)), *object_pose))
+    points = np.concatenate(parts)
     if not np.isfinite(points).all():
         raise RequestError(f'{name} has a non-finite pose')
     return convex_hull(to_pixels(name, obj.header.frame_id, points))
 
 
-def grasp_planning_constraints(request, to_pixels):
+def grasp_planning_constraints(request: Any, to_pixels: ToPixels) -> Optional[TaskConstraints]:
     """``TaskConstraints`` of a GraspPlanning request (None when it constrains nothing).
 
     Raises:
         RequestError: naming the field (unknown frame, unsupported primitive, degenerate
             footprint, ...).
     """
-    fields = {}
+    fields: dict[str, Any] = {}
     try:
         region = footprint('target', request.target, to_pixels)
         if region is not None:
             fields['region'] = region
-        keep_out = [footprint(f'movable_obstacles[{i}]', obj, to_pixels)
-                    for i, obj in enumerate(request.movable_obstacles)]
-        keep_out = tuple(k for k in keep_out if k is not None)
+        footprints = [footprint(f'movable_obstacles[{i}]', obj, to_pixels)
+                      for i, obj in enumerate(request.movable_obstacles)]
+        keep_out = tuple(k for k in footprints if k is not None)
         if keep_out:
             fields['keep_out'] = keep_out
         return TaskConstraints(**fields) if fields else None

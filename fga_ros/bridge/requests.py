@@ -11,7 +11,7 @@ source (the defaults of ``Proposer.propose`` too).
 
 from dataclasses import dataclass
 import math
-from typing import Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -51,13 +51,13 @@ class ProposalSettings:
     reject_fraction: float = REJECT_FRACTION
     ranking: str = RANKING
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_num_grasps(self.num_grasps)
         check_reject_fraction(self.reject_fraction)
         check_ranking(self.ranking)
 
 
-def check_num_grasps(value, limit: int = MAX_GRASPS) -> int:
+def check_num_grasps(value: Any, limit: int = MAX_GRASPS) -> int:
     """Return ``value`` as an int in [1, limit] or raise RequestError."""
     try:
         return check_count('num_grasps', value, 1, limit)
@@ -65,7 +65,7 @@ def check_num_grasps(value, limit: int = MAX_GRASPS) -> int:
         raise RequestError(str(error)) from None
 
 
-def check_reject_fraction(value) -> float:
+def check_reject_fraction(value: Any) -> float:
     """Return ``value`` as a float in [0, 1) or raise RequestError."""
     try:
         return check_fraction('reject_fraction', value)
@@ -73,7 +73,7 @@ def check_reject_fraction(value) -> float:
         raise RequestError(str(error)) from None
 
 
-def check_ranking(value) -> str:
+def check_ranking(value: Any) -> str:
     """Return ``value`` if it is a ranking mode, else raise RequestError."""
     if value not in RANKINGS:
         raise RequestError(
@@ -82,7 +82,7 @@ def check_ranking(value) -> str:
     return value
 
 
-def resolve_proposal_request(request, defaults: ProposalSettings,
+def resolve_proposal_request(request: Any, defaults: ProposalSettings,
                              max_grasps: int = MAX_GRASPS) -> ProposalSettings:
     """Merge a ProposeGrasps request (fields num_grasps, reject_fraction, ranking) with defaults.
 
@@ -99,7 +99,7 @@ def resolve_proposal_request(request, defaults: ProposalSettings,
     return ProposalSettings(min(num, max_grasps), fraction, check_ranking(ranking))
 
 
-def _points(stamped, attribute):
+def _points(stamped: Any, attribute: str) -> tuple[str, np.ndarray]:
     """(frame_id, (n, 3) float64) of a PolygonStamped ('polygon') or PointStamped ('point')."""
     if attribute == 'polygon':
         raw = [(p.x, p.y, p.z) for p in stamped.polygon.points]
@@ -108,7 +108,8 @@ def _points(stamped, attribute):
     return stamped.header.frame_id, np.asarray(raw, dtype=np.float64).reshape(-1, 3)
 
 
-def resolve_constraints(request, to_pixels) -> Optional[TaskConstraints]:
+def resolve_constraints(request: Any, to_pixels: Callable[[str, str, np.ndarray], np.ndarray]
+                        ) -> Optional[TaskConstraints]:
     """The task constraints of a ProposeGrasps request (None when it has none).
 
     Args:
@@ -164,7 +165,7 @@ def resolve_constraints(request, to_pixels) -> Optional[TaskConstraints]:
     return constraints
 
 
-def resolve_execute_request(request) -> tuple:
+def resolve_execute_request(request: Any) -> tuple[np.ndarray, Optional[int]]:
     """ExecuteGrasp request -> (action (3,) float64 as given, scene_id or None for current).
 
     Only checks that x, y, angle are finite; workspace bounds and angle wrapping are the
@@ -180,7 +181,8 @@ def resolve_execute_request(request) -> tuple:
     return action, (scene_id or None)
 
 
-def resolve_new_scene_request(request, shapes, distortions) -> tuple:
+def resolve_new_scene_request(request: Any, shapes: Sequence[str], distortions: Sequence[str]
+                              ) -> tuple[Optional[str], Optional[int], Optional[str]]:
     """NewScene request -> (shape or None, seed or None, distortion or None).
 
     ``shapes`` are the shapes a request may name; ``distortions`` all distortion names.
@@ -196,7 +198,8 @@ def resolve_new_scene_request(request, shapes, distortions) -> tuple:
     return shape, (seed if seed >= 0 else None), distortion
 
 
-def resolve_demonstrations_request(request) -> tuple:
+def resolve_demonstrations_request(
+        request: Any) -> tuple[int, int, Optional[int], Optional[float]]:
     """GetDemonstrations request -> (num_states, per_state, seed or None, fraction or None).
 
     A negative ``imitation_fraction`` gives None: the environment's default.
@@ -208,11 +211,10 @@ def resolve_demonstrations_request(request) -> tuple:
         raise RequestError(f'per_state must be in [1, {MAX_DEMO_PER_STATE}], got {per_state}')
     seed = int(request.seed)
     fraction = float(request.imitation_fraction)
-    if fraction < 0:
-        fraction = None
-    elif not fraction <= 1.0:  # also NaN
+    if not fraction <= 1.0:  # also NaN
         raise RequestError(f'imitation_fraction must be in [0, 1], got {fraction}')
-    return num_states, per_state, (seed if seed >= 0 else None), fraction
+    return num_states, per_state, (seed if seed >= 0 else None), \
+        (fraction if fraction >= 0 else None)
 
 
 def optional_seed(seed: Optional[int], rng: np.random.Generator) -> int:

@@ -5,34 +5,66 @@ import threading
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import (
     ExternalShutdownException,
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
 from rclpy.logging import get_logger
-from rosidl_runtime_py.set_message import set_message_fields
+from rosidl_parser.definition import NamespacedType
+from rosidl_runtime_py.import_message import import_message_from_namespaced_type
+
+from fga_ros.bridge import geometry
+
+_ELEMENT_CLASSES = {}
 
 
-def _fresh_containers(value):
-    """A copy of the dicts and lists of a nested field dict; leaves (bytes, messages) shared."""
-    if isinstance(value, dict):
-        return {key: _fresh_containers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fresh_containers(item) for item in value]
-    return value
+def _element_class(msg_class, field: str):
+    """Message class of the elements of sequence field ``field`` (None: not messages)."""
+    key = (msg_class, field)
+    if key not in _ELEMENT_CLASSES:
+        slot = dict(zip(msg_class.get_fields_and_field_types(), msg_class.SLOT_TYPES))[field]
+        element = getattr(slot, 'value_type', None)
+        _ELEMENT_CLASSES[key] = (import_message_from_namespaced_type(element)
+                                 if isinstance(element, NamespacedType) else None)
+    return _ELEMENT_CLASSES[key]
+
+
+def _fill(msg, fields: dict, shared: dict) -> None:
+    for name, value in fields.items():
+        kind = type(value)
+        if kind is dict:
+            _fill(getattr(msg, name), value, shared)  # a fresh sub-message of the fresh parent
+        elif kind is list and value and type(value[0]) is dict:
+            if id(value) not in shared:
+                element = _element_class(type(msg), name)
+                shared[id(value)] = (value, [_build(element, item, shared) for item in value])
+            setattr(msg, name, shared[id(value)][1])
+        else:
+            if kind is int and type(getattr(msg, name)) is float:
+                value = float(value)
+            setattr(msg, name, value)
+
+
+def _build(msg_class, fields: dict, shared: dict):
+    msg = msg_class()
+    _fill(msg, fields, shared)
+    return msg
 
 
 def to_msg(msg_class, fields: dict):
     """A new ``msg_class`` message filled from a nested dict of field values.
 
-    ``set_message_fields`` of Humble and Jazzy replaces the dicts of a message sequence
-    (e.g. ``Marker.points``) by messages *in the list it is given*, so a list shared by two
-    fields would reach the second one holding messages and fail; the containers are copied.
+    Dicts fill sub-messages, lists of dicts become sequences of messages, anything else
+    (numbers, strings, bytes, lists of numbers, messages) is assigned as it is; the dicts
+    and lists given are never modified. A list of dicts given for several fields (e.g. the
+    outline every gripper marker shares) is converted once and its messages are shared by
+    those fields: treat the result as read-only. An unknown field name raises
+    AttributeError. Much faster than ``rosidl_runtime_py.set_message_fields``, which the
+    response path cannot afford (a 64-grasp response: see ``bench_propose_load --profile``).
     """
-    msg = msg_class()
-    set_message_fields(msg, _fresh_containers(fields))
-    return msg
+    return _build(msg_class, fields, {})
 
 
 def descriptor(description: str, read_only: bool = False, float_range=None,
@@ -49,6 +81,47 @@ def descriptor(description: str, read_only: bool = False, float_range=None,
             IntegerRange(from_value=int(int_range[0]), to_value=int(int_range[1]), step=1)]
     return desc
 
+
+class LimitedCallbackGroup(CallbackGroup):
+    """Callbacks of the group run in parallel, at most ``limit`` at a time.
+
+    Unlike a ReentrantCallbackGroup, the group leaves executor threads free for the other
+    groups (camera frames, parameters) however many requests are waiting; a service's
+    waiting requests stay in its DDS queue (see its QoS depth) until a slot is free.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__()
+        if limit < 1:
+            raise ValueError(f'limit must be >= 1, got {limit}')
+        self.limit = limit
+        self._active = 0
+        self._lock = threading.Lock()
+
+    def can_execute(self, entity) -> bool:
+        with self._lock:
+            return self._active < self.limit
+
+    def beginning_execution(self, entity) -> bool:
+        with self._lock:
+            if self._active < self.limit:
+                self._active += 1
+                return True
+        return False
+
+    def ending_execution(self, entity) -> None:
+        with self._lock:
+            self._active -= 1
+
+
+
+def declare_camera_geometry(node) -> None:
+    """Declare ``pixel_size`` and ``camera_height`` (read-only; defaults from
+    ``sim/camera.yaml``): the camera geometry the simulator and the proposal node share."""
+    node.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
+        'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
+    node.declare_parameter('camera_height', geometry.default_camera_height(), descriptor(
+        'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
 
 def stamp_header(node, frame_id: str) -> dict:
     """``std_msgs/Header`` fields stamped with the node's clock now."""
@@ -84,7 +157,8 @@ def closing_logger(node):
 def run(node_class, args=None, multithreaded: bool = False) -> int:
     """Create ``node_class()``, spin it until shutdown, then clean up (Humble and Jazzy).
 
-    ``node_class`` may define ``close()``, called before ``destroy_node()``. A node that
+    ``node_class`` may define ``close()``, called before ``destroy_node()``, and
+    ``executor_threads`` (threads of the multi-threaded executor; None: one per CPU). A node that
     cannot start (bad parameter, missing model, incompatible checkpoint) is reported in one
     log line, without a traceback.
 
@@ -103,7 +177,8 @@ def run(node_class, args=None, multithreaded: bool = False) -> int:
             get_logger(node_class.__name__).fatal(
                 f'cannot start: {type(error).__name__}: {error}')
             return 1
-        executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+        executor = (MultiThreadedExecutor(num_threads=getattr(node, 'executor_threads', None))
+                    if multithreaded else SingleThreadedExecutor())
         executor.add_node(node)
         try:
             executor.spin()

@@ -2,46 +2,48 @@
 
 Loads a model (default: the bundled one), warms it up, then answers ``propose_grasps``
 (``fga_ros/srv/ProposeGrasps``) for a request image or the latest ``camera/image_raw``
-frame; without either it answers at once with success = false. With the default (empty)
-``table_frame`` the image is the 128 x 128 top-down view of the camera described by the
-parameters pixel_size and camera_height; with a ``table_frame``, images of any size come
-with ``camera/camera_info`` and TF (table_frame -> the image's frame), and the node
-rectifies the workspace square of the table into the model input
-(:mod:`fga_ros.bridge.camera_geometry`). Each answer also goes to
-``grasps/markers`` (MarkerArray, DELETEALL first), ``grasps/poses`` (PoseArray) and
-``grasps/image`` (annotated rgb8). The model can be swapped at run time (parameter
-``checkpoint`` or a path on the ``checkpoint`` topic) with ``Proposer.reload``: each request
-uses the model it started with, so answers always come from one consistent set of weights.
+frame; a request without an image waits up to ``image_wait`` s for the first frame, then is
+answered with success = false. With the default (empty) ``table_frame`` the image is the
+128 x 128 top-down view of the camera described by the parameters pixel_size and
+camera_height; with a ``table_frame``, images of any size come with ``camera/camera_info``
+and TF (table_frame -> the image's frame), and the node rectifies the workspace square of
+the table into the model input (:mod:`fga_ros.bridge.camera_geometry`). The model can be
+swapped at run time (parameter ``checkpoint`` or a path on the ``checkpoint`` topic) with
+``Proposer.reload``: each request uses the model it started with, so answers always come
+from one consistent set of weights.
 Bad requests are answered with success = false and a message; they never stop the node.
-Proposals run one at a time (one mutually exclusive callback group for both services) while
-camera frames, model swaps and parameter changes are handled in parallel.
+
+Serving: requests are taken from a service queue of ``service_queue_depth`` (keep last,
+reliable) and up to ``serving_threads`` of them are proposed at once (a callback group
+that runs that many callbacks in parallel, on a multi-threaded executor with one thread
+more); camera frames, model swaps and parameter changes are handled by their own callback
+group on the spare thread, so they never wait behind requests. The response is sent as soon
+as the proposal is ready: the display (markers, poses, annotated image, table cloud; see
+:mod:`fga_ros.nodes.proposal_display`) is published afterwards by a thread of its own.
 """
 
+import threading
 import time
 
-from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from tf2_ros import Buffer, TransformException, TransformListener
-from visualization_msgs.msg import MarkerArray
 
 from fga_ros import sim
-from fga_ros.bridge import (
-    annotate,
-    camera_geometry,
-    geometry,
-    grasps,
-    image,
-    markers,
-    moveit,
-    requests,
-)
+from fga_ros.bridge import camera_geometry, geometry, grasps, image, markers, moveit, requests
 from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.defaults import (
     MAX_GRASPS,
     MAX_OVERSAMPLE,
@@ -50,8 +52,20 @@ from fga_ros.core.inference.defaults import (
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
-from fga_ros.nodes.common import descriptor, run, to_msg
+from fga_ros.nodes.common import (
+    LimitedCallbackGroup,
+    declare_camera_geometry,
+    descriptor,
+    run,
+    to_msg,
+)
+from fga_ros.nodes.proposal_display import ProposalDisplay
 from fga_ros.srv import ProposeGrasps
+
+TORCH_THREADS = 1
+"""Default torch intra-op threads of one proposal: requests run in parallel instead (with
+more threads per call, torch's threads spin against each other on a busy CPU: 64 grasps
+took 13 ms with one thread and 120-190 ms with two on this project's loaded 2-core machine)."""
 
 try:  # optional: MoveIt's grasp-planning interface
     from moveit_msgs.msg import Grasp as MoveItGrasp
@@ -65,6 +79,63 @@ class GraspProposalNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('grasp_proposal', **kwargs)
+        self._declare_parameters()
+        self.camera = geometry.CameraModel(
+            pixel_size=self._param('pixel_size'), camera_height=self._param('camera_height'),
+            frame_id=self._param('camera_frame'))
+        self.top_down = camera_geometry.top_down_mapping(self.camera)
+        self.table_frame = self._param('table_frame')
+        self.workspace = camera_geometry.Workspace(
+            self._param('workspace_center_x'), self._param('workspace_center_y'),
+            self._param('workspace_size'))
+        self.latest_camera_info = None
+        self.opening_px = float(self._param('gripper_opening_px'))
+        self.max_grasps = int(self._param('max_grasps'))
+        # one thread more than the serving group may use: camera frames, model swaps and
+        # parameter changes never wait behind requests
+        self.executor_threads = self._param('serving_threads') + 1
+        self.latest_image = None
+        self.first_frame = threading.Event()
+        self.tf_buffer = Buffer()
+        self.tf_listener = TransformListener(self.tf_buffer, self)
+        self._settings()  # refuse bad default num_grasps / reject_fraction / ranking now
+        markers.grasp_colours(self._param('colour_by'), [], [])
+        configure_threads(self._param('torch_threads'))
+        checkpoint = self._param('checkpoint')
+        self.proposer = Proposer.from_checkpoint(checkpoint or None)
+        self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
+        if self._param('warmup'):
+            self._warm_up()
+        self.add_on_set_parameters_callback(self.parameters_callback)
+
+        size = self.camera.pixel_size
+        gripper = markers.GripperSize(
+            aperture=self.opening_px * size,
+            claw_width=geometry.default_claw_width_px() * size,
+            claw_thickness=geometry.default_claw_thickness_px() * size)
+        self.display = ProposalDisplay(self, self.camera, gripper, self._param('display_rate'))
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Image, 'camera/image_raw', self.image_callback,
+                                 qos_profile_sensor_data, callback_group=inputs)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        if self.table_frame:
+            self.create_subscription(CameraInfo, 'camera/camera_info', self.camera_info_callback,
+                                     qos_profile_sensor_data, callback_group=inputs)
+        self.create_subscription(String, 'checkpoint', self.checkpoint_callback, latched,
+                                 callback_group=inputs)
+        serving = LimitedCallbackGroup(self._param('serving_threads'))
+        self.create_service(ProposeGrasps, 'propose_grasps', self.propose_grasps_callback,
+                            qos_profile=self.service_qos(), callback_group=serving)
+        if self._param('moveit_grasp_planning'):
+            if GraspPlanning is None:
+                self.get_logger().warning('moveit_grasp_planning is set but moveit_msgs is not '
+                                       'installed: plan_grasps is not served')
+            else:
+                self.create_service(GraspPlanning, 'plan_grasps', self.plan_grasps_callback,
+                                    qos_profile=self.service_qos(), callback_group=serving)
+        self.get_logger().info('ready: propose_grasps')
+
+    def _declare_parameters(self):
         defaults = requests.ProposalSettings()
         self.declare_parameter('checkpoint', '', descriptor(
             'model or training checkpoint to load; empty = the bundled model '
@@ -90,11 +161,8 @@ class GraspProposalNode(Node):
             'largest num_grasps a request may ask for', read_only=True,
             int_range=(1, MAX_GRASPS)))
         self.declare_parameter('colour_by', markers.COLOUR_MODES[0], descriptor(
-            'marker colours: ' + ', '.join(markers.COLOUR_MODES)))
-        self.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
-            'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
-        self.declare_parameter('camera_height', geometry.default_camera_height(), descriptor(
-            'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
+            'colours of the markers and the annotated image: ' + ', '.join(markers.COLOUR_MODES)))
+        declare_camera_geometry(self)
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'frame of the grasp poses when the image header names none', read_only=True))
         workspace = camera_geometry.default_workspace()
@@ -117,59 +185,40 @@ class GraspProposalNode(Node):
             read_only=True, float_range=(1.0, 128.0)))
         self.declare_parameter('warmup', True, descriptor(
             'run one proposal at start so that the first request is not slow', read_only=True))
+        self.declare_parameter('image_wait', 5.0, descriptor(
+            'a request without an image waits up to this long for the first camera frame, s',
+            float_range=(0.0, 60.0)))
+        self.declare_parameter('serving_threads', 2, descriptor(
+            'requests proposed at once (executor threads of the service)', read_only=True,
+            int_range=(1, 64)))
+        self.declare_parameter('torch_threads', TORCH_THREADS, descriptor(
+            "torch intra-op threads of one proposal (0: torch's default, one per core)",
+            read_only=True, int_range=(0, 64)))
+        self.declare_parameter('service_queue_depth', 1024, descriptor(
+            'requests the service queue holds while all serving threads are busy (QoS depth '
+            'of propose_grasps; each waiting request keeps its image)', read_only=True,
+            int_range=(1, 65536)))
+        self.declare_parameter('display_rate', 10.0, descriptor(
+            'most updates per second of the RViz topics (markers, poses, image), Hz',
+            read_only=True, float_range=(0.1, 100.0)))
         self.declare_parameter('moveit_grasp_planning', False, descriptor(
             'also serve moveit_msgs/srv/GraspPlanning on plan_grasps (needs moveit_msgs)',
             read_only=True))
 
-        self.camera = camera_geometry.top_down_mapping(geometry.CameraModel(
-            pixel_size=self._param('pixel_size'), camera_height=self._param('camera_height'),
-            frame_id=self._param('camera_frame')))
-        self.table_frame = self._param('table_frame')
-        self.workspace = camera_geometry.Workspace(
-            self._param('workspace_center_x'), self._param('workspace_center_y'),
-            self._param('workspace_size'))
-        self.latest_camera_info = None
-        self.opening_px = float(self._param('gripper_opening_px'))
-        self.claw_width_px = geometry.default_claw_width_px()
-        self.max_grasps = int(self._param('max_grasps'))
-        self.latest_image = None
-        self.tf_buffer = Buffer()
-        self.tf_listener = TransformListener(self.tf_buffer, self)
-        self._settings()  # refuse bad default num_grasps / reject_fraction / ranking now
-        markers.grasp_colours(self._param('colour_by'), [], [])
-        checkpoint = self._param('checkpoint')
-        self.proposer = Proposer.from_checkpoint(checkpoint or None)
-        self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
-        if self._param('warmup'):
-            self._warm_up()
-        self.add_on_set_parameters_callback(self.parameters_callback)
-
-        self.marker_pub = self.create_publisher(MarkerArray, 'grasps/markers', 1)
-        self.pose_pub = self.create_publisher(PoseArray, 'grasps/poses', 1)
-        self.image_pub = self.create_publisher(Image, 'grasps/image', 1)
-        inputs = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, 'camera/image_raw', self.image_callback,
-                                 qos_profile_sensor_data, callback_group=inputs)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        if self.table_frame:
-            self.create_subscription(CameraInfo, 'camera/camera_info', self.camera_info_callback,
-                                     qos_profile_sensor_data, callback_group=inputs)
-        self.create_subscription(String, 'checkpoint', self.checkpoint_callback, latched,
-                                 callback_group=inputs)
-        serving = MutuallyExclusiveCallbackGroup()
-        self.create_service(ProposeGrasps, 'propose_grasps', self.propose_grasps_callback,
-                            callback_group=serving)
-        if self._param('moveit_grasp_planning'):
-            if GraspPlanning is None:
-                self.get_logger().warning('moveit_grasp_planning is set but moveit_msgs is not '
-                                       'installed: plan_grasps is not served')
-            else:
-                self.create_service(GraspPlanning, 'plan_grasps', self.plan_grasps_callback,
-                                    callback_group=serving)
-        self.get_logger().info('ready: propose_grasps')
-
     def _param(self, name):
         return self.get_parameter(name).value
+
+    def service_qos(self):
+        """Reliable, keep last ``service_queue_depth``: a burst of that many requests waits."""
+        return QoSProfile(depth=self._param('service_queue_depth'),
+                          history=HistoryPolicy.KEEP_LAST,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+
+    def destroy_node(self):
+        """Stop the display thread, then destroy the node (its publishers)."""
+        self.display.close()
+        return super().destroy_node()
 
     @staticmethod
     def _model_name(checkpoint):
@@ -248,11 +297,12 @@ class GraspProposalNode(Node):
             self.get_logger().error(f'cannot load {msg.data!r}: {type(error).__name__}: '
                                     f'{error}; still serving the previous model')
 
-    def image_callback(self, msg):
-        self.latest_image = msg
-
     def camera_info_callback(self, msg):
         self.latest_camera_info = msg
+
+    def image_callback(self, msg):
+        self.latest_image = msg
+        self.first_frame.set()
 
     # -- proposals ------------------------------------------------------------------------------
 
@@ -261,7 +311,7 @@ class GraspProposalNode(Node):
         latest camera_info and TF table_frame -> the image's frame; raises ValueError naming
         what is missing or wrong."""
         if not self.table_frame:
-            return self.camera
+            return self.top_down
         info = self.latest_camera_info
         if info is None:
             raise requests.RequestError(
@@ -287,12 +337,15 @@ class GraspProposalNode(Node):
         none): ``rgb`` is the model input, ``camera`` the CameraMapping of the grasp poses;
         raises ValueError on bad input."""
         if msg is None or image.is_empty(msg):
+            wait = self._param('image_wait')
+            self.first_frame.wait(wait)
             msg = self.latest_image
             if msg is None:
                 raise requests.RequestError(
-                    'the request has no image and no frame arrived on camera/image_raw yet')
+                    f'the request has no image and no frame arrived on camera/image_raw '
+                    f'within {wait:g} s (parameter image_wait)')
         camera = self._camera_for(msg)
-        if camera is self.camera:
+        if camera is self.top_down:
             rgb = image.image_to_rgb(msg)
         else:
             rgb = camera.warp(image.image_to_rgb(msg, msg.height, msg.width))
@@ -322,34 +375,12 @@ class GraspProposalNode(Node):
             self.get_logger().error(f'propose_grasps failed: {type(error).__name__}: {error}')
             return to_msg(type(response), grasps.failure_response_fields(
                 f'internal error while proposing: {type(error).__name__}: {error}'))
-        try:
-            self._publish(rgb, header, proposal, camera)
-        except Exception as error:  # noqa: BLE001 - the answer is good; only the display failed
-            self.get_logger().error(f'cannot publish the grasps: {type(error).__name__}: {error}')
+        self.display.show(rgb, header, proposal, self._param('colour_by'),
+                          None if camera is self.top_down else camera)
         self.get_logger().debug(
             f'propose_grasps: {len(response.grasps)} grasps in '
             f'{1000 * (time.monotonic() - start):.1f} ms')
         return response
-
-    def _publish(self, rgb, header, proposal, camera):
-        """Markers (DELETEALL first), poses and the annotated model input, for subscribed
-        topics."""
-        arrays = grasps.proposal_arrays(proposal)
-        poses = camera.pose_fields(arrays['actions'])
-        colours = markers.grasp_colours(self._param('colour_by'), arrays['scores'],
-                                        arrays['cluster_ids'])
-        if self.marker_pub.get_subscription_count():
-            size = camera.pixel_size
-            marker_fields = markers.grasp_markers(
-                poses, colours, header, opening=self.opening_px * size,
-                claw_width=self.claw_width_px * size, line_width=size)
-            self.marker_pub.publish(to_msg(MarkerArray, {'markers': marker_fields}))
-        if self.pose_pub.get_subscription_count():
-            self.pose_pub.publish(to_msg(PoseArray, {'header': header, 'poses': poses}))
-        if self.image_pub.get_subscription_count():
-            drawn = annotate.draw_grasps(rgb, arrays['actions'][::-1], colours[::-1],
-                                         self.opening_px, self.claw_width_px)
-            self.image_pub.publish(to_msg(Image, image.rgb_image_fields(drawn, header)))
 
     def plan_grasps_callback(self, request, response):
         """moveit_msgs/srv/GraspPlanning on the latest camera frame, default settings.

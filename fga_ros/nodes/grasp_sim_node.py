@@ -19,7 +19,13 @@ from fga_ros import sim
 from fga_ros.bridge import demos, geometry, image, requests
 from fga_ros.core.common.config import check_scene_choice
 from fga_ros.core.common.env import SimEnvironment
-from fga_ros.nodes.common import descriptor, run, stamp_header, to_msg
+from fga_ros.nodes.common import (
+    declare_camera_geometry,
+    descriptor,
+    run,
+    stamp_header,
+    to_msg,
+)
 from fga_ros.srv import ExecuteGrasp, GetDemonstrations, NewScene
 
 
@@ -43,10 +49,7 @@ class GraspSimNode(Node):
             int_range=(0, 2**31 - 1)))
         self.declare_parameter('rate', 10.0, descriptor(
             'camera frame rate, Hz', read_only=True, float_range=(0.1, 100.0)))
-        self.declare_parameter('pixel_size', geometry.default_pixel_size(), descriptor(
-            'table-plane size of one pixel, m/px', read_only=True, float_range=(1e-5, 1.0)))
-        self.declare_parameter('camera_height', geometry.default_camera_height(), descriptor(
-            'optical centre above the table, m', read_only=True, float_range=(0.01, 10.0)))
+        declare_camera_geometry(self)
         self.declare_parameter('world_frame', geometry.DEFAULT_WORLD_FRAME, descriptor(
             'parent frame of the camera transform', read_only=True))
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(

@@ -46,7 +46,7 @@ def heldout_shapes() -> tuple:
     return tuple(f.name for f in load_world().families if f.split == 'test')
 
 
-def summary(scene, gt) -> dict:
+def summary(scene: Scene, gt: GroundTruth) -> dict:
     """JSON-friendly summary of a scene and its ground truth."""
     return {'scene': scene.to_dict(),
             'feasible_fraction': gt.feasible_fraction,

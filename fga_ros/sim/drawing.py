@@ -15,12 +15,14 @@ Renderers: :func:`draw_grasps` (OpenCV raster, for the annotated image topic),
 :func:`add_mm_axes` and :func:`plot_workspace`; RViz markers take :func:`mode_rgb`.
 """
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fga_ros.file_writes import save_figure
 from fga_ros.sim.gripper import load_gripper_config
 from fga_ros.sim.render import load_camera, render
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO
@@ -57,7 +59,10 @@ def mode_color(mode: int) -> tuple[int, int, int]:
     mode = int(mode)
     if mode < 0:
         return UNKNOWN_COLOR
-    return NO_MODE_COLOR if mode == 0 else tuple(int(v) for v in MODE_COLORS[(mode - 1) % 10])
+    if mode == 0:
+        return NO_MODE_COLOR
+    red, green, blue = MODE_COLORS[(mode - 1) % 10]
+    return int(red), int(green), int(blue)
 
 
 def mode_rgb(modes: ArrayLike) -> np.ndarray:
@@ -97,16 +102,16 @@ def grasp_glyphs(actions: ArrayLike, distortion: str = 'none', aperture: float |
     across = np.stack([-closing[:, 1], closing[:, 0]], axis=1)
     left, right = centre - aperture / 2.0 * closing, centre + aperture / 2.0 * closing
     half = claw_width / 2.0 * across
-    glyphs = np.stack([np.stack([left - half, left + half], axis=1),
-                       np.stack([right - half, right + half], axis=1),
-                       np.stack([left, right], axis=1)], axis=1)
+    glyphs: np.ndarray = np.stack([np.stack([left - half, left + half], axis=1),
+                                   np.stack([right - half, right + half], axis=1),
+                                   np.stack([left, right], axis=1)], axis=1)
     if distortion != 'none' and len(glyphs):
         hom = load_camera().homography(distortion)
         glyphs = cv2.perspectiveTransform(glyphs.reshape(1, -1, 2), hom).reshape(glyphs.shape)
     return glyphs
 
 
-def _colours_255(colours, count) -> list:
+def _colours_255(colours: ArrayLike, count: int) -> list[tuple[int, ...]]:
     colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
     if len(colours) != count:
         raise ValueError(f'got {count} grasps but {len(colours)} colours')
@@ -145,7 +150,7 @@ def draw_grasps(image: np.ndarray, actions: ArrayLike, colours: ArrayLike, scale
 # -- matplotlib -----------------------------------------------------------------------------
 
 _JAW_LW, _LINE_LW, _OUTLINE_EXTRA = 2.2, 1.0, 1.4
-_CROSS = {'marker': 'X', 'ms': 9, 'mfc': 'k', 'mec': 'w', 'mew': 0.8}
+_CROSS: dict[str, Any] = {'marker': 'X', 'ms': 9, 'mfc': 'k', 'mec': 'w', 'mew': 0.8}
 
 
 def plot_grasps(ax: 'Axes', actions: ArrayLike, colours: ArrayLike,
@@ -189,9 +194,10 @@ def legend_handles(modes: dict[int, str] | None = None, glyph: bool = True,
     """matplotlib legend handles: the gripper glyph (with its size in px and mm), a colour
     patch per item of ``modes`` ({mode number: label}), the white of 'no feasible grasp',
     the cross of an infeasible grasp, the workspace outline."""
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    handles = []
+    handles: list[Artist] = []
     if glyph:
         aperture, claw_width = gripper_size()
         mm = 1e3 * load_camera().pixel_size_m
@@ -257,7 +263,7 @@ def projection_image(labels: np.ndarray, axis: int) -> np.ndarray:
 
 
 def show_projections(xy_ax: 'Axes', xa_ax: 'Axes', xy: np.ndarray, xa: np.ndarray,
-                     **style) -> None:
+                     **style: Any) -> None:
     """x-y and x-alpha projections (images over the workspace) on two axes, in px, mm and
     degrees."""
     lo, hi = WORKSPACE_LO, WORKSPACE_HI
@@ -272,7 +278,8 @@ def show_projections(xy_ax: 'Axes', xa_ax: 'Axes', xy: np.ndarray, xa: np.ndarra
     add_mm_axes(xa_ax, y=False)
 
 
-def sim_figure(scene: 'Scene', gt: 'GroundTruth', path, num_grasps: int = 24,
+def sim_figure(scene: 'Scene', gt: 'GroundTruth', path: str | os.PathLike,
+               num_grasps: int = 24,
                seed: int = 0) -> 'Figure':
     """Save a PNG: the camera image with ``num_grasps`` feasible grasps coloured by mode, and
     the x-y and x-alpha projections (max over the hidden dimension) of the feasible set
@@ -305,5 +312,5 @@ def sim_figure(scene: 'Scene', gt: 'GroundTruth', path, num_grasps: int = 24,
     fig.suptitle(f'{scene.shape} seed {scene.seed}: ground-truth feasible grasps, '
                  f'{gt.num_modes} modes, {100 * gt.feasible_fraction:.2f}% of all grasps '
                  'feasible (simulator)')
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig

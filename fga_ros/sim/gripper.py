@@ -21,13 +21,17 @@ Two exact paths answer the same question:
 from dataclasses import dataclass
 import functools
 import math
+import os
 import threading
+from typing import Any, Iterable, Optional
 
 import numpy as np
-import yaml
+from numpy.typing import ArrayLike
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import clip, quote, read_yaml_mapping
 from fga_ros.sim.render import object_mask
+from fga_ros.sim.scene import Scene
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_LO, WORKSPACE_SIZE, validate_actions
 
 _MAX_COLUMNS = 53  # window columns are bit-packed and scanned through float64 exponents
@@ -50,14 +54,21 @@ class GripperConfig:
     alignment_margin: int  # pixels
     angle_bins: int  # bins over [0, pi)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('aperture', 'claw_width', 'claw_thickness', 'claw_clearance',
                      'alignment_margin', 'angle_bins'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f'gripper {name} must be a non-negative integer, got {value!r}')
-        if self.aperture < 2 or self.claw_width < 1 or self.angle_bins < 2:
-            raise ValueError('gripper needs aperture >= 2, claw_width >= 1, angle_bins >= 2')
+                raise ValueError(f'gripper {name} must be a non-negative integer, got '
+                                 f'{quote(value)}')
+        if self.aperture < 2 or not 1 <= self.claw_width <= IMAGE_SIZE \
+                or not 2 <= self.angle_bins <= 3600:
+            raise ValueError(f'gripper needs aperture >= 2, 1 <= claw_width <= {IMAGE_SIZE}, '
+                             '2 <= angle_bins <= 3600')
+        for name in ('min_presence', 'centring_margin'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f'gripper {name} must be a number, got {quote(value)}')
         if self.aperture + 2 * self.claw_thickness > _MAX_COLUMNS:
             raise ValueError(f'gripper aperture + 2 * claw_thickness must be <= {_MAX_COLUMNS}')
         if 2 * self.claw_clearance >= self.aperture:
@@ -69,26 +80,24 @@ class GripperConfig:
 
 
 @functools.lru_cache(maxsize=None)
-def load_gripper_config(path=None) -> GripperConfig:
+def load_gripper_config(path: Optional[str | os.PathLike] = None) -> GripperConfig:
     """Load sim/gripper.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'gripper.yaml') if path is None else path
-    with open(path, encoding='utf-8') as stream:
-        data = yaml.safe_load(stream)
-    if not isinstance(data, dict):
-        raise ValueError(f'{path}: expected a mapping of gripper parameters')
+    data = read_yaml_mapping(path)
     fields = GripperConfig.__dataclass_fields__
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ValueError(f'{path}: unknown gripper parameters {sorted(unknown)}; '
-                         f'valid: {sorted(fields)}')
+    unknown = [str(k) for k in data if k not in fields]
+    missing = [k for k in fields if k not in data]
+    if unknown or missing:
+        raise ValueError(f'{path}: unknown gripper parameters {clip(unknown)}, missing '
+                         f'{missing}; valid: {sorted(fields)}')
     try:
         return GripperConfig(**data)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f'{path}: {exc}') from None
 
 
 @functools.lru_cache(maxsize=8192)
-def packed_mask(scene) -> np.ndarray:
+def packed_mask(scene: Scene) -> np.ndarray:
     """The scene's physics mask bit-packed (little bit order), (128 * 128 / 8,) uint8."""
     packed = np.packbits(object_mask(scene).reshape(-1), bitorder='little')
     packed.setflags(write=False)
@@ -111,7 +120,7 @@ class _SceneTable:
 class Gripper:
     """The grasp check for one :class:`GripperConfig`; caches per-scene tables (LRU)."""
 
-    def __init__(self, config=None, cache_size=64):
+    def __init__(self, config: Optional[GripperConfig] = None, cache_size: int = 64) -> None:
         self.config = config or load_gripper_config()
         c = self.config
         n, w = c.angle_bins, c.claw_width
@@ -138,13 +147,13 @@ class Gripper:
         self.hi_col = self.columns - 1 - c.claw_thickness - c.claw_clearance
         self.need_rows = max(1, math.ceil(c.min_presence * w - 1e-9))
         self._packed_dtype = np.dtype(np.uint32 if self.columns <= 32 else np.uint64)
-        self._cache = {}
+        self._cache: dict[Scene, _SceneTable] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     # -- shared pieces ---------------------------------------------------------------------
 
-    def quantise(self, actions):
+    def quantise(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cells of validated actions: (bin k, row iy, column ix) int arrays, each (B,);
         iy, ix index the 78 x 78 workspace grid (pixel cell = WORKSPACE_LO + index)."""
         k = np.minimum(np.floor(actions[:, 2] / self.bin_width).astype(np.int64),
@@ -220,7 +229,7 @@ class Gripper:
         self._cache[scene] = entry
         return entry
 
-    def feasible_table(self, scene) -> np.ndarray:
+    def feasible_table(self, scene: Scene) -> np.ndarray:
         """All bins of the scene's table: (angle_bins, 78, 78) bool, read-only view.
 
         Index [k, iy, ix] = grasps with alpha in [k, k+1) * pi / angle_bins,
@@ -236,7 +245,7 @@ class Gripper:
         view.setflags(write=False)
         return view
 
-    def success(self, scene, actions) -> np.ndarray:
+    def success(self, scene: Scene, actions: ArrayLike) -> np.ndarray:
         """Grasp outcomes of many actions (B, 3) on one scene: (B,) bool."""
         acts = validate_actions(actions)
         k, iy, ix = self.quantise(acts)
@@ -273,7 +282,7 @@ class Gripper:
     def _gather(self, masks_bits, which, k, iy, ix):
         return self._decide(*self._gather_stats(masks_bits, which, k, iy, ix))
 
-    def explain(self, scene, action) -> dict:
+    def explain(self, scene: Scene, action: ArrayLike) -> dict[str, Any]:
         """Why one action (3,) succeeds or fails: the outcome of each rule, the number of claw
         rows containing object and the object's first/last window column (0 = outer edge of
         the first claw; -1 or ``columns`` when no row holds object)."""
@@ -285,7 +294,7 @@ class Gripper:
                 'first_column': int(stats[0][0]), 'last_column': int(stats[1][0]),
                 'columns': self.columns, 'allowed_columns': (self.lo_col, self.hi_col)}
 
-    def success_many(self, scenes, actions) -> np.ndarray:
+    def success_many(self, scenes: Iterable[Scene], actions: ArrayLike) -> np.ndarray:
         """One action per scene: scenes (S,), actions (S, 3) -> (S,) bool. Builds no tables."""
         scenes = list(scenes)
         acts = validate_actions(actions)
@@ -296,7 +305,7 @@ class Gripper:
         out = np.empty(len(acts), dtype=bool)
         for start in range(0, len(acts), _GATHER_CHUNK):
             stop = min(start + _GATHER_CHUNK, len(acts))
-            index = {}
+            index: dict[Scene, int] = {}
             which = np.array([index.setdefault(s, len(index)) for s in scenes[start:stop]],
                              dtype=np.int64)
             masks = np.stack([packed_mask(s) for s in index])
@@ -311,21 +320,21 @@ def default_gripper() -> Gripper:
     return Gripper(load_gripper_config())
 
 
-def grasp_success(scene, actions) -> np.ndarray:
+def grasp_success(scene: Scene, actions: ArrayLike) -> np.ndarray:
     """Outcomes of actions (B, 3) = (x, y, alpha) on one scene: (B,) bool."""
     return default_gripper().success(scene, actions)
 
 
-def grasp_success_many(scenes, actions) -> np.ndarray:
+def grasp_success_many(scenes: Iterable[Scene], actions: ArrayLike) -> np.ndarray:
     """Outcome of one action per scene: scenes (S,), actions (S, 3) -> (S,) bool."""
     return default_gripper().success_many(scenes, actions)
 
 
-def explain_grasp(scene, action) -> dict:
+def explain_grasp(scene: Scene, action: ArrayLike) -> dict[str, Any]:
     """Outcome of each rule for one action (3,) on a scene (see Gripper.explain)."""
     return default_gripper().explain(scene, action)
 
 
-def feasible_table(scene) -> np.ndarray:
+def feasible_table(scene: Scene) -> np.ndarray:
     """Whole feasibility table of a scene, (angle_bins, 78, 78) bool (see Gripper)."""
     return default_gripper().feasible_table(scene)

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.gripper import default_gripper
+from fga_ros.sim.scene import Scene
 from fga_ros.sim.workspace import WORKSPACE_LO, validate_actions
 
 ALPHA_GAP = 2
@@ -62,16 +64,17 @@ class GroundTruth:
         uniformly random grasps."""
         return float(self.feasible.mean())
 
-    def _cells(self, actions):
+    def _cells(self, actions: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         acts = validate_actions(actions)
         return default_gripper().quantise(acts)
 
-    def mode_of(self, actions) -> np.ndarray:
+    def mode_of(self, actions: ArrayLike) -> np.ndarray:
         """Mode id of each action (B, 3): (B,) int, 0 for infeasible."""
         k, iy, ix = self._cells(actions)
         return self.labels[k, iy, ix].astype(np.int64)
 
-    def sample_feasible(self, n, rng=None) -> np.ndarray:
+    def sample_feasible(self, n: int,
+                        rng: np.random.Generator | int | None = None) -> np.ndarray:
         """``n`` actions (n, 3) drawn uniformly from the feasible set (uniform within cells).
 
         Raises ValueError if the scene has no feasible grasp.
@@ -88,22 +91,35 @@ class GroundTruth:
                          (k + frac[:, 2]) * self.bin_width], axis=1)
 
 
-def label_modes(feasible):
+def label_modes(feasible: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], int]:
     """Modes of a feasible grid (n, H, W) bool, alpha periodic along axis 0.
 
     Returns (labels int32 same shape, mode sizes largest first, merged fragment cells).
     """
-    # scipy is imported on first use: importing the simulator (e.g. by the simulator node,
-    # which needs the ground truth only for demonstrations) does not load it.
-    from scipy import ndimage
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
+    components = _periodic_components(_bridge_alpha_gaps(feasible), feasible)
+    if components is None:
+        return np.zeros(feasible.shape, dtype=np.int32), (), 0
+    ids, sizes = np.unique(components[feasible], return_counts=True)
+    order = np.argsort(-sizes, kind='stable')
+    ids, sizes = ids[order], sizes[order]
+    keep = sizes >= max(MIN_MODE_CELLS, MIN_MODE_FRACTION * sizes.sum())
+    keep[0] = True
+    lookup = np.zeros(components.max() + 2, dtype=np.int32)  # index -1 -> 0 (infeasible)
+    lookup[ids[keep]] = np.arange(1, keep.sum() + 1)
+    labels = lookup[components]
+    merged = int(sizes[~keep].sum())
+    if not merged:
+        return labels, tuple(int(s) for s in sizes[keep]), 0
+    labels, mode_sizes = _merge_fragments(labels, feasible, int(keep.sum()))
+    return labels, tuple(int(s) for s in mode_sizes), merged
 
-    n = feasible.shape[0]
-    # Bridge short alpha gaps: a cell joins the set (for connectivity only) when its x, y
-    # cell is feasible within ALPHA_GAP bins on one side and that or an adjacent x, y cell
-    # within ALPHA_GAP bins on the other side.
+
+def _bridge_alpha_gaps(feasible: np.ndarray) -> np.ndarray:
+    """The feasible grid with short alpha gaps filled, for connectivity only: a cell joins
+    when its x, y cell is feasible within ALPHA_GAP bins on one side and that or an
+    adjacent x, y cell within ALPHA_GAP bins on the other side."""
+    from scipy import ndimage  # first use only: the simulator node never loads scipy
+
     near = ndimage.binary_dilation(feasible, structure=np.ones((1, 3, 3), dtype=bool))
     before = np.zeros_like(feasible)
     after = np.zeros_like(feasible)
@@ -114,48 +130,55 @@ def label_modes(feasible):
         after |= np.roll(feasible, -a, axis=0)
         near_before |= np.roll(near, a, axis=0)
         near_after |= np.roll(near, -a, axis=0)
-    bridged = feasible | (before & near_after) | (after & near_before)
+    return feasible | (before & near_after) | (after & near_before)
+
+
+def _periodic_components(bridged: np.ndarray, feasible: np.ndarray) -> np.ndarray | None:
+    """Component ids (n, H, W) of the bridged grid in the 26-neighbourhood, alpha periodic;
+    -1 on infeasible cells. None when there is no feasible cell."""
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = feasible.shape[0]
     wrapped = np.concatenate([bridged, bridged[:1]])
     raw, count = ndimage.label(wrapped, structure=np.ones((3, 3, 3), dtype=bool))
     if count == 0:
-        return np.zeros(feasible.shape, dtype=np.int32), (), 0
+        return None
     # Bin 0 appears twice (also as bin n); join the labels of both copies.
     on = bridged[0]
     a, b = raw[0][on], raw[n][on]
     graph = coo_matrix((np.ones(a.size), (a, b)), shape=(count + 1, count + 1))
     _, comp = connected_components(graph, directed=False)
-    labels = comp[raw[:n]]
-    labels[~feasible] = -1
-    ids, sizes = np.unique(labels[feasible], return_counts=True)
-    order = np.argsort(-sizes, kind='stable')
-    ids, sizes = ids[order], sizes[order]
-    keep = sizes >= max(MIN_MODE_CELLS, MIN_MODE_FRACTION * sizes.sum())
-    keep[0] = True
-    lookup = np.zeros(labels.max() + 2, dtype=np.int32)  # index -1 -> 0 (infeasible)
-    lookup[ids[keep]] = np.arange(1, keep.sum() + 1)
-    out = lookup[labels]
-    merged = int(sizes[~keep].sum())
-    if merged:
-        shape = np.array(feasible.shape, dtype=float)
-        box = np.array([shape[0], 1e9, 1e9])
-        kept_cells = np.argwhere(out > 0).astype(float)
-        frag_cells = np.argwhere(feasible & (out == 0))
-        _, nearest = cKDTree(kept_cells, boxsize=box).query(frag_cells.astype(float))
-        near = kept_cells[nearest].astype(np.int64)
-        out[tuple(frag_cells.T)] = out[tuple(near.T)]
-        mode_sizes = np.bincount(out[feasible], minlength=keep.sum() + 1)[1:]
-        order = np.argsort(-mode_sizes, kind='stable')
-        relabel = np.zeros(keep.sum() + 1, dtype=np.int32)
-        relabel[order + 1] = np.arange(1, keep.sum() + 1)
-        out = relabel[out]
-        sizes_kept = mode_sizes[order]
-    else:
-        sizes_kept = sizes[keep]
-    return out, tuple(int(s) for s in sizes_kept), merged
+    components = comp[raw[:n]]
+    components[~feasible] = -1
+    return components
+
+
+def _merge_fragments(labels: np.ndarray, feasible: np.ndarray,
+                     num_modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Give every feasible cell of label 0 (a fragment's) the label of the nearest labelled
+    cell (alpha periodic), then renumber the modes largest first.
+
+    Returns (labels, mode sizes largest first).
+    """
+    from scipy.spatial import cKDTree
+
+    box = np.array([float(feasible.shape[0]), 1e9, 1e9])
+    kept_cells = np.argwhere(labels > 0).astype(float)
+    frag_cells = np.argwhere(feasible & (labels == 0))
+    _, nearest = cKDTree(kept_cells, boxsize=box).query(frag_cells.astype(float))
+    near = kept_cells[nearest].astype(np.int64)
+    labels[tuple(frag_cells.T)] = labels[tuple(near.T)]
+    mode_sizes = np.bincount(labels[feasible], minlength=num_modes + 1)[1:]
+    order = np.argsort(-mode_sizes, kind='stable')
+    relabel = np.zeros(num_modes + 1, dtype=np.int32)
+    relabel[order + 1] = np.arange(1, num_modes + 1)
+    return relabel[labels], mode_sizes[order]
 
 
 @functools.lru_cache(maxsize=32)
-def ground_truth(scene) -> GroundTruth:
+def ground_truth(scene: Scene) -> GroundTruth:
     """Exact feasible set and modes of a scene (cached per scene; arrays read-only)."""
     gripper = default_gripper()
     feasible = gripper.feasible_table(scene)  # read-only, shared with the gripper's cache

@@ -9,12 +9,14 @@ drawing, which is exact for straight edges; they never affect the mask.
 from dataclasses import dataclass
 import functools
 import math
+import os
+from typing import Iterable, Optional
 
 import cv2
 import numpy as np
-import yaml
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import clip, read_yaml_mapping
 from fga_ros.sim.scene import DISTORTIONS, Scene
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -32,7 +34,7 @@ class Camera:
     roll_deg: float  # 'rotation' distortion: roll about the image centre, degrees
     projection_corners: tuple  # 'projection' distortion: image of the 4 corners, pixels
 
-    def homography(self, distortion) -> np.ndarray:
+    def homography(self, distortion: str) -> np.ndarray:
         """3x3 homography from world (undistorted image) to distorted image pixels."""
         if distortion not in DISTORTIONS:
             raise ValueError(f'unknown distortion {distortion!r}; '
@@ -49,11 +51,10 @@ class Camera:
 
 
 @functools.lru_cache(maxsize=None)
-def load_camera(path=None) -> Camera:
+def load_camera(path: Optional[str | os.PathLike] = None) -> Camera:
     """Load and validate sim/camera.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'camera.yaml') if path is None else path
-    with open(path, encoding='utf-8') as stream:
-        data = yaml.safe_load(stream)
+    data = read_yaml_mapping(path)
     try:
         camera = Camera(int(data['image_size']), float(data['pixel_size_m']),
                         float(data['camera_height_m']),
@@ -61,7 +62,8 @@ def load_camera(path=None) -> Camera:
                         tuple(tuple(float(v) for v in p)
                               for p in data['distortions']['projection']['corners']))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f'{path}: malformed camera description: {exc!r}') from None
+        raise ValueError(f'{path}: malformed camera description: '
+                         f'{type(exc).__name__}: {clip(exc)}') from None
     if camera.image_size != IMAGE_SIZE:
         raise ValueError(f'{path}: image_size must be {IMAGE_SIZE}, got {camera.image_size}')
     if len(camera.projection_corners) != 4 or any(len(p) != 2 for p in camera.projection_corners):
@@ -80,7 +82,7 @@ def _world_contours(shape, seed, overrides):
                  for group in scene.family.contours(params))
 
 
-def world_contours(scene) -> tuple:
+def world_contours(scene: Scene) -> tuple:
     """Object outline in world (undistorted image) pixels: a tuple of contour groups, one per
     primitive, each a tuple of (P, 2) float arrays (x, y). Holes are inner contours."""
     return _world_contours(scene.shape, scene.seed, scene.overrides)
@@ -110,7 +112,7 @@ def _mask(shape, seed, overrides):
     return mask
 
 
-def object_mask(scene) -> np.ndarray:
+def object_mask(scene: Scene) -> np.ndarray:
     """Undistorted top-down object mask, (128, 128) bool, read-only, cached per scene.
 
     This is the physics: grasps are checked against it whatever the camera distortion.
@@ -128,14 +130,14 @@ def _draw(scene, out):
         cv2.fillPoly(out, group, color, cv2.LINE_8, SUBPIXEL_BITS)
 
 
-def render(scene) -> np.ndarray:
+def render(scene: Scene) -> np.ndarray:
     """Camera image of the scene, (128, 128, 3) uint8 RGB; deterministic."""
     out = np.empty((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     _draw(scene, out)
     return out
 
 
-def render_batch(scenes) -> np.ndarray:
+def render_batch(scenes: Iterable[Scene]) -> np.ndarray:
     """Camera images of several scenes, (S, 128, 128, 3) uint8 RGB."""
     scenes = list(scenes)
     out = np.empty((len(scenes), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)

@@ -9,17 +9,25 @@ part of the scene's identity (hash, equality, ``to_dict``).
 from dataclasses import dataclass
 import functools
 import math
+from typing import Any, Mapping, Optional
 import zlib
 
 import numpy as np
 
-from fga_ros.sim.world import load_world
+from fga_ros.safe_yaml import quote
+from fga_ros.sim.workspace import IMAGE_SIZE
+from fga_ros.sim.world import ShapeFamily, load_world
 
 DISTORTIONS = ('none', 'rotation', 'projection', 'both')
 """Camera distortions (appendix D); they change the image only, never the physics."""
 
 POSE_PARAMS = ('x', 'y', 'theta')
 """Pose parameters: object centre x, y (pixels) and orientation theta (radians)."""
+
+PARAM_LIMITS = {'theta': (-4 * math.pi, 4 * math.pi)}
+"""Accepted [low, high] of an explicit parameter; every other one (centre x, y and the
+families' sizes, pixels) must lie in [0, IMAGE_SIZE]: a negative size or an object placed
+far off the image is refused, not drawn as an empty scene."""
 
 COLOR_PARAMS = ('object_color', 'background_color')
 """Colour parameters: RGB triples of integers in 0..255."""
@@ -29,10 +37,10 @@ def _check_color(name, value):
     try:
         rgb = tuple(int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f'{name} must be three integers in 0..255, got {value!r}') from None
+        raise ValueError(f'{name} must be three integers in 0..255, got {quote(value)}') from None
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) or any(
             float(v) != r for v, r in zip(value, rgb)):
-        raise ValueError(f'{name} must be three integers in 0..255, got {value!r}')
+        raise ValueError(f'{name} must be three integers in 0..255, got {quote(value)}')
     return rgb
 
 
@@ -41,12 +49,16 @@ def _check_override(family, name, value):
         return _check_color(name, value)
     if name not in POSE_PARAMS and name not in family.param_names:
         valid = POSE_PARAMS + COLOR_PARAMS + family.param_names
-        raise ValueError(f'unknown parameter {name!r} for shape {family.name!r}; '
+        raise ValueError(f'unknown parameter {quote(name)} for shape {family.name!r}; '
                          f'valid: {", ".join(valid)}')
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f'parameter {name!r} must be a number, got {value!r}')
+        raise ValueError(f'parameter {quote(name)} must be a number, got {quote(value)}')
     if not math.isfinite(float(value)):
-        raise ValueError(f'parameter {name!r} must be finite, got {value!r}')
+        raise ValueError(f'parameter {quote(name)} must be finite, got {quote(value)}')
+    low, high = PARAM_LIMITS.get(name, (0.0, float(IMAGE_SIZE)))
+    if not low <= float(value) <= high:
+        raise ValueError(f'parameter {name} must lie in [{low:g}, {high:g}] (pixels for '
+                         f'positions and sizes, radians for theta), got {quote(value)}')
     return float(value)
 
 
@@ -62,19 +74,19 @@ class Scene:
     distortion: str = 'none'
     overrides: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         family = load_world().family(self.shape)
         if self.distortion not in DISTORTIONS:
-            raise ValueError(f'unknown distortion {self.distortion!r}; '
+            raise ValueError(f'unknown distortion {quote(self.distortion)}; '
                              f'valid distortions: {", ".join(DISTORTIONS)}')
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
-            raise ValueError(f'seed must be a non-negative integer, got {self.seed!r}')
+            raise ValueError(f'seed must be a non-negative integer, got {quote(self.seed)}')
         for name, value in self.overrides:
             _check_override(family, name, value)
 
     @property
-    def family(self):
+    def family(self) -> ShapeFamily:
         return load_world().family(self.shape)
 
     @property
@@ -94,19 +106,20 @@ class Scene:
                 'params': self.params}
 
     @classmethod
-    def from_dict(cls, data) -> 'Scene':
+    def from_dict(cls, data: dict[str, Any]) -> 'Scene':
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, dict) or 'shape' not in data or 'seed' not in data:
-            raise ValueError(f'a scene dict needs at least "shape" and "seed", got {data!r}')
+            raise ValueError(f'a scene dict needs at least "shape" and "seed", got {quote(data)}')
         return make_scene(data['shape'], data['seed'], data.get('distortion', 'none'),
                           data.get('params_override') or None)
 
-    def with_distortion(self, distortion) -> 'Scene':
+    def with_distortion(self, distortion: str) -> 'Scene':
         """The same physical scene seen through another camera distortion."""
         return Scene(self.shape, self.seed, distortion, self.overrides)
 
 
-def make_scene(shape, seed, distortion='none', params=None) -> Scene:
+def make_scene(shape: str, seed: int, distortion: str = 'none',
+               params: Optional[Mapping[str, Any]] = None) -> Scene:
     """Build the scene ``(shape, seed, distortion)``.
 
     ``params`` optionally fixes parameters explicitly (e.g. a canonical pose and geometry for
@@ -131,7 +144,7 @@ def _sample_params(shape, seed):
     lo, hi = np.array(ranges, dtype=np.float64).T
     values = lo + (hi - lo) * rng.random(len(ranges))
     names = family.param_names + ('theta', 'x', 'y')
-    params = {name: float(v) for name, v in zip(names, values)}
+    params: dict[str, Any] = {name: float(v) for name, v in zip(names, values)}
     while True:  # rejection sampling of colour pairs, 8 candidates per draw
         pairs = rng.integers(0, 256, size=(8, 2, 3))
         dist = np.linalg.norm((pairs[:, 0] - pairs[:, 1]).astype(np.float64), axis=1)

@@ -10,8 +10,13 @@
 """
 
 import math
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SIZE = 128
 """Side of the square camera image, pixels."""
@@ -33,7 +38,15 @@ ALPHA_PERIOD = math.pi
 """Grasp angles are taken modulo this period (the gripper is symmetric)."""
 
 
-def wrap_alpha(alpha):
+@overload
+def wrap_alpha(alpha: 'torch.Tensor') -> 'torch.Tensor': ...
+
+
+@overload
+def wrap_alpha(alpha: ArrayLike) -> np.ndarray: ...
+
+
+def wrap_alpha(alpha: Any) -> Any:
     """Wrap gripper angles (radians, any shape) into ``[0, pi)``, exactly excluding pi.
 
     Takes anything numpy converts (returned as float64) or a torch tensor (returned as a
@@ -46,12 +59,14 @@ def wrap_alpha(alpha):
     return wrapped - wrapped * (wrapped >= ALPHA_PERIOD)
 
 
-def validate_actions(actions) -> np.ndarray:
+def validate_actions(actions: ArrayLike) -> np.ndarray:
     """Check grasp actions and return them as float64 (B, 3) with alpha wrapped into [0, pi).
 
     Raises ValueError naming the problem: wrong shape, non-numeric, NaN/inf, or x/y outside
     ``[WORKSPACE_LO, WORKSPACE_HI)``. The input is never modified.
     """
+    if np.iscomplexobj(actions):
+        raise ValueError('actions must be real numbers, got complex values')
     try:
         arr = np.array(actions, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -73,7 +88,7 @@ def validate_actions(actions) -> np.ndarray:
     return arr
 
 
-def uniform_actions(n, rng):
+def uniform_actions(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` pixel actions (n, 3) uniform over the workspace and [0, pi), float64.
 
     Args:

@@ -10,11 +10,13 @@ import ast
 from dataclasses import dataclass
 import functools
 import math
+import os
+from typing import Any, Optional
 
 import numpy as np
-import yaml
 
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import YamlError, quote, read_yaml_file
 
 PRIMITIVE_FIELDS = {
     'rect': ('center', 'size'),
@@ -39,14 +41,15 @@ class WorldConfigError(ValueError):
 def _compile_expression(text, names, where):
     """Parse an arithmetic expression over ``names``; return a function of a params dict."""
     if isinstance(text, bool) or not isinstance(text, (int, float, str)):
-        raise WorldConfigError(f'{where}: expected a number or an expression, got {text!r}')
+        raise WorldConfigError(f'{where}: expected a number or an expression, got {quote(text)}')
     if not isinstance(text, str):
         value = float(text)
         return lambda params: value
     try:
         tree = ast.parse(text, mode='eval').body
     except SyntaxError as exc:
-        raise WorldConfigError(f'{where}: cannot parse expression {text!r}: {exc.msg}') from None
+        raise WorldConfigError(f'{where}: cannot parse expression {quote(text)}: '
+                               f'{exc.msg}') from None
 
     def check(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
@@ -54,7 +57,7 @@ def _compile_expression(text, names, where):
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise WorldConfigError(
-                    f'{where}: unknown parameter {node.id!r} in {text!r}; '
+                    f'{where}: unknown parameter {node.id!r} in {quote(text)}; '
                     f'known: {sorted(names)}')
             return
         if isinstance(node, ast.BinOp) and isinstance(node.op, _BINARY):
@@ -70,7 +73,7 @@ def _compile_expression(text, names, where):
                 check(arg)
             return
         raise WorldConfigError(
-            f'{where}: unsupported syntax in {text!r} (use numbers, parameter names, '
+            f'{where}: unsupported syntax in {quote(text)} (use numbers, parameter names, '
             f'+ - * / **, parentheses and {sorted(_FUNCTIONS)})')
 
     check(tree)
@@ -85,10 +88,12 @@ def _compile_expression(text, names, where):
 def _range(value, where):
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise WorldConfigError(f'{where}: expected a range [min, max] of numbers, got {value!r}')
+        raise WorldConfigError(f'{where}: expected a range [min, max] of numbers, got '
+                               f'{quote(value)}')
     lo, hi = float(value[0]), float(value[1])
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise WorldConfigError(f'{where}: range must be finite with min <= max, got {value!r}')
+        raise WorldConfigError(f'{where}: range must be finite with min <= max, got '
+                               f'{quote(value)}')
     return lo, hi
 
 
@@ -111,14 +116,15 @@ class Primitive:
     kind: str
     fields: tuple  # ((name, (expr, expr) or expr), ...)
 
-    def contours(self, params):
+    def contours(self, params: dict[str, Any]) -> list[np.ndarray]:
         """Return the primitive's closed contours, a list of (P, 2) float arrays (x, y).
 
         One contour for ``rect``/``ellipse``; outer and inner circle for ``annulus`` (filled
         with the even-odd rule, so the inner circle is a hole).
         """
-        f = {name: (tuple(e(params) for e in expr) if isinstance(expr, tuple) else expr(params))
-             for name, expr in self.fields}
+        f: dict[str, Any] = {
+            name: (tuple(e(params) for e in expr) if isinstance(expr, tuple) else expr(params))
+            for name, expr in self.fields}
         (cx, cy) = f['center']
         angle = math.radians(f.get('angle', 0.0))
         if self.kind == 'rect':
@@ -143,10 +149,10 @@ class ShapeFamily:
     primitives: tuple  # (Primitive, ...)
 
     @property
-    def param_names(self):
+    def param_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.param_ranges)
 
-    def contours(self, params):
+    def contours(self, params: dict[str, Any]) -> list[list[np.ndarray]]:
         """Outline in the object frame: a list of contour groups (one group per primitive),
         each a list of (P, 2) float arrays (x, y in pixels)."""
         return [p.contours(params) for p in self.primitives]
@@ -162,20 +168,21 @@ class World:
     min_color_distance: float  # Euclidean RGB distance (0..441) object vs background
 
     @property
-    def shapes(self):
+    def shapes(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.families)
 
-    def family(self, name):
+    def family(self, name: str) -> ShapeFamily:
         for fam in self.families:
             if fam.name == name:
                 return fam
-        raise ValueError(f'unknown shape {name!r}; valid shapes: {", ".join(self.shapes)}')
+        raise ValueError(f'unknown shape {quote(name)}; valid shapes: {", ".join(self.shapes)}')
 
 
 def _parse_primitive(spec, names, where):
     if not isinstance(spec, dict) or spec.get('type') not in PRIMITIVE_FIELDS:
         raise WorldConfigError(
-            f'{where}: each primitive needs a type in {sorted(PRIMITIVE_FIELDS)}, got {spec!r}')
+            f'{where}: each primitive needs a type in {sorted(PRIMITIVE_FIELDS)}, got '
+            f'{quote(spec)}')
     kind = spec['type']
     allowed = set(PRIMITIVE_FIELDS[kind]) | {'type'} | ({'angle'} if kind != 'annulus' else set())
     extra = set(spec) - allowed
@@ -185,7 +192,7 @@ def _parse_primitive(spec, names, where):
     for name in PRIMITIVE_FIELDS[kind]:
         value = spec.get(name)
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise WorldConfigError(f'{where}.{name}: expected a pair [a, b], got {value!r}')
+            raise WorldConfigError(f'{where}.{name}: expected a pair [a, b], got {quote(value)}')
         fields.append((name, tuple(_compile_expression(v, names, f'{where}.{name}')
                                    for v in value)))
     if 'angle' in spec:
@@ -193,7 +200,7 @@ def _parse_primitive(spec, names, where):
     return Primitive(kind, tuple(fields))
 
 
-def parse_world(data, source='shapes.yaml') -> World:
+def parse_world(data: Any, source: str = 'shapes.yaml') -> World:
     """Validate a loaded shapes.yaml mapping and build a :class:`World`."""
     if not isinstance(data, dict):
         raise WorldConfigError(f'{source}: expected a mapping at the top level')
@@ -230,12 +237,11 @@ def parse_world(data, source='shapes.yaml') -> World:
 
 
 @functools.lru_cache(maxsize=None)
-def load_world(path=None) -> World:
+def load_world(path: Optional[str | os.PathLike] = None) -> World:
     """Load and validate sim/shapes.yaml (default: the installed copy); cached per path."""
     path = share_path('sim', 'shapes.yaml') if path is None else path
     try:
-        with open(path, encoding='utf-8') as stream:
-            data = yaml.safe_load(stream)
-    except yaml.YAMLError as exc:
-        raise WorldConfigError(f'{path}: invalid YAML: {exc}') from None
+        data = read_yaml_file(path)
+    except YamlError as exc:
+        raise WorldConfigError(str(exc)) from None
     return parse_world(data, str(path))

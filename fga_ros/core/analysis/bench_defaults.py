@@ -18,6 +18,7 @@ abstentions), and the p50 latency against the same scenes unconstrained.
 """
 
 import time
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -27,12 +28,16 @@ from fga_ros.core.analysis.ood_images import ood_images
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, ground_truth, render
 
+if TYPE_CHECKING:
+    from fga_ros.core.inference.proposer import Proposer
+
 LEFT_HALF = rectangle(WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI),
                       WORKSPACE_HI)
 """Region of the constrained case: the left half of the workspace, px."""
 
 
-def _shape_figures(proposer, shape, states, seed, bar):
+def _shape_figures(proposer: 'Proposer', shape: str, states: int, seed: int,
+                   bar: Optional[Callable[[], Any]]) -> dict[str, Any]:
     feasible, abstained, all_modes, clusters, hit = [], 0, [], [], []
     for scene in evaluation_scenes(shape, states, seed):
         proposal = proposer.propose(render(scene), seed=seed)
@@ -55,7 +60,8 @@ def _shape_figures(proposer, shape, states, seed, bar):
             'modes_hit': float(np.mean(hit or [0])), 'states': states}
 
 
-def _constrained(proposer, shapes, states, seed):
+def _constrained(proposer: 'Proposer', shapes: Sequence[str], states: int,
+                 seed: int) -> dict[str, Any]:
     constraints = TaskConstraints(region=LEFT_HALF)
     inside, feasible, plain_ms, constrained_ms, abstained, wrongly = [], [], [], [], 0, 0
     left_cells = int(LEFT_HALF[1, 0] - WORKSPACE_LO)  # grid columns with x < the region edge
@@ -83,7 +89,9 @@ def _constrained(proposer, shapes, states, seed):
             'p50_ms': p50, 'p50_constrained_ms': c50, 'latency_ratio': c50 / p50}
 
 
-def run_defaults_bench(proposer, shapes, states, ood_count=200, seed=0, progress=None):
+def run_defaults_bench(proposer: 'Proposer', shapes: Sequence[str], states: int,
+                       ood_count: int = 200, seed: int = 0,
+                       progress: Optional[Callable[[], Any]] = None) -> dict[str, Any]:
     """The figures of the module docstring.
 
     Args:
@@ -98,7 +106,7 @@ def run_defaults_bench(proposer, shapes, states, ood_count=200, seed=0, progress
     """
     figures = {shape: _shape_figures(proposer, shape, states, seed, progress)
                for shape in shapes}
-    by_kind = {}
+    by_kind: dict[str, list[bool]] = {}
     for kind, image in ood_images(ood_count, seed):
         by_kind.setdefault(kind, []).append(proposer.propose(image, seed=seed).abstained)
     ood = {'abstained': float(np.mean([v for vs in by_kind.values() for v in vs])),
@@ -111,7 +119,8 @@ FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 """Score floors compared by :func:`floor_sweep`."""
 
 
-def floor_sweep(proposer, shapes, states, ood_count=200, seed=1):
+def floor_sweep(proposer: 'Proposer', shapes: Sequence[str], states: int,
+                ood_count: int = 200, seed: int = 1) -> dict[str, Any]:
     """How the score floor trades false abstentions against abstention on no-object images.
 
     Measured on calibration-range scenes (``calibration_scenes``, not the evaluation scenes
@@ -122,7 +131,7 @@ def floor_sweep(proposer, shapes, states, ood_count=200, seed=1):
         {'floors': FLOORS, 'false_abstained': {shape: [share per floor]}, 'ood_abstained':
         [share per floor]}.
     """
-    def abstains(image):
+    def abstains(image: np.ndarray) -> np.ndarray:
         proposal = proposer.propose(image, seed=seed, floor=0.0)
         if proposal.abstained:  # novelty gate: abstains at every floor
             return np.ones(len(FLOORS), dtype=bool)
@@ -136,7 +145,7 @@ def floor_sweep(proposer, shapes, states, ood_count=200, seed=1):
             'ood_abstained': ood.tolist()}
 
 
-def print_floor_sweep(sweep):
+def print_floor_sweep(sweep: dict[str, Any]) -> None:
     """Print ``floor_sweep`` results as a table, floors as columns."""
     print('score floor:          ' + ''.join(f'{f:>7.2f}' for f in sweep['floors']))
     for shape, row in sweep['false_abstained'].items():
@@ -145,7 +154,7 @@ def print_floor_sweep(sweep):
                                                    for v in sweep['ood_abstained']))
 
 
-def print_defaults_bench(results):
+def print_defaults_bench(results: dict[str, Any]) -> None:
     """Print ``run_defaults_bench`` results."""
     print(f'{"shape":<7}{"feasible %":>11}{"abstained %":>12}{"all modes %":>12}'
           f'{"modes hit":>10}{"clusters":>9}{"scenes":>7}')

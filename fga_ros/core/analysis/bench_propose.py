@@ -8,8 +8,11 @@ initialised ``cpu``-preset network is used when no model file exists (the report
 its accuracy figures are then meaningless.
 """
 
+from functools import partial
 import math
+import os
 import time
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import (
     WORKSPACE_HI,
     WORKSPACE_LO,
+    Scene,
     grasp_success,
     heldout_shapes,
     render,
@@ -41,7 +45,7 @@ CEM_GRASPS = 64
 WARMUP = 10
 """Untimed calls before each measurement."""
 
-ACTOR_ONLY = {'explore': 0, 'min_candidates': 1, 'floor': 0.0, 'ranking': 'score'}
+ACTOR_ONLY: dict[str, Any] = {'explore': 0, 'min_candidates': 1, 'floor': 0.0, 'ranking': 'score'}
 """Proposer settings of the actor-versus-CEM comparison: the paper's pipeline (actor samples,
 density rejection, critic ranking) without exploration, minimum sample count or floor."""
 
@@ -49,7 +53,8 @@ CEM_ITERATIONS_TRIED = (3, 5, 8, 12, 20, 30)
 """CEM iteration counts tried, in order, for the equal-accuracy comparison."""
 
 
-def _timed(call, repeats, tick):
+def _timed(call: Callable[[], Any], repeats: int,
+           tick: Callable[..., Any]) -> dict[str, float]:
     for _ in range(WARMUP):
         call()
         tick()
@@ -63,7 +68,7 @@ def _timed(call, repeats, tick):
     return {'p50': float(p50), 'p90': float(p90), 'p99': float(p99), 'calls': repeats}
 
 
-def _load(checkpoint, device):
+def _load(checkpoint: Optional[str | os.PathLike], device: str) -> tuple[Proposer, str, str]:
     """(Proposer, description, note)."""
     try:
         proposer = Proposer.from_checkpoint(checkpoint, device=device, seed=0)
@@ -79,16 +84,17 @@ def _load(checkpoint, device):
     return Proposer(ActorCritic(config), config, device=device, seed=0), 'untrained cpu', note
 
 
-def _scenes(shapes, scenes, seed):
+def _scenes(shapes: Sequence[str], scenes: int, seed: int) -> list[tuple[Scene, np.ndarray]]:
     """(scene, image) pairs of the accuracy comparison."""
     return [(scene, render(scene)) for shape in shapes
             for scene in evaluation_scenes(shape, scenes, seed)]
 
 
-def _accuracy(proposer, shapes, scenes, seed, tick):
+def _accuracy(proposer: Proposer, shapes: Sequence[str], scenes: int, seed: int,
+              tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
     model = proposer.snapshot().model
-    hits = {'propose': [], 'propose_once': [], 'cem': []}
-    top = {name: [] for name in hits}
+    hits: dict[str, list[float]] = {'propose': [], 'propose_once': [], 'cem': []}
+    top: dict[str, list[float]] = {name: [] for name in hits}
     for scene, image in _scenes(shapes, scenes, seed):
         results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY),
                    'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
@@ -103,7 +109,8 @@ def _accuracy(proposer, shapes, scenes, seed, tick):
             for name in hits}
 
 
-def _cem_matching(model, target, shapes, scenes, seed, tick):
+def _cem_matching(model: ActorCritic, target: float, shapes: Sequence[str], scenes: int,
+                  seed: int, tick: Callable[..., Any]) -> tuple[int, float, bool, int]:
     """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
     as ``target`` (a fraction) on the comparison scenes, else the last count tried:
     (iterations, their accuracy, whether it matches, calls not made)."""
@@ -120,8 +127,33 @@ def _cem_matching(model, target, shapes, scenes, seed, tick):
     return iterations, accuracy, False, 0
 
 
-def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=None,
-                      accuracy_scenes=4, seed=0, progress=False):
+def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
+               tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
+    """``_timed`` latencies of the actor alone (``ACTOR_ONLY``) for each of
+    ``BENCH_GRASPS`` grasps and of the first without oversampling, of CEM for
+    ``CEM_GRASPS``, and of the default and a region-constrained request."""
+    model = proposer.snapshot().model
+    latency = {f'propose_{n}': _timed(
+        partial(proposer.propose, image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
+        for n in BENCH_GRASPS}
+    n = BENCH_GRASPS[0]
+    latency[f'propose_{n}_once'] = _timed(
+        partial(proposer.propose, image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
+        repeats, tick)
+    latency[f'cem_{CEM_GRASPS}'] = _timed(partial(cem_propose, model, image, CEM_GRASPS),
+                                          repeats, tick)
+    latency['default'] = _timed(partial(proposer.propose, image), repeats, tick)
+    left = TaskConstraints(region=rectangle(
+        WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI), WORKSPACE_HI))
+    latency['region'] = _timed(partial(proposer.propose, image, constraints=left), repeats,
+                               tick)
+    return latency
+
+
+def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: int = 200,
+                      device: str = 'cpu', num_threads: Optional[int] = None,
+                      accuracy_scenes: int = 4, seed: int = 0,
+                      progress: bool = False) -> dict[str, Any]:
     """Time proposals of 64 and 1024 grasps and CEM with 64, and compare their accuracy.
 
     Args:
@@ -154,32 +186,17 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
     with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
               disable=not progress) as bar:
-        latency = {}
-        for n in BENCH_GRASPS:
-            latency[f'propose_{n}'] = _timed(
-                lambda n=n: proposer.propose(image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats,
-                bar.update)
-        n = BENCH_GRASPS[0]
-        latency[f'propose_{n}_once'] = _timed(
-            lambda: proposer.propose(image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
-            repeats, bar.update)
-        latency[f'cem_{CEM_GRASPS}'] = _timed(lambda: cem_propose(model, image, CEM_GRASPS),
-                                              repeats, bar.update)
-        latency['default'] = _timed(lambda: proposer.propose(image), repeats, bar.update)
-        left = TaskConstraints(region=rectangle(
-            WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI), WORKSPACE_HI))
-        latency['region'] = _timed(lambda: proposer.propose(image, constraints=left),
-                                   repeats, bar.update)
+        latency = _latencies(proposer, image, repeats, bar.update)
         base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
         accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed, bar.update)
         iterations, cem_accuracy, matched, skipped = _cem_matching(
             model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed, bar.update)
         bar.total -= skipped
         bar.refresh()
-        matching = {'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
-                    'latency_ms': _timed(
-                        lambda: cem_propose(model, image, CEM_GRASPS, iterations), repeats,
-                        bar.update)}
+        matching: dict[str, Any] = {
+            'iterations': iterations, 'accuracy': cem_accuracy, 'matched': matched,
+            'latency_ms': _timed(partial(cem_propose, model, image, CEM_GRASPS, iterations),
+                                 repeats, bar.update)}
     matching['speedup'] = matching['latency_ms']['p50'] / base if base > 0 else math.nan
     return {
         'model': name, 'note': note, 'device': str(proposer.device),
@@ -190,7 +207,7 @@ def run_propose_bench(checkpoint=None, repeats=200, device='cpu', num_threads=No
     }
 
 
-def print_propose_bench(results):
+def print_propose_bench(results: dict[str, Any]) -> None:
     """Print ``run_propose_bench`` results as a small report."""
     print(f'model: {results["model"]}  device: {results["device"]}  '
           f'torch threads: {results["threads"]}')

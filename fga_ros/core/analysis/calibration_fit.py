@@ -11,6 +11,7 @@ simulator's ``grasp_success``. The novelty gate is fitted on the pooled trunk fe
 half of the scenes, its threshold taken at ``GATE_QUANTILE`` of the other half's distances.
 """
 
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import zlib
 
 import numpy as np
@@ -18,9 +19,11 @@ import torch
 
 from fga_ros.core.analysis.evaluation import EVAL_SEED_BASE, evaluation_scenes
 from fga_ros.core.common.actions import decode_actor, normalise_actor_output
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import images_to_tensor, make_generator
 from fga_ros.core.inference.calibration import (
     Calibration,
+    NoveltyGate,
     expected_calibration_error,
     fit_novelty_gate,
     fit_platt,
@@ -29,7 +32,11 @@ from fga_ros.core.inference.calibration import (
 )
 from fga_ros.core.inference.defaults import MIN_CANDIDATES, REJECT_FRACTION
 from fga_ros.core.inference.density import num_to_reject, self_log_density
-from fga_ros.sim import grasp_success, make_scene, render
+from fga_ros.sim import Scene, grasp_success, make_scene, render
+
+if TYPE_CHECKING:
+    from fga_ros.core.inference.proposer import Proposer
+    from fga_ros.core.models.nets import ActorCritic
 
 CALIBRATION_SEED_BASE = 2 ** 63
 """Smallest calibration scene seed (above every evaluation seed)."""
@@ -41,15 +48,17 @@ GATE_QUANTILE = 0.995
 """Quantile of held-out in-distribution novelty distances used as the gate's threshold."""
 
 
-def calibration_scenes(shape, count, seed=0):
+def calibration_scenes(shape: str, count: int, seed: int = 0) -> list[Scene]:
     """``count`` calibration scenes of ``shape`` (deterministic for ``seed``)."""
     rng = np.random.default_rng([seed, zlib.crc32(shape.encode('utf-8')), 7])
     offsets = rng.integers(0, EVAL_SEED_BASE, size=count)
     return [make_scene(shape, CALIBRATION_SEED_BASE + int(k)) for k in offsets]
 
 
-def candidate_logits(model, config, scenes, seed=0, num_sampled=MIN_CANDIDATES,
-                     reject_fraction=REJECT_FRACTION):
+def candidate_logits(model: 'ActorCritic', config: TrainConfig, scenes: Sequence[Scene],
+                     seed: int = 0, num_sampled: int = MIN_CANDIDATES,
+                     reject_fraction: float = REJECT_FRACTION
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Raw critic logits, outcomes and pooled features of default-proposal candidates.
 
     Returns:
@@ -77,8 +86,10 @@ def candidate_logits(model, config, scenes, seed=0, num_sampled=MIN_CANDIDATES,
             np.concatenate(pooled))
 
 
-def fit_calibration(model, config, shapes, scenes_per_shape=CALIBRATION_SCENES, seed=0,
-                    progress=None):
+def fit_calibration(model: 'ActorCritic', config: TrainConfig, shapes: Sequence[str],
+                    scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
+                    progress: Optional[Callable[[int, int], Any]] = None
+                    ) -> tuple[Calibration, NoveltyGate, dict[str, Any]]:
     """Fit Platt scaling and the novelty gate on calibration scenes of ``shapes``.
 
     Args:
@@ -88,18 +99,21 @@ def fit_calibration(model, config, shapes, scenes_per_shape=CALIBRATION_SCENES, 
     Returns:
         (Calibration, NoveltyGate, report dict with the fit's sample counts and ECEs).
     """
-    logits, labels, pooled_fit, pooled_held = [], [], [], []
+    logit_parts: list[np.ndarray] = []
+    label_parts: list[np.ndarray] = []
+    pooled_fit: list[np.ndarray] = []
+    pooled_held: list[np.ndarray] = []
     for k, shape in enumerate(shapes):
         scenes = calibration_scenes(shape, scenes_per_shape, seed)
         logit, label, _, pooled = candidate_logits(model, config, scenes, seed=seed + k)
-        logits.append(logit)
-        labels.append(label)
+        logit_parts.append(logit)
+        label_parts.append(label)
         half = len(pooled) // 2
         pooled_fit.append(pooled[:half])
         pooled_held.append(pooled[half:])
         if progress:
             progress(k + 1, len(shapes))
-    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    logits, labels = np.concatenate(logit_parts), np.concatenate(label_parts)
     temperature, bias = fit_platt(logits, labels)
     info = (('shapes', list(shapes)), ('scenes_per_shape', int(scenes_per_shape)),
             ('samples', int(len(logits))), ('seed', int(seed)))
@@ -114,7 +128,8 @@ def fit_calibration(model, config, shapes, scenes_per_shape=CALIBRATION_SCENES, 
     return calibration, gate, report
 
 
-def measure_calibration(proposer, shapes, states, seed=0):
+def measure_calibration(proposer: 'Proposer', shapes: Sequence[str], states: int,
+                        seed: int = 0) -> dict[str, dict[str, Any]]:
     """ECE and reliability bins of the proposer's calibrated scores on evaluation scenes.
 
     Returns:

@@ -25,8 +25,10 @@ at F = 250.
 
 from dataclasses import dataclass
 import math
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 RECALL_RATIO = 0.25
 """A mode is recalled when its sample share is at least this fraction of its true share."""
@@ -59,7 +61,7 @@ class SceneCoverage:
         return float(self.recalled.mean())
 
 
-def tv_floor(mode_shares, feasible_samples):
+def tv_floor(mode_shares: ArrayLike, feasible_samples: int) -> float:
     """Expected TV distance of F samples drawn exactly uniformly from the feasible set
     (normal approximation, module notes); NaN when ``feasible_samples`` is 0."""
     shares = np.asarray(mode_shares, dtype=np.float64)
@@ -69,7 +71,7 @@ def tv_floor(mode_shares, feasible_samples):
     return float(0.5 * deviation.sum())
 
 
-def scene_coverage(modes, mode_shares):
+def scene_coverage(modes: ArrayLike, mode_shares: ArrayLike) -> SceneCoverage:
     """Coverage of one scene by samples whose ground-truth modes are ``modes``.
 
     Args:
@@ -99,7 +101,7 @@ def scene_coverage(modes, mode_shares):
                          tv_floor(shares, total))
 
 
-def summarise_coverage(scenes):
+def summarise_coverage(scenes: Iterable[Optional[SceneCoverage]]) -> dict[str, float]:
     """Coverage of a set of scenes: ``{'all_modes_hit', 'mode_recall', 'tv_distance',
     'tv_floor'}``.
 
@@ -112,23 +114,23 @@ def summarise_coverage(scenes):
         mode) pairs recalled; tv_distance, tv_floor: means over scenes (tv_floor over the
         scenes with a feasible sample). Fractions in [0, 1]; NaN when no scene counts.
     """
-    scenes = [s for s in scenes if s is not None]
-    if not scenes:
+    counted = [s for s in scenes if s is not None]
+    if not counted:
         return {'all_modes_hit': math.nan, 'mode_recall': math.nan, 'tv_distance': math.nan,
                 'tv_floor': math.nan}
-    floors = [s.tv_floor for s in scenes if not math.isnan(s.tv_floor)]
+    floors = [s.tv_floor for s in counted if not math.isnan(s.tv_floor)]
     return {
-        'all_modes_hit': float(np.mean([s.all_hit for s in scenes])),
-        'mode_recall': float(np.concatenate([s.recalled for s in scenes]).mean()),
-        'tv_distance': float(np.mean([s.tv for s in scenes])),
+        'all_modes_hit': float(np.mean([s.all_hit for s in counted])),
+        'mode_recall': float(np.concatenate([s.recalled for s in counted]).mean()),
+        'tv_distance': float(np.mean([s.tv for s in counted])),
         'tv_floor': float(np.mean(floors)) if floors else math.nan,
     }
 
 
-def coverage_order(scenes):
+def coverage_order(scenes: Sequence[Optional[SceneCoverage]]) -> list[int]:
     """Indices of ``scenes`` (SceneCoverage or None), worst coverage first: lowest recall,
     then highest TV distance; scenes without modes (None) last."""
-    def key(i):
+    def key(i: int) -> tuple[float, float, int]:
         s = scenes[i]
         return (2.0, 0.0, i) if s is None else (s.recall, -s.tv, i)
     return sorted(range(len(scenes)), key=key)

@@ -34,19 +34,29 @@ training environment (``SimEnvironment``) draws scene seeds from ``[0, 2^62)``.
 """
 
 import math
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Protocol
 import zlib
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 from tqdm import tqdm
 
-from fga_ros.core.analysis.coverage import coverage_order, scene_coverage, summarise_coverage
+from fga_ros.core.analysis.coverage import (
+    SceneCoverage,
+    coverage_order,
+    scene_coverage,
+    summarise_coverage,
+)
 from fga_ros.core.common.checks import check_count, check_fraction
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import model_device
 from fga_ros.core.inference.defaults import MAX_SAMPLES, REJECT_FRACTION
 from fga_ros.core.inference.density import keep_densest
 from fga_ros.core.inference.proposer import sample_with_density
 from fga_ros.sim import (
+    GroundTruth,
+    Scene,
     grasp_success,
     ground_truth,
     heldout_shapes,
@@ -55,6 +65,10 @@ from fga_ros.sim import (
     validate_actions,
 )
 from fga_ros.sim.workspace import uniform_actions
+
+if TYPE_CHECKING:
+    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.training.trainer import Trainer
 
 EVAL_SEED_BASE = 2 ** 62
 """Smallest evaluation scene seed; training scene seeds are below it."""
@@ -69,7 +83,16 @@ COVERAGE_KEYS = ('all_modes_hit', 'mode_recall', 'tv_distance', 'tv_floor')
 """Coverage metrics per shape (``coverage.summarise_coverage``); each also ``_rejected``."""
 
 
-def evaluation_scenes(shape, states, seed=0, distortion='none'):
+class Sampler(Protocol):
+    """What ``evaluate`` samples from: a ``Proposer``, a ``CEMSampler``, a
+    ``UniformSampler``."""
+
+    def sample_actions(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions (n, 3) px/rad and their log-densities (n,) for a camera image."""
+
+
+def evaluation_scenes(shape: str, states: int, seed: int = 0,
+                      distortion: str = 'none') -> list[Scene]:
     """The ``states`` evaluation scenes of ``shape`` for ``seed`` (deterministic list).
 
     Seeds are drawn from ``[EVAL_SEED_BASE, 2 * EVAL_SEED_BASE)`` by a generator seeded with
@@ -80,7 +103,7 @@ def evaluation_scenes(shape, states, seed=0, distortion='none'):
     return [make_scene(shape, EVAL_SEED_BASE + int(k), distortion) for k in offsets]
 
 
-def rank_shares(modes, num_modes):
+def rank_shares(modes: ArrayLike, num_modes: int) -> np.ndarray:
     """Shares of proposals per ground-truth mode, sorted in descending order.
 
     Args:
@@ -97,7 +120,7 @@ def rank_shares(modes, num_modes):
     return np.sort(counts)[::-1] / modes.size
 
 
-def _pad_mean(rows):
+def _pad_mean(rows: list[np.ndarray]) -> list[float]:
     """Mean of 1-D arrays of different lengths, padded with 0 to the longest: list."""
     width = max((len(r) for r in rows), default=0)
     if not rows or width == 0:
@@ -108,12 +131,13 @@ def _pad_mean(rows):
     return [float(v) for v in padded.mean(axis=0)]
 
 
-def _mean(values):
+def _mean(values: Iterable[float]) -> float:
     values = [v for v in values if not math.isnan(v)]
     return float(np.mean(values)) if values else math.nan
 
 
-def _check_samples(actions, log_density, n):
+def _check_samples(actions: ArrayLike, log_density: ArrayLike,
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
     actions = validate_actions(actions)
     log_density = np.asarray(log_density, dtype=np.float64)
     if actions.shape != (n, 3) or log_density.shape != (n,):
@@ -122,14 +146,17 @@ def _check_samples(actions, log_density, n):
     return actions, log_density
 
 
-def _summarise(rows, key):
+def _summarise(rows: list[dict[str, Any]], key: str) -> tuple[list[float], float]:
     shares = [r[key] for r in rows]
     last = [r[key][-1] for r in rows if len(r[key]) and not np.isnan(r[key][-1])]
     return _pad_mean(shares), (float(np.mean(last)) if last else math.nan)
 
 
-def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
-             reject_fraction=REJECT_FRACTION, progress=True, on_scene=None):
+def evaluate(sampler: Sampler, shapes: Iterable[str], states: int, actions: int,
+             distortion: str = 'none', seed: int = 0,
+             reject_fraction: float = REJECT_FRACTION, progress: bool = True,
+             on_scene: Optional[Callable[[str, Scene, np.ndarray, np.ndarray], Any]] = None
+             ) -> dict[str, dict[str, Any]]:
     """Accuracy, rank shares and mode coverage of ``sampler`` on fresh scenes of each shape.
 
     Args:
@@ -172,29 +199,35 @@ def evaluate(sampler, shapes, states, actions, distortion='none', seed=0,
                     on_scene(shape, scene, acts, log_density)
                 rows.append(_scene_metrics(scene, acts, log_density, reject_fraction))
                 bar.update(1)
-            shares, last = _summarise(rows, 'shares')
-            shares_rej, last_rej = _summarise(rows, 'shares_rejected')
-            results[shape] = {
-                'accuracy': _mean([r['accuracy'] for r in rows]),
-                'accuracy_rejected': _mean([r['accuracy_rejected'] for r in rows]),
-                'rank_shares': shares,
-                'rank_shares_rejected': shares_rej,
-                'last_share': last,
-                'last_share_rejected': last_rej,
-                'num_modes_mean': float(np.mean([r['num_modes'] for r in rows])),
-                'states': states,
-                'actions': actions,
-            }
-            results[shape].update(summarise_coverage([r['coverage'] for r in rows]))
-            rejected = summarise_coverage([r['coverage_rejected'] for r in rows])
-            if any(math.isnan(r['accuracy_rejected']) for r in rows):
-                rejected = dict.fromkeys(rejected, math.nan)
-            results[shape].update({f'{k}_rejected': v for k, v in rejected.items()})
-            results[shape]['worst_scenes'] = _worst_scenes(rows)
+            results[shape] = _shape_summary(rows, states, actions)
     return results
 
 
-def _worst_scenes(rows):
+def _shape_summary(rows: list[dict[str, Any]], states: int, actions: int) -> dict[str, Any]:
+    """One shape's entry of ``evaluate`` from the ``_scene_metrics`` rows of its scenes."""
+    shares, last = _summarise(rows, 'shares')
+    shares_rej, last_rej = _summarise(rows, 'shares_rejected')
+    summary = {
+        'accuracy': _mean([r['accuracy'] for r in rows]),
+        'accuracy_rejected': _mean([r['accuracy_rejected'] for r in rows]),
+        'rank_shares': shares,
+        'rank_shares_rejected': shares_rej,
+        'last_share': last,
+        'last_share_rejected': last_rej,
+        'num_modes_mean': float(np.mean([r['num_modes'] for r in rows])),
+        'states': states,
+        'actions': actions,
+    }
+    summary.update(summarise_coverage([r['coverage'] for r in rows]))
+    rejected = summarise_coverage([r['coverage_rejected'] for r in rows])
+    if any(math.isnan(r['accuracy_rejected']) for r in rows):
+        rejected = dict.fromkeys(rejected, math.nan)
+    summary.update({f'{k}_rejected': v for k, v in rejected.items()})
+    summary['worst_scenes'] = _worst_scenes(rows)
+    return summary
+
+
+def _worst_scenes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for i in coverage_order([r['coverage'] for r in rows])[:WORST_SCENES]:
         row, cov = rows[i], rows[i]['coverage']
@@ -208,11 +241,12 @@ def _worst_scenes(rows):
     return out
 
 
-def _coverage(truth, modes):
+def _coverage(truth: GroundTruth, modes: np.ndarray) -> Optional[SceneCoverage]:
     return scene_coverage(modes, truth.mode_shares) if truth.num_modes else None
 
 
-def _scene_metrics(scene, actions, log_density, reject_fraction):
+def _scene_metrics(scene: Scene, actions: np.ndarray, log_density: np.ndarray,
+                   reject_fraction: float) -> dict[str, Any]:
     truth = ground_truth(scene)
     success = grasp_success(scene, actions)
     modes = truth.mode_of(actions)
@@ -236,8 +270,9 @@ PERIODIC_COVERAGE = {'hit': 'all_modes_hit', 'recall': 'mode_recall', 'tv': 'tv_
 """Coverage metrics of the periodic evaluation: key prefix -> ``summarise_coverage`` key."""
 
 
-def quick_metrics(model, config, shapes, states, seed=0, reject_fraction=REJECT_FRACTION,
-                  actions=None):
+def quick_metrics(model: 'ActorCritic', config: TrainConfig, shapes: Iterable[str],
+                  states: int, seed: int = 0, reject_fraction: float = REJECT_FRACTION,
+                  actions: Optional[int] = None) -> dict[str, float]:
     """Accuracy with and without density rejection and the raw samples' mode coverage, for
     periodic evaluation in training.
 
@@ -294,10 +329,11 @@ class UniformSampler:
 
     LOG_DENSITY = -math.log(4.0 * math.pi)
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: Optional[int] = None) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def sample_actions(self, image, n):
+    def sample_actions(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` uniform actions (n, 3) and their constant log-density (n,)."""
         return uniform_actions(n, self.rng), np.full(n, self.LOG_DENSITY)
 
 
@@ -311,7 +347,7 @@ _TABLE_COLUMNS = (
 )
 
 
-def _cell(value, kind, width):
+def _cell(value: Optional[float], kind: str, width: int) -> str:
     if value is None or math.isnan(value):
         return f'{"n/a":>{width}}'
     if kind == 'percent':
@@ -319,7 +355,7 @@ def _cell(value, kind, width):
     return f'{value:{width}.1f}' if kind == 'count' else f'{value:{width}.3f}'
 
 
-def format_table(results):
+def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Table 3's layout and the coverage: shapes as rows; accuracy, accuracy*, least-ranked
     mode share, least-ranked mode share* (in %), the mean number of ground-truth modes, then
     all modes hit, mode recall, mode recall* (in %), TV distance, TV distance* and the TV
@@ -345,13 +381,14 @@ TRAINING_EVAL_SEED = 1_000_000
 """First scene seed of the periodic evaluation during training (``fga train --seed-eval``)."""
 
 
-def periodic_evaluation(seed=TRAINING_EVAL_SEED):
+def periodic_evaluation(seed: int = TRAINING_EVAL_SEED
+                        ) -> Callable[['Trainer'], dict[str, float]]:
     """The ``evaluate`` callable of ``Trainer.run`` used by ``fga train`` and trainer_node.
 
     It returns ``quick_metrics`` of the trainer's model on the run's training shapes and
     the held-out ones, ``config.eval_states`` scenes each from scene seed ``seed``.
     """
-    def evaluate(trainer):
+    def evaluate(trainer: 'Trainer') -> dict[str, float]:
         config = trainer.config
         shapes = config.shapes + tuple(s for s in heldout_shapes() if s not in config.shapes)
         return quick_metrics(trainer.model, config, shapes, config.eval_states, seed=seed)

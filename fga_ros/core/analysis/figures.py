@@ -16,6 +16,8 @@ own canvas, so this works in threads and without a display.
 """
 
 import math
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -25,9 +27,13 @@ import numpy as np
 import torch
 
 from fga_ros.core.common.actions import decode_actor, encode_actions
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import images_to_tensor, model_device
 from fga_ros.core.inference.defaults import SCORE_FLOOR
-from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, render
+from fga_ros.core.models.heads import ImageFeatures
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.file_writes import save_figure
+from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, GroundTruth, Scene, grasp_success, render
 from fga_ros.sim.drawing import (
     cluster_numbers,
     grasp_glyphs,
@@ -42,8 +48,14 @@ from fga_ros.sim.drawing import (
 _FAILURE_COLOR = '0.82'
 _CRITIC_CHUNK = 16384
 _LABEL_SPACING_PX = 4.0  # rank labels closer than this to a better one are left out
-_MAP_STYLE = {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
-_EXAMPLE_MARKER = {'marker': 'o', 'ms': 7, 'mec': 'k', 'mew': 1.2, 'ls': 'none'}
+_MAP_STYLE: dict[str, Any] = {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+_EXAMPLE_MARKER: dict[str, Any] = {'marker': 'o', 'ms': 7, 'mec': 'k', 'mew': 1.2, 'ls': 'none'}
+
+if TYPE_CHECKING:
+    from fga_ros.core.inference.proposer import Proposal
+
+PathLike = str | os.PathLike
+"""Where a figure is saved (a PNG file)."""
 
 
 def _new_figure(width, height):
@@ -53,7 +65,7 @@ def _new_figure(width, height):
 
 
 def _save(fig, path):
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig
 
 
@@ -69,7 +81,8 @@ def _example_grasps(gt, count=5, seed=0):
     return candidates[first[order]], modes[first[order]]
 
 
-def critic_map(model, features, grid, angle_bins):
+def critic_map(model: ActorCritic, features: ImageFeatures, grid: int,
+               angle_bins: int) -> np.ndarray:
     """Critic success probability on a regular grid: (angle_bins, grid, grid) [alpha, y, x].
 
     Cell centres: x, y = WORKSPACE_LO + (i + 0.5) * 78 / grid, alpha = (k + 0.5) pi / bins.
@@ -85,7 +98,7 @@ def critic_map(model, features, grid, angle_bins):
     return torch.cat(probs).cpu().numpy().reshape(angle_bins, grid, grid)
 
 
-def actor_map(actions, grid, angle_bins):
+def actor_map(actions: np.ndarray, grid: int, angle_bins: int) -> np.ndarray:
     """Normalised 3-D histogram (angle_bins, grid, grid) [alpha, y, x] of actions (n, 3)."""
     hist, _ = np.histogramdd(
         np.asarray(actions)[:, [2, 1, 0]], bins=(angle_bins, grid, grid),
@@ -106,8 +119,9 @@ def _model_maps(model, config, scene, num_samples, grid, angle_bins, seed):
                                                                    angle_bins), accuracy
 
 
-def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=39,
-                        angle_bins=36, seed=0) -> Figure:
+def critic_actor_figure(model: ActorCritic, config: TrainConfig, scene: Scene,
+                        gt: GroundTruth, path: PathLike, num_samples: int = 8192,
+                        grid: int = 39, angle_bins: int = 36, seed: int = 0) -> Figure:
     """Save the paper's figure 1 for one scene as a PNG.
 
     Columns: (a) the camera image with one feasible grasp per mode (up to 5, coloured by
@@ -148,8 +162,8 @@ def critic_actor_figure(model, config, scene, gt, path, num_samples=8192, grid=3
             bottom.plot(grasp[0], math.degrees(grasp[2]), **_EXAMPLE_MARKER, mfc=colour)
         top.set_title(title, fontsize=10)
         bottom.set_title('the same, x against gripper angle', fontsize=9)
-    modes = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
-    handles = legend_handles(modes, workspace=True, no_mode=True) + [Line2D(
+    labels = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
+    handles = legend_handles(labels, workspace=True, no_mode=True) + [Line2D(
         [], [], **_EXAMPLE_MARKER, mfc='w', label='the grasp of (a) of that mode')]
     fig.legend(handles=handles, loc='outside lower center', ncol=5, fontsize=8,
                handlelength=3)
@@ -166,8 +180,9 @@ def _rank_colors(count):
     return [cmap(v) for v in np.linspace(0.1, 0.9, max(count, 1))]
 
 
-def rank_share_figure(results, path, reject_fraction=None,
-                      title='share of proposals in each ground-truth mode') -> Figure:
+def rank_share_figure(results: Mapping[str, Mapping[str, Any]], path: PathLike,
+                      reject_fraction: Optional[float] = None,
+                      title: str = 'share of proposals in each ground-truth mode') -> Figure:
     """Save the paper's figure 3 as a PNG: per shape, a bar without and one with rejection
     ('*'), stacked from rank 1 (the scene's most visited mode) up to the last rank, then
     infeasible proposals.
@@ -236,8 +251,10 @@ def _score_bars(ax, proposal, colours, feasible):
     return threshold
 
 
-def proposal_figure(image, proposal, path, feasible=None, distortion='none', max_labels=24,
-                    title=None, timing=None) -> Figure:
+def proposal_figure(image: np.ndarray, proposal: 'Proposal', path: PathLike,
+                    feasible: Optional[np.ndarray] = None, distortion: str = 'none',
+                    max_labels: int = 24, title: Optional[str] = None,
+                    timing: Optional[str] = None) -> Figure:
     """Save a PNG of a proposal: grippers on the camera image (colour = cluster, number =
     rank, shown for the first ``max_labels``; a cross where ``feasible`` says the grasp
     fails) and the critic score of every rank.
@@ -271,9 +288,9 @@ def proposal_figure(image, proposal, path, feasible=None, distortion='none', max
                     f'as lowest density' + (f', {explored} grasps explored' if explored else '')
                     + f';\n{proposal.inference_ms:.1f} ms per proposal call '
                     f'({timing})', fontsize=10)
-    clusters = {n: f'cluster {n}: {int(np.sum(numbers == n))} grasps'
-                for n in sorted(set(numbers.tolist()))}
-    handles = legend_handles(clusters, infeasible=feasible is not None, workspace=True)
+    legend = {n: f'cluster {n}: {int(np.sum(numbers == n))} grasps'
+              for n in sorted(set(numbers.tolist()))}
+    handles = legend_handles(legend, infeasible=feasible is not None, workspace=True)
     fig.legend(handles=handles + [threshold], loc='outside lower center', ncol=4,
                fontsize=8, handlelength=3)
     if title:
@@ -281,7 +298,8 @@ def proposal_figure(image, proposal, path, feasible=None, distortion='none', max
     return _save(fig, path)
 
 
-def learning_curve_figure(records, path, title='accuracy during training') -> Figure:
+def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
+                          title: str = 'accuracy during training') -> Figure:
     """Save accuracy over training time as a PNG (the ``eval.jsonl`` of a run); when the
     records hold mode coverage (``recall/``, ``hit/``, ``tv/<shape>``), two more panels show
     the mode recall with the share of scenes with every mode hit (dashed) and the TV
@@ -301,17 +319,19 @@ def learning_curve_figure(records, path, title='accuracy during training') -> Fi
                    for p in ('recall', 'hit', 'tv'))
     fig = _new_figure(10.0, 10.5 if coverage else 4.8)
     axes = fig.subplots(3 if coverage else 1, 1, sharex=True, squeeze=False)[:, 0]
-    panels = [(axes[0], 'acc*', 'acc', 'share of actor samples that are feasible [%]', 100.0,
-               f'{title} (periodic evaluation on scenes not trained on)')]
+    # (axes, solid key, dashed key or None, y label, scale, title)
+    panels: list[tuple[Any, str, Optional[str], str, float, str]] = [
+        (axes[0], 'acc*', 'acc', 'share of actor samples that are feasible [%]', 100.0,
+         f'{title} (periodic evaluation on scenes not trained on)')]
     if coverage:
         panels += [(axes[1], 'recall', 'hit', 'share [%]', 100.0,
                     'mode recall (solid) and scenes with every mode hit (dashed), raw samples'),
                    (axes[2], 'tv', None, 'TV distance', 1.0,
                     'TV distance of the mode shares to the uniform target (0 = uniform)')]
-    shape_colours = colormaps['Dark2'].colors  # shapes, not modes: not the mode palette
+    shape_colours = colormaps['Dark2']  # 8 listed colours, for shapes: not the mode palette
     for ax, solid, dashed, label, scale, heading in panels:
         for i, shape in enumerate(shapes):
-            color = 'k' if shape == 'mean' else shape_colours[i % len(shape_colours)]
+            color = 'k' if shape == 'mean' else shape_colours(i % shape_colours.N)
             width = 2.5 if shape == 'mean' else 1.2
             ax.plot(hours, [scale * r[f'{solid}/{shape}'] for r in records], color=color,
                     lw=width, label=shape)

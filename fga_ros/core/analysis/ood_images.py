@@ -22,7 +22,7 @@ SOURCES = ('grace_hopper.jpg', 'logo2.png', 'Minduka_Present_Blue_Pack.png')
 KINDS = ('blank', 'uniform_noise', 'gaussian_noise', 'photo')
 
 
-def _sources():
+def _sources() -> list[np.ndarray]:
     folder = os.path.join(matplotlib.get_data_path(), 'sample_data')
     images = []
     for name in SOURCES:
@@ -35,7 +35,7 @@ def _sources():
     return images
 
 
-def _crop(image, rng):
+def _crop(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = image.shape[:2]
     side = int(rng.integers(int(0.4 * min(h, w)), min(h, w) + 1))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
@@ -48,7 +48,7 @@ def _crop(image, rng):
     return np.ascontiguousarray(out)
 
 
-def ood_images(count, seed=0):
+def ood_images(count: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """``count`` (kind, image) pairs, the kinds of ``KINDS`` in turn.
 
     blank: one random RGB colour; uniform_noise: independent uniform pixels; gaussian_noise:

@@ -27,7 +27,9 @@ point-like start, it does not here.
 """
 
 import math
+import os
 import time
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -45,7 +47,15 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.inference.defaults import MAX_SAMPLES
 from fga_ros.core.training.updates import action_weight, f_divergence_loss
-from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, grasp_success, ground_truth, make_scene
+from fga_ros.file_writes import save_figure
+from fga_ros.sim import (
+    WORKSPACE_HI,
+    WORKSPACE_LO,
+    Scene,
+    grasp_success,
+    ground_truth,
+    make_scene,
+)
 from fga_ros.sim.drawing import add_mm_axes, legend_handles, mode_rgb, projection_image
 
 STEPS = 2000
@@ -63,10 +73,10 @@ VISITED_SHARE = 0.01
 class LatentGenerator(nn.Module):
     """Image-free actor: z (..., n, d) -> tanh(MLP(z)) (..., n, 4), like ``nets.Actor``."""
 
-    def __init__(self, latent_dim, hidden):
+    def __init__(self, latent_dim: int, hidden: Sequence[int]) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        layers = []
+        layers: list[nn.Module] = []
         width = latent_dim
         for out in hidden:
             layers += [nn.Linear(width, out), nn.ReLU()]
@@ -74,15 +84,16 @@ class LatentGenerator(nn.Module):
         layers.append(nn.Linear(width, ACTION_DIM))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (..., d) -> actor-space actions (..., 4)."""
         return torch.tanh(self.mlp(z))
 
-    def sample(self, n, generator=None):
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """n outputs (1, n, 4) from fresh latents (one 'state')."""
         return self(sample_latent(1, n, self.latent_dim, generator))
 
 
-def oracle_weight(scene, points):
+def oracle_weight(scene: Scene, points: torch.Tensor) -> torch.Tensor:
     """Environment target weight g * radius weight * workspace indicator, (...), detached.
 
     Args:
@@ -94,7 +105,8 @@ def oracle_weight(scene, points):
         return success.to(points.dtype) * action_weight(points)
 
 
-def evaluate_generator(model, scene, samples, generator=None):
+def evaluate_generator(model: LatentGenerator, scene: Scene, samples: int,
+                       generator: Optional[torch.Generator] = None) -> dict[str, Any]:
     """Accuracy and ground-truth mode shares of ``samples`` generator outputs on ``scene``.
 
     Returns:
@@ -114,7 +126,9 @@ def evaluate_generator(model, scene, samples, generator=None):
             'actions': actions}
 
 
-def train_generator(scene, kind, steps=STEPS, lr=LR, config=None, seed=0, progress=True):
+def train_generator(scene: Scene, kind: str, steps: int = STEPS, lr: float = LR,
+                    config: Optional[TrainConfig] = None, seed: int = 0,
+                    progress: bool = True) -> LatentGenerator:
     """Train a ``LatentGenerator`` on ``scene`` with divergence ``kind``; returns the model.
 
     Uses the config's latent size, actor widths, N (num_supports), m and bandwidths
@@ -143,8 +157,11 @@ def train_generator(scene, kind, steps=STEPS, lr=LR, config=None, seed=0, progre
     return model
 
 
-def run_oracle_experiment(shape, seed, divergences=F_DIVERGENCES, steps=STEPS, lr=LR,
-                          samples=SAMPLES, rng_seed=0, config=None, params=None, progress=True):
+def run_oracle_experiment(shape: str, seed: int, divergences: Iterable[str] = F_DIVERGENCES,
+                          steps: int = STEPS, lr: float = LR, samples: int = SAMPLES,
+                          rng_seed: int = 0, config: Optional[TrainConfig] = None,
+                          params: Optional[Mapping[str, Any]] = None,
+                          progress: bool = True) -> dict[str, dict[str, Any]]:
     """Train one generator per divergence on scene (shape, seed) and evaluate it.
 
     Args:
@@ -176,7 +193,7 @@ def run_oracle_experiment(shape, seed, divergences=F_DIVERGENCES, steps=STEPS, l
     return results
 
 
-def format_modes_table(results):
+def format_modes_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Plain-text table of ``run_oracle_experiment`` results, one row per divergence."""
     lines = [f'{"loss":<5} {"accuracy":>8} {"modes":>7}  {"seconds":>7}  '
              f'share per mode rank, % of samples']
@@ -188,7 +205,8 @@ def format_modes_table(results):
     return '\n'.join(lines)
 
 
-def modes_figure(results, scene, path) -> Figure:
+def modes_figure(results: Mapping[str, Mapping[str, Any]], scene: Scene,
+                 path: str | os.PathLike) -> Figure:
     """Save a PNG: per divergence, the x-y projection of the samples over the modes.
 
     The ground-truth modes (max over alpha) are drawn faded; feasible samples are dots in
@@ -216,13 +234,13 @@ def modes_figure(results, scene, path) -> Figure:
         ax.set_xlabel('x [px]')
         ax.set_ylabel('y [px]')
         add_mm_axes(ax)
-    modes = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
-    handles = legend_handles(modes, glyph=False, no_mode=True) + [Line2D(
+    labels = {m: f'mode {m}' for m in range(1, gt.num_modes + 1)}
+    handles = legend_handles(labels, glyph=False, no_mode=True) + [Line2D(
         [], [], ls='none', marker='x', color='k', ms=5, label='infeasible sample')]
     fig.legend(handles=handles, loc='outside lower center', ncol=min(len(handles), 4),
                fontsize=8)
     fig.suptitle(f'{scene.shape} seed {scene.seed}: {len(actions)} samples of each generator '
                  f'(grasp centres, any angle);\nfaded: ground-truth modes, dots: feasible '
                  f"samples in their mode's colour", fontsize=11)
-    fig.savefig(str(path))  # the type follows the extension
+    save_figure(fig, path)  # the type follows the extension
     return fig

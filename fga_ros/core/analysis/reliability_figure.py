@@ -1,11 +1,17 @@
 """Reliability diagram of calibrated critic scores, one panel per shape."""
 
+import os
+from typing import Any, Mapping
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
+from fga_ros.file_writes import save_figure
 
-def reliability_figure(results, path):
+
+def reliability_figure(results: Mapping[str, Mapping[str, Any]],
+                       path: str | os.PathLike) -> None:
     """Save a PNG: feasible fraction against mean score per bin, bin counts as bar widths.
 
     Args:
@@ -38,4 +44,4 @@ def reliability_figure(results, path):
     fig.suptitle(f'reliability of scored proposal candidates ({len(edges) - 1} equal bins; '
                  'numbers: candidates per bin)', fontsize=9)
     fig.tight_layout()
-    fig.savefig(str(path), format='png')
+    save_figure(fig, path)

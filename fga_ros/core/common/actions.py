@@ -18,6 +18,9 @@ Every function accepts numpy arrays or torch tensors and returns the same kind
 """
 
 
+from types import ModuleType
+from typing import Any, TypeVar
+
 import numpy as np
 import torch
 
@@ -31,26 +34,28 @@ HALF_WIDTH = 0.5 * (WORKSPACE_HI - WORKSPACE_LO)
 """Workspace half-width in pixels (39): one network unit."""
 MIN_RADIUS = 1e-6
 """Radius below which an actor output's angle is undefined; normalisation clamps to it."""
+Array = TypeVar('Array', np.ndarray, torch.Tensor)
+"""The functions below take numpy arrays or torch tensors and return the same kind."""
 
 
-def _lib(a):
+def _lib(a: Array) -> ModuleType:
     return torch if isinstance(a, torch.Tensor) else np
 
 
-def _check_last(name, a, size):
+def _check_last(name: str, a: Array, size: int) -> None:
     if a.ndim < 1 or a.shape[-1] != size:
         raise ValueError(f'{name} must have shape (..., {size}), got {tuple(a.shape)}')
 
 
-def _as_array(a):
+def _as_array(a: Array) -> Array:
     return a if isinstance(a, torch.Tensor) else np.asarray(a, dtype=np.float64)
 
 
-def _stack(lib, parts):
+def _stack(lib: ModuleType, parts: list[Any]) -> Any:
     return lib.stack(parts, -1) if lib is torch else np.stack(parts, axis=-1)
 
 
-def encode_actions(px):
+def encode_actions(px: Array) -> Array:
     """Pixel actions (..., 3) -> unit-norm critic input ``[x_n, y_n, sin 2a, cos 2a]`` (..., 4)."""
     px = _as_array(px)
     _check_last('actions', px, 3)
@@ -60,14 +65,14 @@ def encode_actions(px):
                         lib.sin(phi), lib.cos(phi)])
 
 
-def radius(out):
+def radius(out: Array) -> Array:
     """Radius r of actor outputs (..., 4): the norm of the last two components, (...)."""
     out = _as_array(out)
     _check_last('actor outputs', out, 4)
     return _lib(out).sqrt(out[..., 2] ** 2 + out[..., 3] ** 2)
 
 
-def normalise_actor_output(out):
+def normalise_actor_output(out: Array) -> Array:
     """Actor outputs (..., 4) -> critic input (..., 4): the angle part scaled to unit norm.
 
     The radius is clamped to ``MIN_RADIUS`` so that r = 0 gives a finite (arbitrary) angle.
@@ -78,7 +83,7 @@ def normalise_actor_output(out):
     return _stack(_lib(out), [out[..., 0], out[..., 1], out[..., 2] / r, out[..., 3] / r])
 
 
-def decode_actor(out):
+def decode_actor(out: Array) -> Array:
     """Actor outputs or critic inputs (..., 4) -> pixel actions (..., 3).
 
     alpha = atan2(a_3, a_4) / 2 wrapped into [0, pi); x and y are clipped into the
@@ -87,7 +92,9 @@ def decode_actor(out):
     out = _as_array(out)
     _check_last('actor outputs', out, 4)
     lib = _lib(out)
-    if lib is torch:
+    x: Any
+    y: Any
+    if isinstance(out, torch.Tensor):
         x = (CENTRE + HALF_WIDTH * out[..., 0]).clamp(WORKSPACE_LO, MAX_COORD)
         y = (CENTRE + HALF_WIDTH * out[..., 1]).clamp(WORKSPACE_LO, MAX_COORD)
     else:

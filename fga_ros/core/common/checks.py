@@ -1,12 +1,14 @@
 """Argument checks shared by the core and the bridge (numpy only): each returns the value
 or raises ValueError naming the argument."""
 
+from typing import Any
+
 import numpy as np
 
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 
-def check_image(image):
+def check_image(image: Any) -> np.ndarray:
     """Return ``image`` if it is a (128, 128, 3) uint8 RGB array, else raise ValueError."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f'image must be a numpy array, got {type(image).__name__}')
@@ -18,7 +20,7 @@ def check_image(image):
     return image
 
 
-def check_count(name, value, low, high):
+def check_count(name: str, value: Any, low: int, high: int) -> int:
     """Return ``value`` as int if it is an integer in [low, high], else raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f'{name} must be an integer, got {value!r}')
@@ -27,7 +29,7 @@ def check_count(name, value, low, high):
     return int(value)
 
 
-def check_fraction(name, value):
+def check_fraction(name: str, value: Any) -> float:
     """Return ``value`` as float if it is a number in [0, 1), else raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f'{name} must be a number in [0, 1), got {value!r}')

@@ -14,8 +14,7 @@ import inspect
 import math
 from pathlib import Path
 import typing
-
-import yaml
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from fga_ros.core.common.choices import (
     ACTOR_HEADS,
@@ -26,6 +25,7 @@ from fga_ros.core.common.choices import (
     PROPOSAL_BANDWIDTH,
 )
 from fga_ros.resources import share_path
+from fga_ros.safe_yaml import clip, parse_yaml, quote, read_yaml_mapping
 from fga_ros.sim import DISTORTIONS, train_shapes
 from fga_ros.sim import shapes as sim_shapes
 
@@ -39,6 +39,39 @@ ARCHITECTURE_FIELDS = (
 ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden')
 """The architecture fields of the actor head alone; the others fix the extractor and the
 critic (a warm start copies those from another model)."""
+
+
+UPPER_BOUNDS = {
+    # networks: a file's config cannot ask for layers that do not fit in memory
+    'image_size': 512, 'embed_channels': 1024, 'num_blocks': 64, 'bottleneck_channels': 1024,
+    'pixel_mlp_channels': 1024, 'latent_dim': 256, 'actor_hidden': 4096, 'critic_hidden': 4096,
+    'readout_span': 256.0, 'readout_width': 256.0,
+    # estimators and batches
+    'num_supports': 4096, 'resample_per_support': 64, 'uncertainty_proposals': 16384,
+    'actor_batch': 1024, 'critic_batch': 16384, 'critic_actions_per_state': 256,
+    'kde_bandwidth': 100.0, 'proposal_bandwidth': 100.0,
+    # replay memory: ring arrays take 20 bytes per experience
+    'replay_positive': 5_000_000, 'replay_negative': 5_000_000,
+    'prefill_examples': 10_000_000, 'prefill_scenes': 1_000_000,
+    # schedule and bookkeeping
+    'steps': 10 ** 9, 'interaction_steps': 1024, 'grasps_per_state': 16384, 'critic_steps': 100,
+    'actor_steps': 100, 'lr_actor': 10.0, 'lr_critic': 10.0, 'eval_every': 10 ** 9,
+    'eval_states': 100_000, 'eval_actions': 16384, 'checkpoint_every': 10 ** 9,
+    'log_every': 10 ** 9, 'seed': 2 ** 63 - 1, 'num_threads': 1024,
+}
+"""Largest accepted value of each numeric field (of each element for lists). The bounds
+are far above every preset; they keep a hand-written or crafted config (a preset, a model
+file's stored config) from asking for networks or buffers that cannot fit in memory."""
+MAX_LAYERS = 16
+"""Most hidden layers of ``actor_hidden`` / ``critic_hidden``."""
+MAX_SHAPES = 64
+"""Most entries of ``shapes`` (repeating a shape weights it)."""
+MAX_BATCH_ACTIVATIONS = 2 ** 26
+"""Largest batch (critic, actor or interaction) times ``embed_channels`` times the trunk
+map's cells: the floats of one trunk activation (the paper's setting: 3.8 M)."""
+MAX_KDE_PAIRS = 2 ** 27
+"""Largest ``actor_batch * num_supports * num_supports * resample_per_support``: the kernel
+entries of one actor step (the paper's setting: 0.5 M)."""
 
 
 @dataclass(frozen=True)
@@ -159,11 +192,17 @@ class TrainConfig:
     num_threads: int = 0
     """torch intra-op CPU threads (0: torch's default)"""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self):
+    def validate(self) -> None:
         """Check types and ranges; raise ``ValueError`` naming the first bad field."""
+        self._check_types()
+        self._check_ranges()
+        self._check_choices()
+
+    def _check_types(self) -> None:
+        """Every field of its declared type (tuple elements included), floats finite."""
         hints = typing.get_type_hints(TrainConfig)
         for name in field_names():
             _check_type(name, getattr(self, name), hints[name])
@@ -171,7 +210,10 @@ class TrainConfig:
             value = getattr(self, name)
             numbers = value if isinstance(value, tuple) else (value,)
             if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
-                raise ValueError(f'{name} must be finite, got {value!r}')
+                raise ValueError(f'{name} must be finite, got {quote(value)}')
+
+    def _check_ranges(self) -> None:
+        """Counts, sizes and rates within their ranges and upper bounds."""
         positive = (
             'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels', 'latent_dim',
             'num_supports', 'resample_per_support', 'uncertainty_proposals', 'actor_batch',
@@ -182,39 +224,49 @@ class TrainConfig:
         )
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
+                raise ValueError(f'{name} must be > 0, got {quote(getattr(self, name))}')
         for name in ('prefill_examples', 'critic_steps', 'actor_steps', 'eval_every',
                      'checkpoint_every', 'seed', 'num_threads', 'cell_fkl_weight'):
             if getattr(self, name) < 0:
-                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
+                raise ValueError(f'{name} must be >= 0, got {quote(getattr(self, name))}')
         for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
                              ('proposal_bandwidth', 4)):
             value = getattr(self, name)
             if len(value) != length or not all(v > 0 for v in value):
-                raise ValueError(f'{name} must hold {length} values > 0, got {value!r}')
+                raise ValueError(f'{name} must hold {length} values > 0, got {quote(value)}')
         for name in ('actor_hidden', 'critic_hidden'):
             value = getattr(self, name)
-            if not value or not all(v > 0 for v in value):
-                raise ValueError(f'{name} must hold at least one width > 0, got {value!r}')
+            if not value or len(value) > MAX_LAYERS or not all(v > 0 for v in value):
+                raise ValueError(f'{name} must hold 1 to {MAX_LAYERS} widths > 0, got '
+                                 f'{quote(value)}')
+        for name, bound in UPPER_BOUNDS.items():
+            value = getattr(self, name)
+            if any(v > bound for v in (value if isinstance(value, tuple) else (value,))):
+                raise ValueError(f'{name} must be at most {bound}, got {quote(value)}')
         if not 0.0 <= self.prefill_imitation_fraction <= 1.0:
             raise ValueError('prefill_imitation_fraction must be in [0, 1], got '
-                             f'{self.prefill_imitation_fraction!r}')
+                             f'{quote(self.prefill_imitation_fraction)}')
+
+    def _check_choices(self) -> None:
+        """Names among the known choices, and the fields that constrain each other."""
         if self.actor_head not in ACTOR_HEADS:
             raise ValueError(f'actor_head must be one of {ACTOR_HEADS}, got '
-                             f'{self.actor_head!r}')
+                             f'{quote(self.actor_head)}')
         if self.critic_readout not in CRITIC_READOUTS:
             raise ValueError(f'critic_readout must be one of {CRITIC_READOUTS}, got '
-                             f'{self.critic_readout!r}')
+                             f'{quote(self.critic_readout)}')
         if self.grasps_per_state > self.uncertainty_proposals:
             raise ValueError(f'grasps_per_state ({self.grasps_per_state}) must not exceed '
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
         if self.divergence not in DIVERGENCES:
-            raise ValueError(f'divergence must be one of {DIVERGENCES}, got {self.divergence!r}')
+            raise ValueError(f'divergence must be one of {DIVERGENCES}, got '
+                             f'{quote(self.divergence)}')
         if self.cell_fkl_weight > 0 and (self.actor_head != 'spatial'
                                          or self.divergence not in F_DIVERGENCES):
             raise ValueError('cell_fkl_weight > 0 needs actor_head: spatial and an '
                              f'f-divergence ({", ".join(F_DIVERGENCES)})')
         check_scene_choice(self.shapes, self.distortion)
+        check_work_bounds(self)
         if self.critic_batch < 2:
             raise ValueError(f'critic_batch must be >= 2 (half positive, half negative), '
                              f'got {self.critic_batch}')
@@ -222,18 +274,38 @@ class TrainConfig:
             raise ValueError('device must be a non-empty string')
 
 
-def check_scene_choice(shapes, distortion):
+def check_work_bounds(config: TrainConfig) -> None:
+    """Raise ValueError when one training step of ``config`` would hold more than
+    ``MAX_BATCH_ACTIVATIONS`` floats in a trunk activation or ``MAX_KDE_PAIRS`` kernel
+    entries (each field may be within its own bound while their product is not)."""
+    grid = (config.image_size - 1) // 3 + 1
+    batch = max(config.critic_batch, config.actor_batch,
+                config.interaction_steps * config.uncertainty_proposals)
+    activations = batch * config.embed_channels * grid * grid
+    if activations > MAX_BATCH_ACTIVATIONS:
+        raise ValueError(f'a batch of {batch} images of {config.image_size} pixels with '
+                         f'embed_channels {config.embed_channels} needs {activations} floats '
+                         f'per activation, more than {MAX_BATCH_ACTIVATIONS}')
+    pairs = (config.actor_batch * config.num_supports * config.num_supports
+             * config.resample_per_support)
+    if pairs > MAX_KDE_PAIRS:
+        raise ValueError(f'actor_batch * num_supports^2 * resample_per_support = {pairs}, '
+                         f'more than {MAX_KDE_PAIRS}')
+
+
+def check_scene_choice(shapes: Sequence[str], distortion: str) -> None:
     """Raise ValueError unless ``shapes`` names one or more of the simulator's shape families
     and ``distortion`` is one of its distortions (a config's, or the simulator node's)."""
-    if not shapes:
-        raise ValueError('shapes must name at least one shape')
+    if not 1 <= len(shapes) <= MAX_SHAPES:
+        raise ValueError(f'shapes must name at least one shape and at most {MAX_SHAPES}, '
+                         f'got {len(shapes)}')
     known = sim_shapes()
     unknown = [s for s in shapes if s not in known]
     if unknown:
-        raise ValueError(f'shapes: unknown shape(s) {unknown}; valid shapes: '
+        raise ValueError(f'shapes: unknown shape(s) {quote(unknown)}; valid shapes: '
                          f'{", ".join(known)}')
     if distortion not in DISTORTIONS:
-        raise ValueError(f'distortion must be one of {DISTORTIONS}, got {distortion!r}')
+        raise ValueError(f'distortion must be one of {DISTORTIONS}, got {quote(distortion)}')
 
 
 _ELEMENT_TYPES = {
@@ -246,7 +318,7 @@ _TYPE_NAMES = {int: ('an integer', 'integers'), float: ('a number', 'numbers'),
                str: ('a string', 'strings')}
 
 
-def _is_kind(value, kind):
+def _is_kind(value: Any, kind: type) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
@@ -254,27 +326,27 @@ def _is_kind(value, kind):
     return isinstance(value, kind)
 
 
-def _check_type(name, value, kind):
+def _check_type(name: str, value: Any, kind: type) -> None:
     if kind is tuple:
         element = _ELEMENT_TYPES[name]
         if not isinstance(value, tuple) or not all(_is_kind(v, element) for v in value):
             raise ValueError(f'{name} must be a list of {_TYPE_NAMES[element][1]}, '
-                             f'got {value!r}')
+                             f'got {quote(value)}')
     elif not _is_kind(value, kind):
-        raise ValueError(f'{name} must be {_TYPE_NAMES[kind][0]}, got {value!r}')
+        raise ValueError(f'{name} must be {_TYPE_NAMES[kind][0]}, got {quote(value)}')
 
 
-def _parse_float(name, text):
+def _parse_float(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f'{name} must be a number, got {text!r}') from None
+        raise ValueError(f'{name} must be a number, got {quote(text)}') from None
     if not math.isfinite(value):
-        raise ValueError(f'{name} must be finite, got {text!r}')
+        raise ValueError(f'{name} must be finite, got {quote(text)}')
     return value
 
 
-def _coerce(name, value, kind):
+def _coerce(name: str, value: Any, kind: type) -> Any:
     """Convert a YAML/JSON value to the field's type (lists -> tuples, ints -> floats).
 
     Strings are accepted for float fields when they spell a finite number, because YAML 1.1
@@ -295,31 +367,34 @@ def _coerce(name, value, kind):
     return value
 
 
-def field_names():
+def field_names() -> tuple[str, ...]:
     """Names of all ``TrainConfig`` fields, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
 @functools.lru_cache(maxsize=None)
-def field_descriptions():
+def field_descriptions() -> dict[str, str]:
     """``{field name: its docstring}`` (one line), e.g. for ROS parameter descriptors."""
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body
+    class_def = ast.parse(inspect.getsource(TrainConfig)).body[0]
+    assert isinstance(class_def, ast.ClassDef)
+    body = class_def.body
     docs = {}
     for node, after in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) \
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                and isinstance(after, ast.Expr) \
                 and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
             docs[node.target.id] = ' '.join(after.value.value.split())
     return docs
 
 
-def config_to_dict(config):
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     """Return ``config`` as a plain dict (tuples become lists) for YAML and checkpoints."""
     return {k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(config).items()}
 
 
-def config_from_dict(values, base=None, source='config'):
+def config_from_dict(values: object, base: Optional[TrainConfig] = None,
+                     source: str = 'config') -> TrainConfig:
     """Build a ``TrainConfig`` from ``base`` (default: the defaults) updated with ``values``.
 
     Args:
@@ -334,9 +409,11 @@ def config_from_dict(values, base=None, source='config'):
         raise ValueError(f'{source} must be a mapping of option: value, '
                          f'got {type(values).__name__}')
     names = field_names()
-    unknown = sorted(str(k) for k in values if k not in names)
+    unknown = [clip(k) for k in values if k not in names]
     if unknown:
-        raise ValueError(f'{source}: unknown option(s) {", ".join(unknown)}; valid options: '
+        listed = ', '.join(unknown[:5]) + (f' (and {len(unknown) - 5} more)'
+                                           if len(unknown) > 5 else '')
+        raise ValueError(f'{source}: unknown option(s) {listed}; valid options: '
                          f'{", ".join(names)}')
     hints = typing.get_type_hints(TrainConfig)
     coerced = {}
@@ -351,12 +428,12 @@ def config_from_dict(values, base=None, source='config'):
         raise ValueError(f'{source}: {error}') from None
 
 
-def preset_names():
+def preset_names() -> tuple[str, ...]:
     """Names of the presets shipped in ``config/presets``."""
     return tuple(sorted(p.stem for p in share_path('config', 'presets').glob('*.yaml')))
 
 
-def resolve_config_path(preset_or_path):
+def resolve_config_path(preset_or_path: Union[str, Path]) -> Path:
     """Return the YAML file for a preset name or a path to a YAML file.
 
     Raises:
@@ -369,30 +446,12 @@ def resolve_config_path(preset_or_path):
     path = Path(text).expanduser()
     if path.is_file():
         return path
-    raise FileNotFoundError(f'no preset or YAML file named {text!r}; presets: '
+    raise FileNotFoundError(f'no preset or YAML file named {quote(text)}; presets: '
                             f'{", ".join(preset_names())}')
 
 
-def read_yaml(path):
-    """Load a YAML mapping from ``path``; an empty file gives ``{}``.
-
-    Raises:
-        ValueError: malformed YAML or not a mapping, naming the file.
-    """
-    try:
-        with open(path, encoding='utf-8') as stream:
-            values = yaml.safe_load(stream)
-    except yaml.YAMLError as error:
-        raise ValueError(f'{path}: malformed YAML: {error}') from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ValueError(f'{path}: expected a mapping of option: value, '
-                         f'got {type(values).__name__}')
-    return values
-
-
-def load_config(preset_or_path, overrides=None):
+def load_config(preset_or_path: Union[str, Path],
+                overrides: Optional[Mapping[str, Any]] = None) -> TrainConfig:
     """Load a preset (``'paper'``, ``'cpu'``, ``'tiny'``) or YAML file, then apply overrides.
 
     Args:
@@ -404,25 +463,27 @@ def load_config(preset_or_path, overrides=None):
         ValueError: malformed YAML, unknown option, wrong type or range (names the source).
     """
     path = resolve_config_path(preset_or_path)
-    config = config_from_dict(read_yaml(path), source=str(path))
+    config = config_from_dict(read_yaml_mapping(path), source=str(path))
     if overrides:
         config = config_from_dict(dict(overrides), base=config, source='overrides')
     return config
 
 
-def parse_overrides(items):
+MAX_OVERRIDE_BYTES = 4096
+"""Longest value of one ``key=value`` override, bytes."""
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Parse ``['steps=1000', 'shapes=[H, T]']`` (YAML values) into an overrides dict.
 
     Raises:
-        ValueError: an item without ``=`` or with a malformed value.
+        ValueError: an item without ``=`` or with a malformed, too long or too deep value.
     """
     overrides = {}
     for item in items:
         key, sep, text = item.partition('=')
         if not sep or not key.strip():
-            raise ValueError(f'override {item!r} must look like key=value')
-        try:
-            overrides[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ValueError(f'override {item!r}: malformed value: {error}') from None
+            raise ValueError(f'override {quote(item)} must look like key=value')
+        overrides[key.strip()] = parse_yaml(text, f'override {clip(key.strip())}',
+                                            MAX_OVERRIDE_BYTES)
     return overrides

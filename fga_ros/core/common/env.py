@@ -7,7 +7,7 @@ protocol is implemented by the in-process simulator below and by adapters over R
 or real hardware.
 """
 
-from typing import Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Environment(Protocol):
         the rest uniform random grasps; labels are the true outcomes."""
 
 
-def grasp_batch(actions, num_states):
+def grasp_batch(actions: np.ndarray, num_states: int) -> np.ndarray:
     """Check the argument of ``try_grasps``: (num_states, k, 3) float64 grasps.
 
     Raises:
@@ -61,7 +61,7 @@ class SimEnvironment:
         seed: seed of the problem sequence; equal seeds give equal sequences.
     """
 
-    def __init__(self, shapes, distortion='none', seed=0):
+    def __init__(self, shapes: Iterable[str], distortion: str = 'none', seed: int = 0) -> None:
         self.shapes = tuple(shapes)
         if not self.shapes:
             raise ValueError('shapes must name at least one shape')
@@ -69,35 +69,37 @@ class SimEnvironment:
         self._rng = np.random.default_rng(seed)
         for shape in self.shapes:  # fail now, with the simulator's message, on bad names
             make_scene(shape, 0, distortion)
-        self.scenes = []
+        self.scenes: list[Scene] = []
         """The current ``fga_ros.sim`` scenes (empty before the first ``new_states``)."""
 
-    def _random_scene(self, rng):
+    def _random_scene(self, rng: np.random.Generator) -> Scene:
         shape = self.shapes[int(rng.integers(len(self.shapes)))]
         return make_scene(shape, int(rng.integers(2**62)), self.distortion)
 
-    def new_states(self, count):
+    def new_states(self, count: int) -> list[np.ndarray]:
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f'count must be a positive integer, got {count!r}')
         self.scenes = [self._random_scene(self._rng) for _ in range(count)]
         return [render(scene) for scene in self.scenes]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Problem-sequence state (RNG and current scenes), for exact resume."""
         return {'rng': self._rng.bit_generator.state,
                 'scenes': [scene.to_dict() for scene in self.scenes]}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
         self._rng.bit_generator.state = state['rng']
         self.scenes = [Scene.from_dict(scene) for scene in state['scenes']]
 
-    def try_grasps(self, actions):
+    def try_grasps(self, actions: np.ndarray) -> np.ndarray:
         actions = grasp_batch(actions, len(self.scenes))
         return np.stack([grasp_success(scene, validate_actions(row))
                          for scene, row in zip(self.scenes, actions)])
 
-    def demonstrations(self, num_states, per_state, rng, imitation_fraction=0.5):
+    def demonstrations(self, num_states: int, per_state: int, rng: np.random.Generator,
+                       imitation_fraction: float = 0.5
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """See ``Environment.demonstrations``; does not change the current problem.
 
         Scenes without any feasible grasp get random grasps only.

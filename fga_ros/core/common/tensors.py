@@ -1,13 +1,19 @@
 """Torch helpers shared by the core: device and threads, generators, image tensors, latents."""
 
+from typing import Optional, Union
+
 import cv2
 import numpy as np
 import torch
+from torch import nn
+
+Device = Union[str, torch.device]
+"""A torch device or its name ('cpu', 'cuda:0', ...)."""
 
 IMAGE_CHANNELS = 3
 
 
-def select_device(name='auto'):
+def select_device(name: str = 'auto') -> torch.device:
     """Return the torch device for ``name``.
 
     Args:
@@ -33,7 +39,7 @@ def select_device(name='auto'):
     return device
 
 
-def configure_threads(num_threads=0):
+def configure_threads(num_threads: int = 0) -> int:
     """Set torch's intra-op CPU threads; 0 keeps torch's default. Returns the count in use.
 
     Inter-op threads are set to the same number when torch still allows it (only before
@@ -50,7 +56,8 @@ def configure_threads(num_threads=0):
     return torch.get_num_threads()
 
 
-def make_generator(device, generator=None, seed=None):
+def make_generator(device: Device, generator: Optional[torch.Generator] = None,
+                   seed: Optional[int] = None) -> Optional[torch.Generator]:
     """The torch generator to sample with: ``generator``, one seeded with ``seed``, or None.
 
     Raises:
@@ -68,13 +75,13 @@ def make_generator(device, generator=None, seed=None):
     return generator
 
 
-def model_device(model):
+def model_device(model: nn.Module) -> torch.device:
     """Device of a model's first parameter (cpu for a model without parameters)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device('cpu')
 
 
-def resize_images(images, size):
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     """Resize uint8 images (..., H, W, 3) to (..., size, size, 3) with area interpolation.
 
     Returns the input unchanged when it already has the size.
@@ -90,7 +97,8 @@ def resize_images(images, size):
     return out.reshape(images.shape[:-3] + (size, size, IMAGE_CHANNELS))
 
 
-def images_to_tensor(images, image_size, device=None):
+def images_to_tensor(images: np.ndarray, image_size: int,
+                     device: Optional[Device] = None) -> torch.Tensor:
     """uint8 images (H, W, 3) or (S, H, W, 3) -> uint8 tensor (S, 3, size, size) on device.
 
     Images of another size are resized (area interpolation) to ``image_size``.
@@ -102,7 +110,9 @@ def images_to_tensor(images, image_size, device=None):
     return tensor.permute(0, 3, 1, 2).contiguous()
 
 
-def sample_latent(num_states, n, latent_dim, generator=None, device=None):
+def sample_latent(num_states: int, n: int, latent_dim: int,
+                  generator: Optional[torch.Generator] = None,
+                  device: Optional[Device] = None) -> torch.Tensor:
     """Latent inputs z ~ Uniform([-1, 1]^d), shape (num_states, n, latent_dim), float32."""
     u = torch.rand((num_states, n, latent_dim), generator=generator, device=device)
     return 2.0 * u - 1.0

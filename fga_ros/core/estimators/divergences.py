@@ -14,8 +14,10 @@ Shapes: K states (or any leading dims) by M samples; all inputs of one call shar
 """
 
 import math
+from typing import Optional
 
 import torch
+from torch import Tensor
 
 from fga_ros.core.common.choices import F_DIVERGENCES
 from fga_ros.core.estimators.kde import log_volume
@@ -40,24 +42,24 @@ RADIUS_STD = 0.4
 _LOG2 = math.log(2.0)
 
 
-def _check_same_shape(**tensors):
+def _check_same_shape(**tensors: Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     first = next(iter(shapes.values()))
     if len(first) < 1 or first[-1] == 0 or any(s != first for s in shapes.values()):
         raise ValueError(f'expected equal shapes (..., M) with M >= 1, got {shapes}')
 
 
-def _check_kind(kind, allowed):
+def _check_kind(kind: str, allowed: tuple[str, ...]) -> None:
     if kind not in allowed:
         raise ValueError(f'divergence must be one of {allowed}, got {kind!r}')
 
 
-def _check_scores(name, scores):
+def _check_scores(name: str, scores: Tensor) -> None:
     if not bool(torch.all((scores >= 0) & (scores <= 1))):  # also rejects NaN
         raise ValueError(f'{name} must lie in [0, 1]')
 
 
-def radius_weight(actions4):
+def radius_weight(actions4: Tensor) -> Tensor:
     """Unnormalised Gaussian exp(-(r - 0.5)^2 / (2 0.4^2)) on r = ||(a3, a4)|| (appendix B).
 
     Args:
@@ -72,7 +74,9 @@ def radius_weight(actions4):
     return torch.exp(-0.5 * ((r - RADIUS_MEAN) / RADIUS_STD).square())
 
 
-def target_log_density(critic_scores, log_q_prop, radius_weight=None, score_floor=SCORE_FLOOR):
+def target_log_density(critic_scores: Tensor, log_q_prop: Tensor,
+                       radius_weight: Optional[Tensor] = None,
+                       score_floor: float = SCORE_FLOOR) -> Tensor:
     """Estimated log target density log p(a*_j) = log r_j - log V (Algorithm 1, lines 29-31).
 
     r_j = max(xi_j * w_j, score_floor) with w the radius weight, and
@@ -99,7 +103,8 @@ def target_log_density(critic_scores, log_q_prop, radius_weight=None, score_floo
     return log_r - log_v.unsqueeze(-1)
 
 
-def target_log_density_at(scores, critic_scores, log_q_prop, score_floor=SCORE_FLOOR):
+def target_log_density_at(scores: Tensor, critic_scores: Tensor, log_q_prop: Tensor,
+                          score_floor: float = SCORE_FLOOR) -> Tensor:
     """log p at other points, e.g. the actor's own samples: log max(scores, floor) - log V,
     V estimated as in ``target_log_density`` from the samples a*_j ~ q'.
 
@@ -121,7 +126,7 @@ def target_log_density_at(scores, critic_scores, log_q_prop, score_floor=SCORE_F
     return torch.log(scores.detach().clamp_min(score_floor)) - log_v.unsqueeze(-1)
 
 
-def estimator_weights(kind, log_q, log_q_prop, log_p):
+def estimator_weights(kind: str, log_q: Tensor, log_q_prop: Tensor, log_p: Tensor) -> Tensor:
     """Per-sample weights w_j = (q/q') (f'(q/p) + lambda) of eq. 10 / Table 2, detached.
 
     js:  (q/q') (1/2) log(2q / (q + p)),  lambda = 0
@@ -149,7 +154,7 @@ def estimator_weights(kind, log_q, log_q_prop, log_p):
     return torch.exp(lq - lqp) * log_term
 
 
-def f_divergence_surrogate(kind, log_q, log_q_prop, log_p):
+def f_divergence_surrogate(kind: str, log_q: Tensor, log_q_prop: Tensor, log_p: Tensor) -> Tensor:
     """Scalar surrogate whose gradient is the estimator of eq. 10, averaged over rows.
 
     loss = mean over rows and samples of w_j * log q(a*_j), w from ``estimator_weights``
@@ -169,7 +174,7 @@ def f_divergence_surrogate(kind, log_q, log_q_prop, log_p):
     return (weights * log_q).mean()
 
 
-def choice_costs(kind, log_q, log_p):
+def choice_costs(kind: str, log_q: Tensor, log_p: Tensor) -> Tensor:
     """Per-sample costs f'(q/p)(a_i) at the actor's own samples a_i, detached.
 
     For an actor that is a mixture q = sum_c pi_c q_c over discrete choices c,
@@ -197,7 +202,7 @@ def choice_costs(kind, log_q, log_p):
     return 0.5 * (_LOG2 + lq - torch.logaddexp(lq, lp))
 
 
-def choice_surrogate(costs, log_choice):
+def choice_surrogate(costs: Tensor, log_choice: Tensor) -> Tensor:
     """Score-function surrogate for an actor's discrete choices: its gradient is
     mean_i A_i grad log pi(c_i), with A the costs less their mean over each row (the
     baseline) divided by their root mean square over the batch (scale-free steps).
@@ -216,7 +221,7 @@ def choice_surrogate(costs, log_choice):
     return (advantage * log_choice).mean()
 
 
-def categorical_divergence(kind, log_pi, log_p):
+def categorical_divergence(kind: str, log_pi: Tensor, log_p: Tensor) -> Tensor:
     """Exact D_f(p || pi) of two distributions over the same categories (last dim),
     differentiable w.r.t. ``log_pi``; Table 1 with t = pi / p:
 
@@ -248,7 +253,7 @@ def categorical_divergence(kind, log_pi, log_p):
     return 0.5 * (p * (log_p - log_mix) + pi * (log_pi - log_mix)).sum(-1)
 
 
-def divergence_value(kind, log_q, log_q_prop, log_p):
+def divergence_value(kind: str, log_q: Tensor, log_q_prop: Tensor, log_p: Tensor) -> Tensor:
     """Importance-sampled D_f(p || q) = E_q'[(p/q') f(q/p)] per row, for logging and tests.
 
     rkl: E_q'[(q/q') log(q/p)]; fkl: E_q'[(p/q') log(p/q)];
@@ -278,7 +283,7 @@ def divergence_value(kind, log_q, log_q_prop, log_p):
     return terms.mean(-1)
 
 
-def gan_actor_loss(critic_scores, non_saturating=False):
+def gan_actor_loss(critic_scores: Tensor, non_saturating: bool = False) -> Tensor:
     """GAN generator loss on the critic's scores of the actor's own actions.
 
     Default: the minimax form of Table 2 / eq. 13, mean log(1 - xi) (descending it raises
@@ -301,7 +306,7 @@ def gan_actor_loss(critic_scores, non_saturating=False):
     return torch.log1p(-xi).mean()
 
 
-def me_actor_loss(log_q, critic_scores, log_scores=False):
+def me_actor_loss(log_q: Tensor, critic_scores: Tensor, log_scores: bool = False) -> Tensor:
     """Maximum-entropy actor loss of eq. 12: mean(log q(a_i) - xi(a_i)).
 
     ``log_q`` is the KDE log-density at the actor's own samples (supports and points both
@@ -322,7 +327,7 @@ def me_actor_loss(log_q, critic_scores, log_scores=False):
     return (log_q - reward).mean()
 
 
-def critic_loss(logits, labels):
+def critic_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Class-balanced binary cross-entropy with logits.
 
     The mean BCE over positives and the mean over negatives are averaged with equal weight

@@ -11,13 +11,18 @@ that the 78-pixel workspace maps to [-1, 1] (the paper does not state its units)
 
 import math
 import operator
+from typing import Optional, Sequence, Union
 
 import torch
+from torch import Tensor
+
+Bandwidth = Union[Sequence[float], Tensor]
+"""A KDE bandwidth: D standard deviations, one per dimension."""
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _as_bandwidth(bandwidth, dim, like):
+def _as_bandwidth(bandwidth: Bandwidth, dim: int, like: Tensor) -> Tensor:
     """Return ``bandwidth`` as a (D,) tensor with the dtype and device of ``like``.
 
     Raises:
@@ -31,14 +36,14 @@ def _as_bandwidth(bandwidth, dim, like):
     return sigma
 
 
-def _check_samples(name, x):
+def _check_samples(name: str, x: Tensor) -> None:
     if x.ndim < 2 or x.shape[-2] == 0:
         raise ValueError(
             f'{name} must have shape (..., count, D) with count >= 1, got {tuple(x.shape)}'
         )
 
 
-def kde_log_density(points, supports, bandwidth):
+def kde_log_density(points: Tensor, supports: Tensor, bandwidth: Bandwidth) -> Tensor:
     """Log-density of the Gaussian KDE of ``supports`` at ``points`` (eq. 8).
 
     log q(a) = log (1/N) sum_i N(a; a_i, diag(sigma^2)), normalised kernel included.
@@ -67,7 +72,8 @@ def kde_log_density(points, supports, bandwidth):
     return torch.logsumexp(log_kernel, dim=-1) - log_norm
 
 
-def resample(supports, m, bandwidth, generator=None):
+def resample(supports: Tensor, m: int, bandwidth: Bandwidth,
+             generator: Optional[torch.Generator] = None) -> Tensor:
     """Draw m samples around each support: a*_j = stop_gradient(a_[j // m]) + eps.
 
     Equivalent to sampling the KDE with bandwidth sigma' (Algorithm 1, lines 25-26);
@@ -97,7 +103,7 @@ def resample(supports, m, bandwidth, generator=None):
     return centres + eps * sigma
 
 
-def log_volume(log_g, log_q_prop):
+def log_volume(log_g: Tensor, log_q_prop: Tensor) -> Tensor:
     """Importance-sampled log-volume of an unnormalised target (eq. 11).
 
     V = (1/M) sum_j g(a*_j) / q'(a*_j) with a*_j ~ q', computed as a logsumexp.

@@ -22,9 +22,14 @@ Metadata layout (JSON-like, ``meta['calibration']`` and ``meta['novelty']``), se
 
 from dataclasses import dataclass
 import math
+from typing import Any, Mapping, Optional, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
+
+Logits = TypeVar('Logits', np.ndarray, torch.Tensor)
+"""Critic logits as a numpy array or a torch tensor; the scores come back as the same."""
 
 ECE_BINS = 15
 """Equal-width score bins of the expected calibration error and the reliability diagram."""
@@ -44,31 +49,31 @@ class Calibration:
     bias: float = 0.0
     info: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f'temperature must be a positive number, got {self.temperature}')
         if not math.isfinite(self.bias):
             raise ValueError(f'bias must be finite, got {self.bias}')
 
     @property
-    def fitted(self):
+    def fitted(self) -> bool:
         """Whether this is a fitted calibration (not the identity)."""
         return bool(self.info)
 
-    def scores(self, logits):
+    def scores(self, logits: Logits) -> Logits:
         """Calibrated scores in [0, 1] of critic logits (tensor or array, any shape)."""
         if isinstance(logits, torch.Tensor):
             return torch.sigmoid(logits / self.temperature + self.bias)
         z = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings
 
-    def to_meta(self):
+    def to_meta(self) -> dict[str, Any]:
         """``{'method': 'platt', 'temperature', 'bias', **info}`` for a model file."""
         return {'method': 'platt', 'temperature': float(self.temperature),
                 'bias': float(self.bias), **dict(self.info)}
 
     @classmethod
-    def from_meta(cls, meta):
+    def from_meta(cls, meta: Optional[Mapping[str, Any]]) -> 'Calibration':
         """The calibration in a model's metadata (identity when there is none).
 
         Raises:
@@ -85,7 +90,7 @@ class Calibration:
         return cls(float(data['temperature']), float(data['bias']), info or (('fitted', 1),))
 
 
-def fit_platt(logits, labels, max_iter=100):
+def fit_platt(logits: ArrayLike, labels: ArrayLike, max_iter: int = 100) -> tuple[float, float]:
     """Maximum-likelihood temperature and bias for critic ``logits`` (n,) and 0/1 ``labels``.
 
     Newton's method on (a, b) with score = sigmoid(a l + b), a = 1 / temperature, started at
@@ -104,7 +109,7 @@ def fit_platt(logits, labels, max_iter=100):
                          'calibration')
     features = np.stack([x, np.ones_like(x)], axis=1)
 
-    def loss(params):
+    def loss(params: np.ndarray) -> float:
         z = features @ params
         return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
@@ -132,7 +137,8 @@ def fit_platt(logits, labels, max_iter=100):
     return 1.0 / params[0], float(params[1])
 
 
-def reliability_bins(scores, labels, bins=ECE_BINS):
+def reliability_bins(scores: ArrayLike, labels: ArrayLike,
+                     bins: int = ECE_BINS) -> dict[str, np.ndarray]:
     """Per-bin counts, mean scores and feasible fractions on ``bins`` equal-width bins.
 
     Args:
@@ -155,7 +161,8 @@ def reliability_bins(scores, labels, bins=ECE_BINS):
             'edges': np.linspace(0.0, 1.0, bins + 1)}
 
 
-def expected_calibration_error(scores, labels, bins=ECE_BINS):
+def expected_calibration_error(scores: ArrayLike, labels: ArrayLike,
+                               bins: int = ECE_BINS) -> float:
     """ECE (module docstring) of ``scores`` (n,) against 0/1 ``labels`` (n,): a float."""
     table = reliability_bins(scores, labels, bins)
     count = table['count']
@@ -169,7 +176,7 @@ def expected_calibration_error(scores, labels, bins=ECE_BINS):
 # -- novelty gate -------------------------------------------------------------------------
 
 
-def pooled_features(trunk):
+def pooled_features(trunk: torch.Tensor) -> torch.Tensor:
     """Per-channel mean and standard deviation of trunk maps (S, C, G, G): (S, 2C) tensor."""
     return torch.cat([trunk.mean(dim=(2, 3)), trunk.std(dim=(2, 3))], dim=1)
 
@@ -190,7 +197,7 @@ class NoveltyGate:
     threshold: float
     info: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         d = len(self.mean)
         if self.mean.ndim != 1 or self.precision.shape != (d, d):
             raise ValueError(f'novelty gate: mean must be (D,) and precision (D, D), got '
@@ -200,19 +207,19 @@ class NoveltyGate:
             raise ValueError('novelty gate: mean, precision and threshold must be finite, '
                              'threshold positive')
 
-    def distances(self, pooled):
+    def distances(self, pooled: ArrayLike) -> np.ndarray:
         """Squared Mahalanobis distances (S,) float64 of pooled features (S, D)."""
         x = np.asarray(pooled, dtype=np.float64).reshape(-1, len(self.mean)) - self.mean
         return np.einsum('ij,jk,ik->i', x, self.precision, x)
 
-    def to_meta(self):
+    def to_meta(self) -> dict[str, Any]:
         """JSON-like dict for a model file's ``meta['novelty']``."""
         return {'features': 'trunk channel mean and std', 'mean': self.mean.tolist(),
                 'precision': self.precision.tolist(), 'threshold': float(self.threshold),
                 **dict(self.info)}
 
     @classmethod
-    def from_meta(cls, meta):
+    def from_meta(cls, meta: Optional[Mapping[str, Any]]) -> Optional['NoveltyGate']:
         """The gate in a model's metadata, or None when there is none.
 
         Raises:
@@ -231,7 +238,8 @@ class NoveltyGate:
             raise ValueError(f"meta['novelty'] is malformed: {error}") from None
 
 
-def fit_novelty_gate(fit_features, held_features, quantile, shrinkage=0.01, info=()):
+def fit_novelty_gate(fit_features: ArrayLike, held_features: ArrayLike, quantile: float,
+                     shrinkage: float = 0.01, info: tuple = ()) -> 'NoveltyGate':
     """Gate from pooled features of training-shape scenes.
 
     Args:

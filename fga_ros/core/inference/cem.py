@@ -17,16 +17,20 @@ The critic sees ``[x_n, y_n, sin phi, cos phi]``. The feature extractor runs onc
 from dataclasses import dataclass
 import math
 import time
+from typing import Optional
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from fga_ros.core.common.actions import decode_actor
 from fga_ros.core.common.checks import check_count, check_image
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.tensors import images_to_tensor, make_generator, model_device
 from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS
-from fga_ros.core.inference.proposer import finish_proposal
+from fga_ros.core.inference.proposer import Proposal, finish_proposal
+from fga_ros.core.models.heads import ImageFeatures
+from fga_ros.core.models.nets import ActorCritic
 
 ITERATIONS = 3
 """CEM iterations (Yan et al.)."""
@@ -63,22 +67,22 @@ class CEMTrace:
     num_scored: int
 
 
-def critic_inputs(params):
+def critic_inputs(params: Tensor) -> Tensor:
     """``(..., 3)`` ``(x_n, y_n, phi)`` -> ``(..., 4)`` critic input ``[x_n, y_n, sin, cos]``."""
     return torch.stack([params[..., 0], params[..., 1], torch.sin(params[..., 2]),
                         torch.cos(params[..., 2])], dim=-1)
 
 
-def _wrap(phi):
+def _wrap(phi: Tensor) -> Tensor:
     return torch.remainder(phi + math.pi, 2.0 * math.pi) - math.pi
 
 
-def _uniform(n, generator, device):
+def _uniform(n: int, generator: Optional[torch.Generator], device: torch.device) -> Tensor:
     u = torch.rand((n, 3), generator=generator, device=device)
     return (2.0 * u - 1.0) * torch.tensor([1.0, 1.0, math.pi], device=device)
 
 
-def _fit(elites):
+def _fit(elites: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation (3,) of elite params (E, 3), phi circular."""
     mean_xy = elites[:, :2].mean(0)
     std_xy = elites[:, :2].std(0, correction=0)
@@ -90,25 +94,27 @@ def _fit(elites):
     return mean, std
 
 
-def _gaussian(mean, std, n, generator):
+def _gaussian(mean: Tensor, std: Tensor, n: int, generator: Optional[torch.Generator]) -> Tensor:
     eps = torch.randn((n, 3), generator=generator, device=mean.device)
     params = mean + eps * std
     return torch.stack([params[:, 0].clamp(-1.0, 1.0), params[:, 1].clamp(-1.0, 1.0),
                         _wrap(params[:, 2])], dim=1)
 
 
-def num_elites(population, elite_fraction):
+def num_elites(population: int, elite_fraction: float) -> int:
     """Elites per iteration: elite_fraction * population rounded, at least 2."""
     return min(population, max(2, int(math.floor(elite_fraction * population + 0.5))))
 
 
-def cem_search(model, features, iterations=ITERATIONS, population=POPULATION,
-               elite_fraction=ELITE_FRACTION, final_population=None, generator=None):
+def cem_search(model: ActorCritic, features: ImageFeatures, iterations: int = ITERATIONS,
+               population: int = POPULATION, elite_fraction: float = ELITE_FRACTION,
+               final_population: Optional[int] = None,
+               generator: Optional[torch.Generator] = None) -> CEMTrace:
     """Run CEM on the critic for one state.
 
     Args:
         model: has ``score(features, critic_inputs (1, n, 4)) -> logits (1, n)``.
-        features: (1, F) image features.
+        features: ``ImageFeatures`` of one image.
         final_population: size of the last population (default ``population``).
 
     Returns:
@@ -120,7 +126,7 @@ def cem_search(model, features, iterations=ITERATIONS, population=POPULATION,
     mean_scores, elite_scores = [], []
     num_scored = 0
 
-    def size(it):
+    def size(it: int) -> int:
         return final_population if it == iterations - 1 else population
 
     params = _uniform(size(0), generator, device)
@@ -136,9 +142,11 @@ def cem_search(model, features, iterations=ITERATIONS, population=POPULATION,
     return CEMTrace(params, logits, tuple(mean_scores), tuple(elite_scores), num_scored)
 
 
-def cem_propose(model, image, num_grasps=NUM_GRASPS, iterations=ITERATIONS,
-                population=POPULATION, elite_fraction=ELITE_FRACTION, generator=None, seed=None,
-                ranking='score'):
+def cem_propose(model: ActorCritic, image: np.ndarray, num_grasps: int = NUM_GRASPS,
+                iterations: int = ITERATIONS, population: int = POPULATION,
+                elite_fraction: float = ELITE_FRACTION,
+                generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
+                ranking: str = 'score') -> Proposal:
     """Grasp proposals by CEM on the critic, as a :class:`.proposer.Proposal`.
 
     The last iteration draws ``max(population, num_grasps)`` grasps; the ``num_grasps``
@@ -183,15 +191,17 @@ class CEMSampler:
     """CEM as an evaluation sampler: ``sample_actions(image, n)`` returns the ``n`` grasps
     of :func:`cem_propose` and NaN densities (so the '*' metrics do not apply)."""
 
-    def __init__(self, model, iterations=ITERATIONS, population=POPULATION,
-                 elite_fraction=ELITE_FRACTION, seed=None):
+    def __init__(self, model: ActorCritic, iterations: int = ITERATIONS,
+                 population: int = POPULATION, elite_fraction: float = ELITE_FRACTION,
+                 seed: Optional[int] = None) -> None:
         self.model = model
         self.iterations = iterations
         self.population = population
         self.elite_fraction = elite_fraction
         self.generator = make_generator(model_device(model), seed=seed)
 
-    def sample_actions(self, image, n):
+    def sample_actions(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions (n, 3) and log-densities (n,), all NaN, of cem_propose."""
         proposal = cem_propose(self.model, image, n, self.iterations, self.population,
                                self.elite_fraction, generator=self.generator)
         return np.array(proposal.actions), np.array(proposal.log_density)

@@ -5,6 +5,7 @@ holding the object. The simulator's ground-truth components of the feasible set 
 *modes* (``GroundTruth.mode_of``); the two need not coincide."""
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from fga_ros.core.common.actions import HALF_WIDTH
@@ -17,8 +18,9 @@ CLUSTER_CELL_ANGLE = 0.5
 (sin 2a, cos 2a): a chord of 0.5 is a gripper-angle difference of about 14.5 degrees."""
 
 
-def cluster_grasps(critic_inputs, scores, cell_px=CLUSTER_CELL_PX,
-                  cell_angle=CLUSTER_CELL_ANGLE):
+def cluster_grasps(critic_inputs: ArrayLike, scores: ArrayLike,
+                   cell_px: float = CLUSTER_CELL_PX,
+                   cell_angle: float = CLUSTER_CELL_ANGLE) -> np.ndarray:
     """Cluster grasps on a grid in (x_n, y_n, sin 2a, cos 2a), angle periodic.
 
     Each grasp falls into a cell of a 4-D grid (spacing ``cell_px`` pixels along x and y,
@@ -50,7 +52,7 @@ def cluster_grasps(critic_inputs, scores, cell_px=CLUSTER_CELL_PX,
     return _renumber_by_score(connected_labels(len(occupied), pairs)[inverse], scores)
 
 
-def connected_labels(count, pairs):
+def connected_labels(count: int, pairs: np.ndarray) -> np.ndarray:
     """Connected components of an undirected graph: (count,) labels, one node id per component.
 
     Union-find by vectorised root hooking (the larger root of every edge points to the
@@ -79,7 +81,7 @@ def connected_labels(count, pairs):
         labels = hooked
 
 
-def _renumber_by_score(labels, scores):
+def _renumber_by_score(labels: np.ndarray, scores: ArrayLike) -> np.ndarray:
     """Renumber labels 0..K-1 in the order of their best score (ties: first occurrence)."""
     order = np.argsort(-np.asarray(scores), kind='stable')
     _, first = np.unique(labels[order], return_index=True)

@@ -22,9 +22,10 @@ alpha + pi being the same grasp.
 
 from dataclasses import dataclass
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.core.inference.defaults import PREFERENCE_WEIGHT
 from fga_ros.sim import load_gripper_config
@@ -40,7 +41,7 @@ class ConstraintError(ValueError):
     """A constraint that cannot be used; the message names the field."""
 
 
-def check_polygon(name, points) -> np.ndarray:
+def check_polygon(name: str, points: ArrayLike) -> np.ndarray:
     """Return ``points`` as a (k, 2) float64 simple polygon, or raise ConstraintError.
 
     A usable polygon has 3..MAX_POLYGON_VERTICES finite vertices (a closing repeat of the
@@ -70,19 +71,19 @@ def check_polygon(name, points) -> np.ndarray:
     return pts
 
 
-def polygon_area(pts) -> float:
+def polygon_area(pts: np.ndarray) -> float:
     """Signed area (shoelace) of a polygon (k, 2)."""
     x, y = pts[:, 0], pts[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-def _orient(a, b, c):
+def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Sign of the cross product (b - a) x (c - a), broadcast over leading axes."""
     return np.sign((b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1])
                    - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0]))
 
 
-def _on_segment(a, b, p):
+def _on_segment(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Whether collinear point p lies within the bounding box of segment ab."""
     return ((np.minimum(a[..., 0], b[..., 0]) <= p[..., 0])
             & (p[..., 0] <= np.maximum(a[..., 0], b[..., 0]))
@@ -90,7 +91,8 @@ def _on_segment(a, b, p):
             & (p[..., 1] <= np.maximum(a[..., 1], b[..., 1])))
 
 
-def segments_intersect(p1, p2, q1, q2):
+def segments_intersect(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray,
+                       q2: np.ndarray) -> np.ndarray:
     """Whether segments p1p2 and q1q2 share a point (touching included); broadcasts."""
     o1, o2 = _orient(p1, p2, q1), _orient(p1, p2, q2)
     o3, o4 = _orient(q1, q2, p1), _orient(q1, q2, p2)
@@ -100,7 +102,7 @@ def segments_intersect(p1, p2, q1, q2):
     return proper | touch
 
 
-def _self_intersects(pts):
+def _self_intersects(pts: np.ndarray) -> bool:
     k = len(pts)
     starts, ends = pts, np.roll(pts, -1, axis=0)
     i, j = np.triu_indices(k, 1)
@@ -109,7 +111,7 @@ def _self_intersects(pts):
     return bool(segments_intersect(starts[i], ends[i], starts[j], ends[j]).any())
 
 
-def points_in_polygon(points, polygon) -> np.ndarray:
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(n,) bool: which points (n, 2) lie inside or on the boundary of ``polygon`` (k, 2)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     a, b = polygon, np.roll(polygon, -1, axis=0)
@@ -124,7 +126,7 @@ def points_in_polygon(points, polygon) -> np.ndarray:
     return inside | boundary
 
 
-def jaw_footprints(actions) -> np.ndarray:
+def jaw_footprints(actions: np.ndarray) -> np.ndarray:
     """Corners (n, 2, 4, 2) px of the two open claws of grasps ``actions`` (n, 3)."""
     gripper = load_gripper_config()
     actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
@@ -141,7 +143,7 @@ def jaw_footprints(actions) -> np.ndarray:
     return out
 
 
-def rectangles_touch_polygon(rects, polygon) -> np.ndarray:
+def rectangles_touch_polygon(rects: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(n,) bool: which of the convex quadrilaterals (n, 4, 2) intersect ``polygon`` (k, 2)."""
     n = len(rects)
     if n == 0:
@@ -179,7 +181,7 @@ class TaskConstraints:
     preference_weight: float = PREFERENCE_WEIGHT
     min_score: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.region is not None:
             object.__setattr__(self, 'region', check_polygon('region', self.region))
         if self.angle_range is not None:
@@ -208,7 +210,7 @@ class TaskConstraints:
         return (self.region is not None or self.angle_range is not None
                 or bool(self.keep_out) or self.min_score > 0)
 
-    def allowed(self, actions, scores) -> np.ndarray:
+    def allowed(self, actions: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """(n,) bool: which grasps (n, 3) with ``scores`` (n,) satisfy every constraint."""
         actions = np.asarray(actions, dtype=np.float64).reshape(-1, 3)
         ok = np.asarray(scores) >= self.min_score
@@ -226,7 +228,7 @@ class TaskConstraints:
             ok[index[touched.reshape(-1, 2).any(axis=1)]] = False
         return ok
 
-    def cost(self, actions, scores) -> np.ndarray:
+    def cost(self, actions: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """(n,) ranking cost: ``1 - score`` plus the preference term (lower ranks first)."""
         cost = 1.0 - np.asarray(scores, dtype=np.float64)
         if self.preferred_point is not None:
@@ -250,7 +252,7 @@ class TaskConstraints:
         return ', '.join(parts)
 
 
-def check_angle_range(value) -> tuple:
+def check_angle_range(value: Any) -> tuple[float, float]:
     """Return ``value`` as (low, high) float rad with low <= high, or raise ConstraintError."""
     try:
         low, high = (float(v) for v in value)
@@ -267,7 +269,7 @@ def check_angle_range(value) -> tuple:
     return low, high
 
 
-def check_min_score(value) -> float:
+def check_min_score(value: Any) -> float:
     """Return ``value`` as a float in [0, 1], or raise ConstraintError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConstraintError(f'min_score must be a number in [0, 1], got {value!r}')
@@ -276,6 +278,6 @@ def check_min_score(value) -> float:
     return float(value)
 
 
-def rectangle(x0, y0, x1, y1) -> np.ndarray:
+def rectangle(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     """The axis-aligned rectangle with corners (x0, y0), (x1, y1) as a (4, 2) polygon."""
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)

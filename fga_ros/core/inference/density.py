@@ -3,24 +3,27 @@
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
+
+from fga_ros.core.estimators.kde import Bandwidth
 
 _KDE_CHUNK = 1024  # rows of the pairwise kernel matrix computed at a time
 _MAX_SQ_DISTANCE = 160.0  # scaled squared distance cap: exp(-80) is still a normal float
 
 
-def num_to_sample(num_grasps, reject_fraction):
+def num_to_sample(num_grasps: int, reject_fraction: float) -> int:
     """Samples to draw so that ``num_grasps`` survive rejection: ceil(n / (1 - f)) >= n."""
     # The small tolerance keeps e.g. 30 / (1 - 0.7) = 100.00000000000001 at 100.
     return max(num_grasps, math.ceil(num_grasps / (1.0 - reject_fraction) - 1e-9))
 
 
-def num_to_reject(num_sampled, reject_fraction):
+def num_to_reject(num_sampled: int, reject_fraction: float) -> int:
     """Lowest-density samples to reject: reject_fraction * num_sampled rounded half up."""
     return int(math.floor(reject_fraction * num_sampled + 0.5))
 
 
-def keep_densest(log_density, reject_fraction):
+def keep_densest(log_density: ArrayLike, reject_fraction: float) -> np.ndarray:
     """Indices (ascending) of the samples kept after rejecting the lowest-density ones.
 
     Args:
@@ -33,7 +36,7 @@ def keep_densest(log_density, reject_fraction):
     return np.sort(order[:n - num_to_reject(n, reject_fraction)])
 
 
-def self_log_density(points, bandwidth):
+def self_log_density(points: torch.Tensor, bandwidth: Bandwidth) -> torch.Tensor:
     """KDE log-density of every point with all points (itself included) as supports, (..., n).
 
     The value of ``kde.kde_log_density(points, points, bandwidth)``, computed for speed

@@ -35,8 +35,11 @@ exactly that of the leave-one-out estimate.
 
 from dataclasses import dataclass
 import math
+import os
+from pathlib import Path
 import time
 import typing
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -44,6 +47,7 @@ import torch
 from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
 from fga_ros.core.common.checks import check_count, check_fraction, check_image
 from fga_ros.core.common.choices import RANKINGS
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import (
     images_to_tensor,
     make_generator,
@@ -70,7 +74,9 @@ from fga_ros.core.inference.defaults import (
 )
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
 from fga_ros.core.inference.ranking import rank_order
+from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
+from fga_ros.core.models.nets import ActorCritic
 from fga_ros.resources import share_path
 from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_LO
 
@@ -116,25 +122,26 @@ class Proposal:
     num_rounds: int = 1
     num_explored: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('actions', 'scores', 'log_density', 'cluster_ids', 'ranks'):
             getattr(self, name).setflags(write=False)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.actions)
 
     @property
-    def abstained(self):
+    def abstained(self) -> bool:
         """Whether the proposal holds no grasp (``message`` says why)."""
         return bool(self.message)
 
     @property
-    def num_clusters(self):
+    def num_clusters(self) -> int:
         """Number of distinct clusters among the returned grasps."""
         return len(np.unique(self.cluster_ids[self.cluster_ids > 0]))
 
 
-def empty_proposal(message, num_sampled, num_rejected, start, **extra):
+def empty_proposal(message: str, num_sampled: int, num_rejected: int, start: float,
+                   **extra: Any) -> Proposal:
     """A :class:`Proposal` without grasps that says why (``message``)."""
     return Proposal(np.zeros((0, 3)), np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64),
                     np.zeros(0, dtype=np.int64), int(num_sampled), int(num_rejected),
@@ -144,8 +151,8 @@ def empty_proposal(message, num_sampled, num_rejected, start, **extra):
 class ModelState(typing.NamedTuple):
     """An immutable snapshot of what a ``Proposer`` answers from."""
 
-    model: torch.nn.Module
-    config: typing.Any
+    model: ActorCritic
+    config: TrainConfig
     meta: dict
     calibration: Calibration
     gate: typing.Optional[NoveltyGate]
@@ -154,11 +161,14 @@ class ModelState(typing.NamedTuple):
 # -- sampling -----------------------------------------------------------------------------
 
 
-def _features(model, config, image, device):
+def _features(model: ActorCritic, config: TrainConfig, image: np.ndarray,
+              device: torch.device) -> ImageFeatures:
     return model.features(images_to_tensor(image, config.image_size, device))
 
 
-def sample_with_density(model, config, image, n, generator=None):
+def sample_with_density(model: ActorCritic, config: TrainConfig, image: np.ndarray, n: int,
+                        generator: Optional[torch.Generator] = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` actor samples for one image and their KDE log-densities (no critic).
 
     Args:
@@ -178,8 +188,10 @@ def sample_with_density(model, config, image, n, generator=None):
             log_density.cpu().numpy().astype(np.float64))
 
 
-def finish_proposal(actions, critic_inputs, scores, log_density, num_grasps, ranking,
-                    num_sampled, num_rejected, start, floor=0.0, cost=None, **extra):
+def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.ndarray,
+                    log_density: np.ndarray, num_grasps: int, ranking: str, num_sampled: int,
+                    num_rejected: int, start: float, floor: float = 0.0,
+                    cost: Optional[np.ndarray] = None, **extra: Any) -> Proposal:
     """Cluster, rank, select the top ``num_grasps`` and pack a :class:`Proposal`.
 
     Args:
@@ -203,12 +215,94 @@ def finish_proposal(actions, critic_inputs, scores, log_density, num_grasps, ran
         inference_ms=1e3 * (time.perf_counter() - start), **extra)
 
 
-def uniform_critic_inputs(n, generator, device):
+def uniform_critic_inputs(n: int, generator: Optional[torch.Generator],
+                          device: torch.device) -> torch.Tensor:
     """``n`` critic inputs (n, 4) of grasps uniform over the workspace and [0, pi)."""
     u = torch.rand((n, 3), generator=generator, device=device, dtype=torch.float64)
     low, span = WORKSPACE_LO, MAX_COORD - WORKSPACE_LO
     px = torch.stack([low + span * u[:, 0], low + span * u[:, 1], math.pi * u[:, 2]], dim=1)
     return encode_actions(px).float()
+
+
+class _Request(typing.NamedTuple):
+    """The checked arguments of one ``Proposer.propose`` call."""
+
+    num_grasps: int
+    reject_fraction: float
+    ranking: str
+    explore: int
+    floor: float
+    time_budget: float
+    num_sampled: int
+    """actor samples per round: enough for ``num_grasps * oversample`` after rejection,
+    at least ``min_candidates``"""
+
+
+class _Rounds(typing.NamedTuple):
+    """The candidates of the rounds of one call and what it took to draw them."""
+
+    rounds: list
+    """per round, (actions, critic inputs, scores, log-densities) of the allowed ones"""
+    drawn: int
+    explored: int
+    rejected: int
+    best_any: float
+    """the best score of any candidate, allowed or not"""
+
+
+def _check_request(num_grasps: int, reject_fraction: float, ranking: str, oversample: int,
+                   explore: int, min_candidates: int, floor: float,
+                   time_budget: float) -> _Request:
+    """The arguments of ``Proposer.propose``, checked in order (ValueError naming the first
+    bad one)."""
+    num_grasps = check_count('num_grasps', num_grasps, 1, MAX_GRASPS)
+    reject_fraction = check_fraction('reject_fraction', reject_fraction)
+    if ranking not in RANKINGS:
+        raise ValueError(f'ranking must be one of {RANKINGS}, got {ranking!r}')
+    oversample = check_count('oversample', oversample, 1, MAX_OVERSAMPLE)
+    explore = check_count('explore', explore, 0, MAX_SAMPLES)
+    min_candidates = check_count('min_candidates', min_candidates, 1, MAX_SAMPLES)
+    try:
+        floor = check_min_score(floor)
+    except ValueError as error:
+        raise ValueError(str(error).replace('min_score', 'floor')) from None
+    if not (isinstance(time_budget, (int, float)) and time_budget > 0):
+        raise ValueError(f'time_budget must be a positive number of seconds, got '
+                         f'{time_budget!r}')
+    wanted = num_to_sample(num_grasps * oversample, reject_fraction)
+    if wanted > MAX_SAMPLES:
+        raise ValueError(f'oversample * num_grasps / (1 - reject_fraction) = {wanted} '
+                         f'samples, more than {MAX_SAMPLES}; lower num_grasps, oversample '
+                         f'or reject_fraction')
+    return _Request(num_grasps, reject_fraction, ranking, explore, floor, time_budget,
+                    max(wanted, min_candidates))
+
+
+def _answer(drawn: _Rounds, request: _Request, constraints: TaskConstraints,
+            novelty: float, start: float) -> Proposal:
+    """The proposal from the drawn rounds, or an abstention that says why: no candidate
+    allowed by the constraints, or the best one below the floor."""
+    actions, inputs, scores, log_density = (np.concatenate(parts)
+                                            for parts in zip(*drawn.rounds))
+    extra = {'novelty': novelty, 'num_rounds': len(drawn.rounds),
+             'num_explored': drawn.explored}
+    if len(scores) == 0:
+        return empty_proposal(
+            f'no grasp satisfies the constraints ({constraints.describe()}) among '
+            f'{drawn.drawn} actor samples and {drawn.explored} explored grasps in '
+            f'{len(drawn.rounds)} round(s) (best score without them '
+            f'{drawn.best_any:.3f})', drawn.drawn, drawn.rejected, start, **extra)
+    best = float(scores.max())
+    if best < request.floor:
+        where = (f' satisfying the constraints ({constraints.describe()})'
+                 if constraints.filters else '')
+        return empty_proposal(
+            f'abstained: the best grasp{where} scores {best:.3f}, below the floor '
+            f'{request.floor:.3f}; no grasp proposed', drawn.drawn, drawn.rejected, start,
+            best_score=best, **extra)
+    return finish_proposal(actions, inputs, scores, log_density, request.num_grasps,
+                           request.ranking, drawn.drawn, drawn.rejected, start, request.floor,
+                           constraints.cost(actions, scores), best_score=best, **extra)
 
 
 class Proposer:
@@ -228,14 +322,16 @@ class Proposer:
         meta: optional metadata of the model (e.g. from its file).
     """
 
-    def __init__(self, model, config, device='cpu', seed=None, meta=None):
+    def __init__(self, model: ActorCritic, config: TrainConfig, device: str = 'cpu',
+                 seed: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> None:
         self.device = select_device(device)
-        self._state = None
+        self._state: ModelState
         self.generator = make_generator(self.device, seed=seed)
         self.load_state(model, config, meta)
 
     @classmethod
-    def from_checkpoint(cls, path=None, device='cpu', seed=None):
+    def from_checkpoint(cls, path: Optional[str | os.PathLike] = None, device: str = 'cpu',
+                        seed: Optional[int] = None) -> 'Proposer':
         """Proposer for an exported model or training checkpoint.
 
         Args:
@@ -247,16 +343,17 @@ class Proposer:
         model, config, meta = load_model(_model_path(path), map_location=select_device(device))
         return cls(model, config, device=device, seed=seed, meta=meta)
 
-    def snapshot(self):
+    def snapshot(self) -> ModelState:
         """The current :class:`ModelState` (model, config, meta)."""
         return self._state
 
     @property
-    def config(self):
+    def config(self) -> TrainConfig:
         """``TrainConfig`` of the model in service."""
         return self._state.config
 
-    def load_state(self, model, config, meta=None):
+    def load_state(self, model: ActorCritic, config: TrainConfig,
+                   meta: Optional[dict[str, Any]] = None) -> None:
         """Answer later calls from ``model`` / ``config``; running calls finish on the old.
 
         The calibration and novelty gate come from ``meta`` (none stored: raw critic
@@ -273,7 +370,7 @@ class Proposer:
         # One reference assignment: calls running now keep the state they read.
         self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gate)
 
-    def reload(self, path=None):
+    def reload(self, path: Optional[str | os.PathLike] = None) -> None:
         """Load a model file (None: the bundled one) and swap it in atomically.
 
         On any error the current model stays in service and the error propagates.
@@ -281,20 +378,26 @@ class Proposer:
         model, config, meta = load_model(_model_path(path), map_location=self.device)
         self.load_state(model, config, meta)
 
-    def _generator(self, generator, seed):
+    def _generator(self, generator: Optional[torch.Generator],
+                   seed: Optional[int]) -> Optional[torch.Generator]:
         chosen = make_generator(self.device, generator, seed)
         return self.generator if chosen is None else chosen
 
-    def sample_actions(self, image, n, generator=None, seed=None):
+    def sample_actions(self, image: np.ndarray, n: int,
+                       generator: Optional[torch.Generator] = None,
+                       seed: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """``n`` raw actor samples and their KDE log-densities; see ``sample_with_density``."""
         state = self._state
         return sample_with_density(state.model, state.config, image, n,
                                    self._generator(generator, seed))
 
-    def propose(self, image, num_grasps=NUM_GRASPS, reject_fraction=REJECT_FRACTION,
-                ranking=RANKING, generator=None, seed=None, oversample=OVERSAMPLE,
-                constraints=None, floor=SCORE_FLOOR, explore=EXPLORE,
-                time_budget=TIME_BUDGET_S, min_candidates=MIN_CANDIDATES):
+    def propose(self, image: np.ndarray, num_grasps: int = NUM_GRASPS,
+                reject_fraction: float = REJECT_FRACTION, ranking: str = RANKING,
+                generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
+                oversample: int = OVERSAMPLE, constraints: Optional[TaskConstraints] = None,
+                floor: float = SCORE_FLOOR, explore: int = EXPLORE,
+                time_budget: float = TIME_BUDGET_S,
+                min_candidates: int = MIN_CANDIDATES) -> Proposal:
         """Ranked, density-filtered grasp proposals for one camera image (module docstring).
 
         Args:
@@ -319,30 +422,11 @@ class Proposer:
         """
         start = time.perf_counter()
         check_image(image)
-        num_grasps = check_count('num_grasps', num_grasps, 1, MAX_GRASPS)
-        reject_fraction = check_fraction('reject_fraction', reject_fraction)
-        if ranking not in RANKINGS:
-            raise ValueError(f'ranking must be one of {RANKINGS}, got {ranking!r}')
-        oversample = check_count('oversample', oversample, 1, MAX_OVERSAMPLE)
-        explore = check_count('explore', explore, 0, MAX_SAMPLES)
-        min_candidates = check_count('min_candidates', min_candidates, 1, MAX_SAMPLES)
-        try:
-            floor = check_min_score(floor)
-        except ValueError as error:
-            raise ValueError(str(error).replace('min_score', 'floor')) from None
-        if not (isinstance(time_budget, (int, float)) and time_budget > 0):
-            raise ValueError(f'time_budget must be a positive number of seconds, got '
-                             f'{time_budget!r}')
+        request = _check_request(num_grasps, reject_fraction, ranking, oversample, explore,
+                                 min_candidates, floor, time_budget)
         constraints = NO_CONSTRAINTS if constraints is None else constraints
-        wanted = num_to_sample(num_grasps * oversample, reject_fraction)
-        if wanted > MAX_SAMPLES:
-            raise ValueError(f'oversample * num_grasps / (1 - reject_fraction) = {wanted} '
-                             f'samples, more than {MAX_SAMPLES}; lower num_grasps, oversample '
-                             f'or reject_fraction')
-        num_sampled = max(wanted, min_candidates)
         generator = self._generator(generator, seed)
         state = self._state
-        rounds, drawn, explored, rejected, best_any = [], 0, 0, 0, -math.inf
         with torch.inference_mode():
             features = _features(state.model, state.config, image, self.device)
             novelty = math.nan
@@ -355,42 +439,37 @@ class Proposer:
                         f'trained on (novelty {novelty:.1f} > threshold '
                         f'{state.gate.threshold:.1f}); no grasp proposed', 0, 0, start,
                         novelty=novelty, num_rounds=0)
-            while True:
-                batch = self._round(state, features, num_sampled, reject_fraction, explore,
-                                    generator)
-                drawn += num_sampled
-                explored += explore
-                rejected += num_to_reject(num_sampled, reject_fraction)
-                best_any = max(best_any, float(batch[2].max()))
-                allowed = constraints.allowed(batch[0], batch[2])
-                rounds.append(tuple(a[allowed] for a in batch))
-                if not constraints.filters:
-                    break
-                good = sum(int((r[2] >= floor).sum()) for r in rounds)
-                if good >= num_grasps or drawn + num_sampled > MAX_SAMPLES \
-                        or time.perf_counter() - start > time_budget:
-                    break
-        actions, inputs, scores, log_density = (np.concatenate(parts) for parts in zip(*rounds))
-        extra = {'novelty': novelty, 'num_rounds': len(rounds), 'num_explored': explored}
-        if len(scores) == 0:
-            return empty_proposal(
-                f'no grasp satisfies the constraints ({constraints.describe()}) among '
-                f'{drawn} actor samples and {explored} explored grasps in {len(rounds)} '
-                f'round(s) (best score without them '
-                f'{best_any:.3f})', drawn, rejected, start, **extra)
-        best = float(scores.max())
-        if best < floor:
-            where = (f' satisfying the constraints ({constraints.describe()})'
-                     if constraints.filters else '')
-            return empty_proposal(
-                f'abstained: the best grasp{where} scores {best:.3f}, below the floor '
-                f'{floor:.3f}; no grasp proposed', drawn, rejected, start, best_score=best,
-                **extra)
-        return finish_proposal(actions, inputs, scores, log_density, num_grasps, ranking,
-                               drawn, rejected, start, floor,
-                               constraints.cost(actions, scores), best_score=best, **extra)
+            drawn = self._draw_rounds(state, features, request, constraints, generator, start)
+        return _answer(drawn, request, constraints, novelty, start)
 
-    def _round(self, state, features, num_sampled, reject_fraction, explore, generator):
+    def _draw_rounds(self, state: ModelState, features: ImageFeatures, request: _Request,
+                     constraints: TaskConstraints, generator: Optional[torch.Generator],
+                     start: float) -> _Rounds:
+        """Rounds of candidates until one is enough: without filtering constraints always
+        one; with them, until ``num_grasps`` allowed candidates reach the floor, the
+        sample budget is spent or ``time_budget`` has passed."""
+        rounds: list[tuple[np.ndarray, ...]] = []
+        drawn, explored, rejected, best_any = 0, 0, 0, -math.inf
+        while True:
+            batch = self._round(state, features, request.num_sampled, request.reject_fraction,
+                                request.explore, generator)
+            drawn += request.num_sampled
+            explored += request.explore
+            rejected += num_to_reject(request.num_sampled, request.reject_fraction)
+            best_any = max(best_any, float(batch[2].max()))
+            allowed = constraints.allowed(batch[0], batch[2])
+            rounds.append(tuple(a[allowed] for a in batch))
+            if not constraints.filters:
+                break
+            good = sum(int((r[2] >= request.floor).sum()) for r in rounds)
+            if good >= request.num_grasps or drawn + request.num_sampled > MAX_SAMPLES \
+                    or time.perf_counter() - start > request.time_budget:
+                break
+        return _Rounds(rounds, drawn, explored, rejected, best_any)
+
+    def _round(self, state: ModelState, features: ImageFeatures, num_sampled: int,
+               reject_fraction: float, explore: int,
+               generator: Optional[torch.Generator]) -> tuple[np.ndarray, ...]:
         """One round of candidates: (actions (m, 3), critic inputs (m, 4), calibrated scores
         (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps."""
         model, config = state.model, state.config
@@ -417,10 +496,10 @@ class Proposer:
                 log_density.cpu().numpy().astype(np.float64))
 
 
-def bundled_model_path():
+def bundled_model_path() -> Path:
     """Path of the model shipped with the package: ``share/fga_ros/models/fga_cpu_js.pt``."""
     return share_path(*BUNDLED_MODEL)
 
 
-def _model_path(path):
+def _model_path(path: Optional[str | os.PathLike]) -> str | os.PathLike:
     return bundled_model_path() if path is None else path

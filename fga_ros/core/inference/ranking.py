@@ -1,9 +1,13 @@
 """Ranking of grasp proposals: by cost, or round-robin over clusters, above a score floor."""
 
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def rank_order(scores, cluster_ids, ranking, floor=0.0, cost=None):
+def rank_order(scores: ArrayLike, cluster_ids: ArrayLike, ranking: str, floor: float = 0.0,
+               cost: Optional[ArrayLike] = None) -> np.ndarray:
     """Indices ordering candidates best first.
 
     Candidates scoring at least ``floor`` always come before those below it; within each of
@@ -29,7 +33,7 @@ def rank_order(scores, cluster_ids, ranking, floor=0.0, cost=None):
                            below[_order(cost[below], cluster_ids[below], ranking)]])
 
 
-def _order(cost, cluster_ids, ranking):
+def _order(cost: np.ndarray, cluster_ids: np.ndarray, ranking: str) -> np.ndarray:
     by_cost = np.argsort(cost, kind='stable')
     if ranking == 'score' or len(cost) == 0:
         return by_cost

@@ -21,11 +21,14 @@ translation- and rotation-aware by construction, so what the critic learns at on
 and angle holds at the others, and the image side costs one trunk pass per state.
 """
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional
 
 from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.split_head import SplitHead
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -40,7 +43,7 @@ EMBED_STRIDE = 3
 cell per EMBED_STRIDE network pixels. Defined here, below ``nets``, which imports this module."""
 
 
-def closing_direction(critic_inputs):
+def closing_direction(critic_inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(cos a, sin a) of critic inputs (..., 4) ``[x_n, y_n, sin 2a, cos 2a]``, a in [0, pi).
 
     Returns two tensors (...). ``sin a >= 0`` on [0, pi); the direction is a unit vector
@@ -58,7 +61,7 @@ def closing_direction(critic_inputs):
 
 
 class LocalCritic(nn.Module):
-    """Critic logits (S, n) from ``nets.ImageFeatures`` and critic inputs (S, n, 4).
+    """Critic logits (S, n) from ``heads.ImageFeatures`` and critic inputs (S, n, 4).
 
     Args:
         feature_dim: F, length of the flat image features.
@@ -70,7 +73,15 @@ class LocalCritic(nn.Module):
         hidden: widths of the MLP's hidden layers.
     """
 
-    def __init__(self, feature_dim, trunk_channels, image_size, span, width, hidden):
+    trunk_offsets: torch.Tensor
+    """(TRUNK_POINTS,) buffer: trunk sample offsets along the closing direction, pixels"""
+    raw_along: torch.Tensor
+    """(RAW_ALONG * RAW_ACROSS,) buffer: raw sample offsets along it, pixels"""
+    raw_across: torch.Tensor
+    """(RAW_ALONG * RAW_ACROSS,) buffer: raw sample offsets across it, pixels"""
+
+    def __init__(self, feature_dim: int, trunk_channels: int, image_size: int, span: float,
+                 width: float, hidden: Sequence[int]) -> None:
         super().__init__()
         self.image_size = image_size
         self.register_buffer('trunk_offsets', torch.linspace(-span, span, TRUNK_POINTS),
@@ -83,24 +94,25 @@ class LocalCritic(nn.Module):
         local_dim = trunk_channels * TRUNK_POINTS + 3 * RAW_ALONG * RAW_ACROSS + 4
         self.head = SplitHead(feature_dim, local_dim, hidden, 1)
 
-    def trunk_points(self, critic_inputs):
+    def trunk_points(self, critic_inputs: torch.Tensor) -> torch.Tensor:
         """Trunk sample points (S, n, TRUNK_POINTS, 2), (x, y) in observation pixels."""
         return self._points(critic_inputs, self.trunk_offsets, torch.zeros_like(
             self.trunk_offsets))
 
-    def raw_points(self, critic_inputs):
+    def raw_points(self, critic_inputs: torch.Tensor) -> torch.Tensor:
         """Raw-image sample points (S, n, RAW_ALONG * RAW_ACROSS, 2), observation pixels."""
         return self._points(critic_inputs, self.raw_along, self.raw_across)
 
     @staticmethod
-    def _points(critic_inputs, along, across):
+    def _points(critic_inputs: torch.Tensor, along: torch.Tensor,
+                across: torch.Tensor) -> torch.Tensor:
         centre_x = CENTRE + HALF_WIDTH * critic_inputs[..., 0:1]
         centre_y = CENTRE + HALF_WIDTH * critic_inputs[..., 1:2]
         cos_a, sin_a = (t.unsqueeze(-1) for t in closing_direction(critic_inputs))
         return torch.stack([centre_x + along * cos_a - across * sin_a,
                             centre_y + along * sin_a + across * cos_a], dim=-1)
 
-    def trunk_grid(self, points, grid_side):
+    def trunk_grid(self, points: torch.Tensor, grid_side: int) -> torch.Tensor:
         """Observation pixels (..., 2) -> grid_sample coordinates of the trunk map.
 
         Trunk cell j is centred on network pixel ``EMBED_STRIDE * j``, that is on
@@ -112,7 +124,7 @@ class LocalCritic(nn.Module):
         return cells * (2.0 / (grid_side - 1)) - 1.0
 
     @staticmethod
-    def image_grid(points):
+    def image_grid(points: torch.Tensor) -> torch.Tensor:
         """Observation pixels (..., 2) -> grid_sample coordinates of an image of any size.
 
         Pixel i spans [i, i + 1) of the 128-pixel observation (``align_corners=False``).
@@ -120,14 +132,14 @@ class LocalCritic(nn.Module):
         return points * (2.0 / IMAGE_SIZE) - 1.0
 
     @staticmethod
-    def _sample(source, grid, align_corners):
+    def _sample(source: torch.Tensor, grid: torch.Tensor, align_corners: bool) -> torch.Tensor:
         """Bilinear samples of source (S, C, h, w) at grid (S, n, P, 2) -> (S, n, P * C)."""
         num_states, n, count = grid.shape[:3]
         values = functional.grid_sample(source, grid.reshape(num_states, n * count, 1, 2),
                                         align_corners=align_corners, padding_mode='border')
         return values.squeeze(-1).transpose(1, 2).reshape(num_states, n, -1)
 
-    def forward(self, features, critic_inputs):
+    def forward(self, features: ImageFeatures, critic_inputs: torch.Tensor) -> torch.Tensor:
         """``ImageFeatures`` of S states, critic inputs (S, n, 4) -> logits (S, n)."""
         trunk = features.trunk
         if critic_inputs.ndim != 3 or critic_inputs.shape[0] != trunk.shape[0] \

@@ -20,11 +20,14 @@ adds a score-function term of the same objective (``divergences.choice_surrogate
 which needs ``log pi(c | s)`` of every sample: ``forward`` returns it.
 """
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional
 
 from fga_ros.core.common.actions import ACTION_DIM, CENTRE, HALF_WIDTH
+from fga_ros.core.models.heads import ActorHead, ActorOutput, ImageFeatures
 from fga_ros.core.models.local_critic import EMBED_STRIDE
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -36,16 +39,19 @@ SCORER_CHANNELS = 64
 """Channels of the cell scorer's hidden layers."""
 
 
-def _mlp(in_dim, hidden, out_dim):
-    layers = []
+def _mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
     for width in hidden:
         layers += [nn.Linear(in_dim, width), nn.ReLU()]
         in_dim = width
     return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
 
 
-class SpatialActor(nn.Module):
+class SpatialActor(ActorHead):
     """Trunk map (S, C, G, G), latents (S, n, d + 1) -> (actions (S, n, 4), log pi (S, n)).
+
+    An ``ActorHead``: ``forward`` reads the trunk map of the ``ImageFeatures``; its
+    ``ActorOutput.choice_log_probs`` are the log-probabilities of the chosen cells.
 
     Args:
         trunk_channels: C.
@@ -58,7 +64,15 @@ class SpatialActor(nn.Module):
             and a 1 x 1 conv of ``SCORER_CHANNELS``, then a 1 x 1 conv to one logit).
     """
 
-    def __init__(self, trunk_channels, grid_side, image_size, latent_dim, hidden):
+    patch_offsets: torch.Tensor
+    """(9,) buffer: flat index offsets of the 3 x 3 patch in the zero-padded map"""
+    centres: torch.Tensor
+    """(G * G, 2) buffer: cell centres (x, y) in network units"""
+    unreachable: torch.Tensor
+    """(G * G,) bool buffer: cells whose reach lies wholly outside the workspace"""
+
+    def __init__(self, trunk_channels: int, grid_side: int, image_size: int, latent_dim: int,
+                 hidden: Sequence[int]) -> None:
         super().__init__()
         self.latent_dim = latent_dim + 1
         self.cell_scores = nn.Sequential(
@@ -85,12 +99,12 @@ class SpatialActor(nn.Module):
         reachable = (centres.abs() - self.reach <= 1.0).all(-1)
         self.register_buffer('unreachable', ~reachable, persistent=False)
 
-    def cell_log_probs(self, trunk):
+    def cell_log_probs(self, trunk: torch.Tensor) -> torch.Tensor:
         """log pi(c | s) (S, G * G) of every cell; unreachable cells get -inf."""
         logits = self.cell_scores(trunk).flatten(1)
         return torch.log_softmax(logits.masked_fill(self.unreachable, float('-inf')), dim=-1)
 
-    def place(self, trunk, cells, z):
+    def place(self, trunk: torch.Tensor, cells: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Actions (S, n, 4) of the local MLP at chosen cells (S, n), latents (S, n, d)."""
         num_states, channels = trunk.shape[:2]
         padded = functional.pad(trunk, (NEIGHBOURHOOD,) * 4).flatten(2)  # (S, C, P)
@@ -103,16 +117,21 @@ class SpatialActor(nn.Module):
         centre = self.centres[cells] + self.reach * out[..., :2]
         return torch.cat([centre, out[..., 2:]], dim=-1)
 
-    def forward(self, trunk, z):
+    def forward(self, features: ImageFeatures, z: torch.Tensor) -> ActorOutput:
+        return self.act_on_trunk(features.trunk, z)
+
+    def act_on_trunk(self, trunk: torch.Tensor, z: torch.Tensor) -> ActorOutput:
+        """``forward`` on a trunk map (S, C, G, G) alone."""
         if z.ndim != 3 or z.shape[0] != trunk.shape[0] or z.shape[2] != self.latent_dim:
             raise ValueError(f'z must have shape ({trunk.shape[0]}, n, {self.latent_dim}), '
                              f'got {tuple(z.shape)}')
         log_probs = self.cell_log_probs(trunk)
         cells = choose_cells(log_probs, z[..., 0])
-        return self.place(trunk, cells, z[..., 1:]), torch.gather(log_probs, 1, cells)
+        return ActorOutput(self.place(trunk, cells, z[..., 1:]),
+                           torch.gather(log_probs, 1, cells))
 
 
-def choose_cells(log_probs, z0):
+def choose_cells(log_probs: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw of cells: log-probabilities (S, c), latents z0 (S, n) in [-1, 1]
     -> cell indices (S, n), cell i for ``u = (z0 + 1) / 2`` in [F(i - 1), F(i)).
 

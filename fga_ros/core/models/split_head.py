@@ -1,5 +1,7 @@
 """MLP head on concat(image features, per-action input) with its first layer split."""
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
@@ -11,19 +13,21 @@ class SplitHead(nn.Module):
     the image part is computed once per image and broadcast over the n extras.
     """
 
-    def __init__(self, feature_dim, extra_dim, hidden, out_dim):
+    def __init__(self, feature_dim: int, extra_dim: int, hidden: Sequence[int],
+                 out_dim: int) -> None:
         super().__init__()
         self.feature_dim = feature_dim
         self.extra_dim = extra_dim
         self.image_in = nn.Linear(feature_dim, hidden[0])
         self.extra_in = nn.Linear(extra_dim, hidden[0], bias=False)
-        layers = []
+        layers: list[nn.Module] = []
         for width_in, width_out in zip(hidden[:-1], hidden[1:]):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         layers.append(nn.Linear(hidden[-1], out_dim))
         self.tail = nn.Sequential(*layers)
 
-    def forward(self, features, extra):
+    def forward(self, features: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        """Features (S, F), extras (S, n, k) -> (S, n, out)."""
         if features.ndim != 2 or features.shape[1] != self.feature_dim:
             raise ValueError(f'features must have shape (S, {self.feature_dim}), got '
                              f'{tuple(features.shape)}')

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module
     from fga_ros.core.training.trainer import StepStats, Trainer
@@ -87,9 +87,9 @@ class TrainingHooks:
         """When ``run`` returns normally (not when it raises)."""
 
 
-def _broadcast(event: str):
+def _broadcast(event: str) -> Callable[..., None]:
     """A ``HookGroup`` method that calls ``event`` of every hook, in order."""
-    def call(self, *args):
+    def call(self: HookGroup, *args: Any) -> None:
         for hook in self.hooks:
             getattr(hook, event)(*args)
     call.__name__ = event
@@ -100,7 +100,7 @@ def _broadcast(event: str):
 class HookGroup(TrainingHooks):
     """Several hooks called in order; stops when any of them asks to."""
 
-    def __init__(self, hooks: Iterable[TrainingHooks] = ()):
+    def __init__(self, hooks: Iterable[TrainingHooks] = ()) -> None:
         self.hooks = tuple(hooks)
 
     on_start = _broadcast('on_start')
@@ -111,5 +111,5 @@ class HookGroup(TrainingHooks):
     on_checkpoint = _broadcast('on_checkpoint')
     on_end = _broadcast('on_end')
 
-    def should_stop(self):
+    def should_stop(self) -> bool:
         return any(hook.should_stop() for hook in self.hooks)

@@ -11,6 +11,7 @@ file existed are described by their checkpoint's config.
 
 import dataclasses
 from datetime import datetime, timezone
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,11 +25,11 @@ from fga_ros.core.common.config import (
     config_to_dict,
     field_names,
     load_config,
-    read_yaml,
 )
-from fga_ros.core.common.files import atomic_write
 from fga_ros.core.models import model_file
 from fga_ros.core.training import checkpoint as ckpt
+from fga_ros.file_writes import atomic_write
+from fga_ros.safe_yaml import quote, read_yaml_mapping
 
 RUN_FILE = 'run.yaml'
 """Name of the run description inside the run directory."""
@@ -111,13 +112,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 
-def holds_run(out_dir) -> bool:
+def holds_run(out_dir: str | os.PathLike) -> bool:
     """Whether ``out_dir`` holds a run: a run description or a training checkpoint."""
     out_dir = Path(out_dir)
     return (out_dir / RUN_FILE).is_file() or (out_dir / CHECKPOINT_NAME).is_file()
 
 
-def read_run(out_dir) -> RunRecord:
+def read_run(out_dir: str | os.PathLike) -> RunRecord:
     """The description of the run in ``out_dir``.
 
     Raises:
@@ -134,9 +135,9 @@ def read_run(out_dir) -> RunRecord:
         return RunRecord(config=model_file.config_of(checkpoint,
                                                     ckpt.load_checkpoint(checkpoint)))
     try:
-        data = read_yaml(path)
+        data = read_yaml_mapping(path)
         if data.get('format') != RUN_FORMAT:
-            raise ValueError(f'format {data.get("format")!r} is not {RUN_FORMAT!r}')
+            raise ValueError(f'format {quote(data.get("format"))} is not {RUN_FORMAT!r}')
         config = config_from_dict(data.get('config'), source='its config')
         overrides = data.get('overrides') or {}
         if not isinstance(overrides, dict):
@@ -149,7 +150,7 @@ def read_run(out_dir) -> RunRecord:
         raise RunError(f'{path}: unusable run description: {error}') from None
 
 
-def write_run(out_dir, record: RunRecord) -> Path:
+def write_run(out_dir: str | os.PathLike, record: RunRecord) -> Path:
     """Write ``record`` to ``out_dir/run.yaml`` atomically; return the path."""
     path = Path(out_dir) / RUN_FILE
     text = ('# fga_ros run description, read by `fga train --resume` and trainer_node '
@@ -168,7 +169,7 @@ def config_changes(old: TrainConfig, new: TrainConfig) -> dict:
 def refused_changes(old: TrainConfig, new: TrainConfig) -> list:
     """The changes from ``old`` to ``new`` a resumed run may not make, as text: one item per
     reason, ``"name old -> new, ... (reason)"``; empty when the change is allowed."""
-    grouped = {}
+    grouped: dict[str, dict[str, tuple]] = {}
     for name, change in config_changes(old, new).items():
         if name not in RESUMABLE_CHANGES:
             grouped.setdefault(_REASONS.get(name, _DEFAULT_REASON), {})[name] = change

@@ -9,14 +9,17 @@ generator, and checkpoints all of them so that a killed run resumes exactly.
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 import time
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
 import torch
 
-from fga_ros.core.common.config import config_to_dict
-from fga_ros.core.common.files import atomic_write
+from fga_ros.core.common.config import TrainConfig, config_to_dict
+from fga_ros.core.common.dataset import DatasetWriter, GraspDataset
+from fga_ros.core.common.env import Environment
 from fga_ros.core.common.tensors import (
     configure_threads,
     images_to_tensor,
@@ -25,6 +28,7 @@ from fga_ros.core.common.tensors import (
 )
 from fga_ros.core.models import model_file
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.weights import check_parameter_count
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.hooks import (
     FINISHED,
@@ -36,6 +40,7 @@ from fga_ros.core.training.hooks import (
     TrainingHooks,
 )
 from fga_ros.core.training.replay import ReplayMemory
+from fga_ros.core.training.resume_checks import check_training_state
 from fga_ros.core.training.run_record import CHECKPOINT_NAME, refused_changes
 from fga_ros.core.training.updates import (
     actor_step_loss,
@@ -43,6 +48,7 @@ from fga_ros.core.training.updates import (
     discriminator_step_loss,
     most_uncertain_actions,
 )
+from fga_ros.file_writes import append_line, check_writable, write_text
 
 MODEL_NAME = 'model.pt'
 """File name of the inference-only model exported at every checkpoint."""
@@ -83,8 +89,10 @@ class Trainer:
             caller closes it.
     """
 
-    def __init__(self, config, env, out_dir, resume=False, warm_start=None, dataset=None,
-                 offline_steps=0, recorder=None):
+    def __init__(self, config: TrainConfig, env: Environment, out_dir: str | os.PathLike,
+                 resume: bool = False, warm_start: Optional[str | os.PathLike] = None,
+                 dataset: Optional[GraspDataset] = None, offline_steps: int = 0,
+                 recorder: Optional[DatasetWriter] = None) -> None:
         self.config = config
         self.env = env
         self.out_dir = Path(out_dir)
@@ -93,6 +101,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        check_parameter_count(config)  # before the networks are built
         self.model = ActorCritic(config)
         if warm_start is not None:
             if resume:
@@ -108,23 +117,26 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
-        self._started = None
-        self._saved_step = None  # the step of the checkpoint in out_dir, None: none written
+        self._started: Optional[float] = None
+        # the step of the checkpoint in out_dir; None: none written
+        self._saved_step: Optional[int] = None
         self.prefilled = False
         self.dataset = dataset
         self.offline_steps = int(offline_steps)
         self.recorder = recorder
         self.successes = 0
         self.interactions = 0
+        check_writable(self.out_dir)  # before any work: a run that cannot save is refused
+        ckpt.remove_leftovers(self.out_dir / CHECKPOINT_NAME)
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load(self.out_dir / CHECKPOINT_NAME)
 
     # -- data -----------------------------------------------------------------------------
 
-    def _tensor(self, images):
+    def _tensor(self, images: np.ndarray) -> torch.Tensor:
         return images_to_tensor(images, self.config.image_size, self.device)
 
-    def prefill_scenes(self):
+    def prefill_scenes(self) -> tuple[int, int]:
         """(scenes, demonstrations per scene) of the replay prefill (Algorithm 1, line 1);
         from a dataset, (its scenes, 0): each scene has its own number."""
         cfg = self.config
@@ -135,7 +147,7 @@ class Trainer:
         per_state = max(1, math.ceil(cfg.prefill_examples / max(1, cfg.prefill_scenes)))
         return math.ceil(cfg.prefill_examples / per_state), per_state
 
-    def prefill(self, hooks: TrainingHooks | None = None):
+    def prefill(self, hooks: TrainingHooks | None = None) -> None:
         """Fill the replay memory (Algorithm 1, line 1) with the dataset's records, or with
         the environment's imitation + random examples; then run ``offline_steps`` updates.
 
@@ -177,7 +189,7 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------
 
-    def interact(self):
+    def interact(self) -> tuple[np.ndarray, np.ndarray]:
         """Try the most uncertain of U proposals on new states; store the experiences.
 
         ``interaction_steps`` new states at once (the environment may work on them in
@@ -190,9 +202,9 @@ class Trainer:
         actions, scores = most_uncertain_actions(
             self.model, self._tensor(images), cfg.uncertainty_proposals, cfg.grasps_per_state,
             self.generator)
-        actions = actions.cpu().numpy().astype(np.float64)
-        outcomes = np.asarray(self.env.try_grasps(actions), dtype=bool)
-        for image, tried, won in zip(images, actions, outcomes):
+        tried_px = actions.cpu().numpy().astype(np.float64)
+        outcomes = np.asarray(self.env.try_grasps(tried_px), dtype=np.bool_)
+        for image, tried, won in zip(images, tried_px, outcomes):
             self.replay.add(image, tried, won)
         if self.recorder is not None:
             for image, tried, won in zip(observed, actions, outcomes):
@@ -201,7 +213,8 @@ class Trainer:
         self.successes += int(outcomes.sum())
         return outcomes, scores.cpu().numpy()
 
-    def critic_update(self):
+    def critic_update(self) -> tuple[float, float]:
+        """One critic (or GAN discriminator) step on a replayed batch: (loss, accuracy)."""
         cfg = self.config
         if cfg.divergence == 'gan':
             batch = self.replay.sample_positive(cfg.critic_batch, self.rng)
@@ -220,7 +233,8 @@ class Trainer:
         self.opt_critic.step()
         return loss.item(), acc
 
-    def actor_update(self):
+    def actor_update(self) -> tuple[float, float]:
+        """One actor step on replayed states: (loss, mean critic score of its samples)."""
         images = self.replay.sample_states(self.config.actor_batch, self.rng)
         loss, stats = actor_step_loss(self.model, self.config, self._tensor(images),
                                       self.generator)
@@ -229,7 +243,7 @@ class Trainer:
         self.opt_actor.step()
         return loss.item(), stats['actor_score']
 
-    def train_step(self):
+    def train_step(self) -> StepStats:
         """One outer iteration of Algorithm 1; returns ``StepStats``."""
         cfg = self.config
         stats = StepStats()
@@ -246,7 +260,7 @@ class Trainer:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """Everything needed to resume, as a ``weights_only``-loadable payload."""
         env_state = self.env.state_dict() if hasattr(self.env, 'state_dict') else None
         return {
@@ -264,18 +278,18 @@ class Trainer:
             'env': env_state,
         }
 
-    def _elapsed(self):
+    def _elapsed(self) -> float:
         """Training seconds of this and earlier processes, counting a ``run`` in progress."""
         return self.train_seconds if self._started is None else time.monotonic() - self._started
 
-    def save(self):
+    def save(self) -> Path:
         """Write checkpoint + replay memory atomically; return the checkpoint path."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / CHECKPOINT_NAME
         ckpt.save_checkpoint(path, self.state(), replay_state=self.replay.state_dict())
         return path
 
-    def load(self, path):
+    def load(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by ``save`` (model, optimisers, replay, RNG, step)."""
         payload = ckpt.load_checkpoint(path, map_location=self.device)
         refused = refused_changes(model_file.config_of(path, payload), self.config)
@@ -283,6 +297,18 @@ class Trainer:
             raise model_file.CheckpointError(
                 f'{path} was written with another configuration: ' + '; '.join(refused)
                 + "; resume with the run's configuration, or start a new run directory")
+        try:  # every field is checked before any is applied
+            check_training_state(payload, {'actor': self.opt_actor, 'critic': self.opt_critic},
+                                 self.generator)
+        except ValueError as error:
+            raise model_file.CheckpointError(f'{path}: {error}') from None
+        ckpt.restore_replay(path, payload, self.replay)
+        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
+            try:
+                self.env.load_state_dict(payload['env'])
+            except (KeyError, TypeError, ValueError) as error:
+                raise model_file.CheckpointError(f'{path}: its simulator state is unusable: '
+                                                 f'{type(error).__name__}') from None
         self.model.load_state_dict(payload['model'])
         self.opt_actor.load_state_dict(payload['optim']['actor'])
         self.opt_critic.load_state_dict(payload['optim']['critic'])
@@ -298,14 +324,9 @@ class Trainer:
         self.rng.bit_generator.state = payload['rng']['numpy']
         torch.set_rng_state(payload['rng']['torch'])
         self.generator.set_state(payload['rng']['generator'])
-        if payload.get('env') is not None and hasattr(self.env, 'load_state_dict'):
-            self.env.load_state_dict(payload['env'])
-        replay = ckpt.load_replay_state(path, payload)
-        if replay is None:
-            raise model_file.CheckpointError(f'{path} holds no replay memory; cannot resume')
-        self.replay.load_state_dict(replay)
 
-    def export(self, path=None, meta=None):
+    def export(self, path: Optional[str | os.PathLike] = None,
+               meta: Optional[Mapping[str, Any]] = None) -> Path:
         """Write the small inference-only model (weights + config); return its path."""
         path = Path(path) if path else self.out_dir / MODEL_NAME
         info = {'step': self.step, 'divergence': self.config.divergence}
@@ -315,7 +336,8 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
 
-    def run(self, steps: int | None = None, hooks=(), evaluate=None,
+    def run(self, steps: int | None = None, hooks: Iterable[TrainingHooks] = (),
+            evaluate: Optional[Callable[['Trainer'], Mapping[str, float]]] = None,
             wall_limit: float | None = None) -> RunResult:
         """Train until ``steps`` total steps (default: config.steps): the one training loop.
 
@@ -334,10 +356,10 @@ class Trainer:
         after its last checkpoint) are dropped first. Nothing is written when
         ``self.step >= steps`` already.
         """
-        hooks = HookGroup(hooks)
+        group = HookGroup(hooks)
         cfg = self.config
         target = cfg.steps if steps is None else steps
-        hooks.on_start(self, target)
+        group.on_start(self, target)
         stats, reason, saved = StepStats(), FINISHED, None
         start, start_step = time.monotonic(), self.step
         self._started = start - self.train_seconds
@@ -345,44 +367,44 @@ class Trainer:
             truncate_eval_log(self.out_dir, self.step)
         try:
             if not self.prefilled and self.step < target:
-                self.prefill(hooks)
+                self.prefill(group)
                 reason = FINISHED if self.prefilled else STOPPED
             while reason == FINISHED and self.step < target:
                 stats = self.train_step()
-                hooks.on_step(self.step, stats)
+                group.on_step(self.step, stats)
                 if self.step % cfg.log_every == 0:
-                    hooks.on_log(self.step, self._scalars(stats, start, start_step))
+                    group.on_log(self.step, self._scalars(stats, start, start_step))
                 if evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
-                    self._evaluate(evaluate, hooks)
+                    self._evaluate(evaluate, group)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    saved = self._checkpoint(hooks)
+                    saved = self._checkpoint(group)
                 if self.step >= target:
                     break
                 if wall_limit is not None and time.monotonic() - start >= wall_limit:
                     reason = WALL_LIMIT
-                elif hooks.should_stop():
+                elif group.should_stop():
                     reason = STOPPED
         except BaseException:
             if self.prefilled and self._saved_step != self.step:
-                self._checkpoint(hooks)
+                self._checkpoint(group)
             raise
         finally:
             self.train_seconds = self._elapsed()
             self._started = None
         if self.prefilled and self._saved_step != self.step:
-            saved = self._checkpoint(hooks)
+            saved = self._checkpoint(group)
         result = RunResult(reason, self.step, target, stats, saved)
-        hooks.on_end(result)
+        group.on_end(result)
         return result
 
-    def _checkpoint(self, hooks):
+    def _checkpoint(self, hooks: TrainingHooks) -> SavedPaths:
         """Write the checkpoint and export the model; tell the hooks; return the paths."""
         self._saved_step = self.step  # set first: a failed write is not retried on the way out
         paths = SavedPaths(self.save(), self.export())
         hooks.on_checkpoint(self.step, paths)
         return paths
 
-    def _scalars(self, stats, start, start_step):
+    def _scalars(self, stats: StepStats, start: float, start_step: int) -> dict[str, float]:
         """TensorBoard-style scalars of ``TrainingHooks.on_log``."""
         scalars = {f'train/{name}': value for name, value in dataclasses.asdict(stats).items()}
         scalars['train/collection_success_rate'] = self.successes / max(1, self.interactions)
@@ -391,18 +413,18 @@ class Trainer:
         scalars.update({f'replay/{name}': value for name, value in self.replay.sizes().items()})
         return scalars
 
-    def _evaluate(self, evaluate, hooks):
+    def _evaluate(self, evaluate: Callable[['Trainer'], Mapping[str, float]],
+                  hooks: TrainingHooks) -> dict[str, float]:
         self.model.eval()
         results = {k: float(v) for k, v in evaluate(self).items()}
         self.model.train()
         record = {'step': self.step, 'seconds': round(self._elapsed(), 1), **results}
-        with open(self.out_dir / EVAL_LOG_NAME, 'a') as stream:
-            stream.write(json.dumps(record) + '\n')
+        append_line(self.out_dir / EVAL_LOG_NAME, json.dumps(record))
         hooks.on_eval(self.step, results)
         return results
 
 
-def truncate_eval_log(out_dir, step: int) -> int:
+def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
     """Drop the ``eval.jsonl`` records of steps after ``step`` (a resume repeats them).
 
     Returns:
@@ -421,6 +443,5 @@ def truncate_eval_log(out_dir, step: int) -> int:
         if isinstance(record_step, int) and record_step <= step:
             kept.append(line)
     if len(kept) != len(lines):
-        text = ''.join(line + '\n' for line in kept)
-        atomic_write(path, lambda stream: stream.write(text.encode('utf-8')))
+        write_text(path, ''.join(line + '\n' for line in kept))
     return len(lines) - len(kept)

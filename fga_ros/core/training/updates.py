@@ -7,11 +7,14 @@ L experiences per critic step, U proposals per interaction.
 """
 
 import math
+from typing import Callable, Optional
 
 import torch
+from torch import Tensor
 
 from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
 from fga_ros.core.common.choices import F_DIVERGENCES
+from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.estimators.divergences import (
     RADIUS_MEAN,
     SCORE_FLOOR,
@@ -26,20 +29,22 @@ from fga_ros.core.estimators.divergences import (
     target_log_density,
     target_log_density_at,
 )
-from fga_ros.core.estimators.kde import kde_log_density, resample
-from fga_ros.core.models.spatial_actor import REACH_CELLS
+from fga_ros.core.estimators.kde import Bandwidth, kde_log_density, resample
+from fga_ros.core.models.heads import ImageFeatures
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.spatial_actor import REACH_CELLS, SpatialActor
 
 CELL_TARGET_POINTS = 2
 """Critic evaluations per trunk cell and state in ``cell_target``."""
 
 
-def in_workspace(actions4):
+def in_workspace(actions4: Tensor) -> Tensor:
     """1.0 where the actor output's x_n, y_n lie in the workspace [-1, 1], else 0.0; (...)."""
     inside = (actions4[..., :2].abs() <= 1.0).all(-1)
     return inside.to(actions4.dtype)
 
 
-def action_weight(actions4):
+def action_weight(actions4: Tensor) -> Tensor:
     """Radius weight times workspace indicator of actor outputs (..., 4): (...), detached.
 
     Multiplies the feasibility (critic score or the environment's g) into the target.
@@ -48,11 +53,11 @@ def action_weight(actions4):
         return radius_weight(actions4) * in_workspace(actions4)
 
 
-def feasibility(model, features, actions4):
+def feasibility(model: ActorCritic, features: ImageFeatures, actions4: Tensor) -> Tensor:
     """Target weight g-hat = xi * radius weight * workspace indicator, (S, n), detached.
 
     Args:
-        features: (S, F) image features.
+        features: ``ImageFeatures`` of S states.
         actions4: (S, n, 4) actor-space actions (the radius is meaningful).
     """
     with torch.no_grad():
@@ -60,8 +65,10 @@ def feasibility(model, features, actions4):
         return xi * action_weight(actions4)
 
 
-def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth,
-                      generator=None, log_choice=None):
+def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tensor], m: int,
+                      kde_bandwidth: Bandwidth, proposal_bandwidth: Bandwidth,
+                      generator: Optional[torch.Generator] = None,
+                      log_choice: Optional[Tensor] = None) -> Tensor:
     """Surrogate loss of eq. 10 for KDE supports drawn from the actor (lines 23-32).
 
     Resamples m points around each support (bandwidth sigma'), evaluates the target weight
@@ -98,7 +105,16 @@ def f_divergence_loss(kind, supports, g_fn, m, kde_bandwidth, proposal_bandwidth
     return loss + choice_surrogate(costs, log_choice)
 
 
-def cell_target(model, features, points_per_cell=CELL_TARGET_POINTS, generator=None):
+def _spatial_actor(model: ActorCritic) -> SpatialActor:
+    """The model's actor head, which the cell term needs to be the spatial one."""
+    if not isinstance(model.actor, SpatialActor):
+        raise ValueError('the cell term needs the spatial actor head (actor_head: spatial)')
+    return model.actor
+
+
+def cell_target(model: ActorCritic, features: ImageFeatures,
+                points_per_cell: int = CELL_TARGET_POINTS,
+                generator: Optional[torch.Generator] = None) -> Tensor:
     """Target probabilities of the spatial actor's reachable cells: the critic's
     feasibility mass of grasps centred in each cell, as log-probabilities (S, R), detached.
 
@@ -107,7 +123,7 @@ def cell_target(model, features, points_per_cell=CELL_TARGET_POINTS, generator=N
     a cell's mass is their mean ``feasibility`` (critic score, workspace indicator), raised
     to SCORE_FLOOR. R: cells not ``unreachable``, in index order.
     """
-    actor = model.actor
+    actor = _spatial_actor(model)
     centres = actor.centres[~actor.unreachable]  # (R, 2)
     num_states, cells = features.num_states, centres.shape[0]
     u = torch.rand((num_states, cells, points_per_cell, 3), generator=generator,
@@ -122,7 +138,8 @@ def cell_target(model, features, points_per_cell=CELL_TARGET_POINTS, generator=N
     return log_mass - torch.logsumexp(log_mass, dim=-1, keepdim=True)
 
 
-def cell_fkl_loss(model, features, generator=None):
+def cell_fkl_loss(model: ActorCritic, features: ImageFeatures,
+                  generator: Optional[torch.Generator] = None) -> Tensor:
     """Forward KL from ``cell_target`` to the spatial actor's cell probabilities pi, mean
     over states; differentiable w.r.t. the cell scorer.
 
@@ -131,12 +148,14 @@ def cell_fkl_loss(model, features, generator=None):
     never picks but the critic finds feasible is pulled up in proportion to its target
     mass p_c, however small pi_c is (mode covering).
     """
-    log_pi = model.actor.cell_log_probs(features.trunk.detach())[:, ~model.actor.unreachable]
+    actor = _spatial_actor(model)
+    log_pi = actor.cell_log_probs(features.trunk.detach())[:, ~actor.unreachable]
     log_p = cell_target(model, features, generator=generator)
     return categorical_divergence('fkl', log_pi, log_p).mean()
 
 
-def critic_step_loss(model, images, actions_px, labels):
+def critic_step_loss(model: ActorCritic, images: Tensor, actions_px: Tensor,
+                     labels: Tensor) -> tuple[Tensor, float]:
     """Class-balanced cross-entropy of the critic on replayed experiences (line 18).
 
     Args:
@@ -153,7 +172,7 @@ def critic_step_loss(model, images, actions_px, labels):
     return loss, balanced_accuracy(logits, labels)
 
 
-def balanced_accuracy(logits, labels):
+def balanced_accuracy(logits: Tensor, labels: Tensor) -> float:
     """Mean of the accuracies on positives and on negatives (a class absent is left out)."""
     correct = ((logits > 0) == labels.bool()).float()
     labels = labels.bool()
@@ -161,7 +180,9 @@ def balanced_accuracy(logits, labels):
     return sum(rates) / len(rates)
 
 
-def discriminator_step_loss(model, images, actions_px, generator=None):
+def discriminator_step_loss(model: ActorCritic, images: Tensor, actions_px: Tensor,
+                            generator: Optional[torch.Generator] = None
+                            ) -> tuple[Tensor, float]:
     """GAN discriminator loss (eq. 13): replayed successes are real, actor samples fake.
 
     Args:
@@ -181,7 +202,9 @@ def discriminator_step_loss(model, images, actions_px, generator=None):
     return critic_loss(logits, labels), balanced_accuracy(logits, labels)
 
 
-def actor_step_loss(model, config, images, generator=None):
+def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
+                    generator: Optional[torch.Generator] = None
+                    ) -> tuple[Tensor, dict[str, float]]:
     """Actor loss for K states (Algorithm 1, lines 21-34; Table 2 for the baselines).
 
     For the f-divergences the value is a surrogate whose gradient is the estimator of
@@ -225,7 +248,9 @@ def actor_step_loss(model, config, images, generator=None):
     return loss, {'actor_score': xi.mean().item()}
 
 
-def most_uncertain_actions(model, images, proposals, count=1, generator=None):
+def most_uncertain_actions(model: ActorCritic, images: Tensor, proposals: int, count: int = 1,
+                           generator: Optional[torch.Generator] = None
+                           ) -> tuple[Tensor, Tensor]:
     """Maximum-uncertainty collection (section 4.2, Algorithm 1 lines 5-8).
 
     Args:
