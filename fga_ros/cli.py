@@ -269,15 +269,7 @@ def cmd_train(args):
     evaluate = periodic_evaluation(TRAINING_EVAL_SEED if record.eval_seed is None
                                    else record.eval_seed)
     wall = args.wall_hours * 3600 if args.wall_hours else None
-    if dataset is not None:
-        print(f'replay prefill from {args.dataset}: {len(dataset.images)} scenes, '
-              f'{len(dataset.actions)} grasps ({int(dataset.labels.sum())} successes), no '
-              f'oracle; {args.offline_steps} offline steps, then training online')
-    if args.record:
-        import shlex
-
-        from fga_ros.core.common.dataset import DatasetWriter
-        trainer.recorder = DatasetWriter(args.record, source=shlex.join(['fga', *args.argv]))
+    _start_dataset_io(args, dataset, trainer)
     with SignalStop() as stop:
         try:
             result = trainer.run(hooks=[progress, board, stop], evaluate=evaluate,
@@ -289,6 +281,19 @@ def cmd_train(args):
             board.close()
             _close_recorder(trainer.recorder)
     return _report_end(args, out, trainer, result, stop)
+
+
+def _start_dataset_io(args, dataset, trainer):
+    """Say where the prefill comes from; open the ``--record`` file."""
+    if dataset is not None:
+        print(f'replay prefill from {args.dataset}: {len(dataset.images)} scenes, '
+              f'{len(dataset.actions)} grasps ({int(dataset.labels.sum())} successes), no '
+              f'oracle; {args.offline_steps} offline steps, then training online')
+    if args.record:
+        import shlex
+
+        from fga_ros.core.common.dataset import DatasetWriter
+        trainer.recorder = DatasetWriter(args.record, source=shlex.join(['fga', *args.argv]))
 
 
 def _close_recorder(recorder):
@@ -793,7 +798,7 @@ def _add_sim(sub: Any) -> None:
                    help='print the scene and its ground-truth summary as one JSON object')
     p.add_argument('--camera-out', default=None, metavar='DIR',
                    help='also write the scene as seen by a tilted pinhole camera: '
-                        'DIR/image.png, camera_info.yaml, camera_pose.yaml')
+                        'DIR/image.png, camera_info.yaml, camera_pose.yaml (default: none)')
     p.add_argument('--camera-tilt', type=float, default=35.0,
                    help='tilt from straight down of the --camera-out camera, degrees')
     p.add_argument('--camera-size', default='640x480', help='--camera-out image WIDTHxHEIGHT')
@@ -849,17 +854,22 @@ def _add_record(sub: Any) -> None:
     """``fga record``."""
     p = sub.add_parser('record', help='write simulator oracle demonstrations to a dataset '
                                       'file (the format fga train --dataset reads)')
-    p.add_argument('--out', required=True, help='dataset file to write (.zip)')
+    p.add_argument('--out', required=True, help='dataset file to write (.zip; must not exist)')
     p.add_argument('--preset', default='cpu',
                    help='take states, grasps per state, shapes and imitation fraction from '
-                        "this preset's replay prefill")
-    p.add_argument('--states', type=int, default=None, help='scenes recorded')
-    p.add_argument('--per-state', type=int, default=None, help='grasps per scene')
-    p.add_argument('--shapes', default=None, help='comma-separated shapes')
+                        "this preset's replay prefill (default: cpu)")
+    p.add_argument('--states', type=int, default=None,
+                   help="scenes recorded (default: the preset's prefill scenes)")
+    p.add_argument('--per-state', type=int, default=None,
+                   help="grasps per scene (default: the preset's)")
+    p.add_argument('--shapes', default=None,
+                   help="comma-separated shapes (default: the preset's)")
     p.add_argument('--imitation-fraction', type=float, default=None,
-                   help='share of expert (feasible) grasps, the rest uniform random')
-    p.add_argument('--distortion', default=sim.DISTORTIONS[0], help=_names(sim.DISTORTIONS))
-    p.add_argument('--seed', type=int, default=0, help='seed of scenes and grasps')
+                   help="share of expert (feasible) grasps, the rest uniform random (default: "
+                        "the preset's)")
+    p.add_argument('--distortion', default=sim.DISTORTIONS[0],
+                   help=f'{_names(sim.DISTORTIONS)} (default: none)')
+    p.add_argument('--seed', type=int, default=0, help='seed of scenes and grasps (default: 0)')
     p.set_defaults(func=cmd_record)
 
 
@@ -894,10 +904,11 @@ def _add_propose(sub: Any) -> None:
                    help='RGB image file (default: a simulator scene): a 128x128 top-down '
                         'image, or any camera with --camera-info/--camera-pose')
     p.add_argument('--camera-info', default=None, metavar='YAML',
-                   help='intrinsics of the --image camera (ROS calibration YAML)')
+                   help='intrinsics of the --image camera (ROS calibration YAML; default: none, '
+                        'the image is a 128x128 top-down view)')
     p.add_argument('--camera-pose', default=None, metavar='YAML',
                    help='table -> camera transform of the --image camera: translation '
-                        '[x, y, z], rotation [x, y, z, w]')
+                        '[x, y, z], rotation [x, y, z, w] (default: none)')
     p.add_argument('--workspace', default=None, metavar='X,Y,SIZE',
                    help="table square (m, table frame) rectified into the model input "
                         "(default: centre 0, 0, the training image's side, 128 px x "

@@ -9,10 +9,13 @@ back to the table with the simulator's own camera pose and checked by the simula
 physics. The same scenes rendered top-down give the reference figure of the same model.
 """
 
+from typing import Optional, Sequence
+
 import numpy as np
 
 from fga_ros.bridge.camera_geometry import (
     CameraIntrinsics,
+    CameraMapping,
     TableToCamera,
     camera_mapping,
     default_workspace,
@@ -29,6 +32,7 @@ from fga_ros.sim import (
 )
 from fga_ros.sim.pinhole import (
     TABLE_FRAME,
+    PinholeView,
     render_view,
     table_direction_to_angle,
     table_to_pixels,
@@ -39,7 +43,8 @@ TILTS_DEG = (0.0, 20.0, 35.0, 45.0)
 """Camera tilts from straight down measured by default, degrees."""
 
 
-def sim_mapping(view, camera_frame='camera_optical_frame'):
+def sim_mapping(view: PinholeView, camera_frame: str = 'camera_optical_frame'
+                ) -> CameraMapping:
     """The service mapping for a simulated :class:`~fga_ros.sim.pinhole.PinholeView`, built
     from the fields a ROS camera would send (CameraInfo, TF translation + quaternion)."""
     info = view.camera_info_fields({})
@@ -49,7 +54,8 @@ def sim_mapping(view, camera_frame='camera_optical_frame'):
     return camera_mapping(intrinsics, pose, default_workspace(), camera_frame, TABLE_FRAME)
 
 
-def camera_poses_to_sim_actions(view, positions, rotations) -> np.ndarray:
+def camera_poses_to_sim_actions(view: PinholeView, positions: np.ndarray,
+                                rotations: np.ndarray) -> np.ndarray:
     """Simulator actions (n, 3) of camera-frame grasp poses, using the simulator's own pose.
 
     Raises nothing for grasps off the workspace: their x, y are returned as they are.
@@ -69,8 +75,10 @@ def _feasible(scene, actions):
     return out
 
 
-def run_camera_bench(checkpoint=None, tilts=TILTS_DEG, states=8, num_grasps=16,
-                     width=640, height=480, seed=0, shapes=None, device='cpu') -> list:
+def run_camera_bench(checkpoint: Optional[str] = None, tilts: Sequence[float] = TILTS_DEG,
+                     states: int = 8, num_grasps: int = 16, width: int = 640,
+                     height: int = 480, seed: int = 0, shapes: Optional[Sequence[str]] = None,
+                     device: str = 'cpu') -> list:
     """Rows per tilt: feasible share of camera-frame grasps, top-down reference, pose error.
 
     ``pose_error_mm``: largest distance between a grasp's table position mapped by the
@@ -104,7 +112,7 @@ def run_camera_bench(checkpoint=None, tilts=TILTS_DEG, states=8, num_grasps=16,
     return rows
 
 
-def print_camera_bench(rows, states, shapes):
+def print_camera_bench(rows: list, states: int, shapes: Sequence[str]) -> None:
     print(f'camera mapping: {states} evaluation scenes x {len(shapes)} shapes '
           f'({", ".join(shapes)}) per tilt; camera-frame grasp poses checked by the '
           'simulator physics')

@@ -10,13 +10,16 @@ it: ``translation: [x, y, z]`` (m) and ``rotation: [x, y, z, w]`` (quaternion) w
 ``p_camera = R p_table + t``; optional ``table_frame`` and ``camera_frame`` names.
 """
 
+import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from fga_ros.bridge.camera_geometry import (
     CameraGeometryError,
     CameraIntrinsics,
+    CameraMapping,
     TableToCamera,
     Workspace,
     camera_mapping,
@@ -46,7 +49,7 @@ def _data(value):
     return value.get('data') if isinstance(value, dict) else value
 
 
-def read_camera_info(path) -> CameraIntrinsics:
+def read_camera_info(path: str | os.PathLike) -> CameraIntrinsics:
     """Intrinsics from a camera_info YAML file (see the module notes)."""
     data = _load(path, 'camera_info')
     width = data.get('image_width', data.get('width'))
@@ -64,7 +67,7 @@ def read_camera_info(path) -> CameraIntrinsics:
         raise CameraGeometryError(f'{path}: {exc}') from None
 
 
-def read_camera_pose(path) -> tuple:
+def read_camera_pose(path: str | os.PathLike) -> tuple:
     """(TableToCamera, table_frame, camera_frame) from a camera pose YAML file."""
     data = _load(path, 'camera pose')
     if 'translation' not in data or 'rotation' not in data:
@@ -78,14 +81,16 @@ def read_camera_pose(path) -> tuple:
     return pose, str(data.get('table_frame', 'table')), str(data.get('camera_frame', 'camera'))
 
 
-def read_mapping(info_path, pose_path, workspace: Workspace):
+def read_mapping(info_path: str | os.PathLike, pose_path: str | os.PathLike,
+                 workspace: Workspace) -> CameraMapping:
     """The validated :class:`~fga_ros.bridge.camera_geometry.CameraMapping` of two files."""
     intrinsics = read_camera_info(info_path)
     pose, table_frame, camera_frame = read_camera_pose(pose_path)
     return camera_mapping(intrinsics, pose, workspace, camera_frame, table_frame)
 
 
-def write_camera_files(view, directory, table_frame, camera_frame) -> tuple:
+def write_camera_files(view: Any, directory: str | os.PathLike, table_frame: str,
+                       camera_frame: str) -> tuple:
     """Write ``camera_info.yaml`` and ``camera_pose.yaml`` of a simulated
     :class:`~fga_ros.sim.pinhole.PinholeView`; returns both paths."""
     directory = Path(directory)

@@ -32,9 +32,11 @@ other models are refused. With zero coefficients the mapping is the homography
 
 from dataclasses import dataclass
 import math
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.bridge.geometry import DEFAULT_WORLD_FRAME, CameraModel, pose_dict
 from fga_ros.sim.render import load_camera
@@ -82,7 +84,9 @@ class CameraIntrinsics:
     d: tuple = ()
 
     @classmethod
-    def from_fields(cls, width, height, k, distortion_model='plumb_bob', d=()):
+    def from_fields(cls, width: Any, height: Any, k: ArrayLike,
+                    distortion_model: str = 'plumb_bob',
+                    d: ArrayLike = ()) -> 'CameraIntrinsics':
         """Validated intrinsics from CameraInfo fields (``k`` row-major, 9 numbers)."""
         try:
             width, height = int(width), int(height)
@@ -130,7 +134,7 @@ class CameraIntrinsics:
     def distorted(self) -> bool:
         return any(self.d)
 
-    def project(self, points) -> np.ndarray:
+    def project(self, points: ArrayLike) -> np.ndarray:
         """Pixels (n, 2) of camera-frame points (n, 3) with z > 0, m (lens distortion
         included)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -142,7 +146,7 @@ class CameraIntrinsics:
         return uvw[:, :2] / uvw[:, 2:]
 
 
-def quaternion_to_matrix(q) -> np.ndarray:
+def quaternion_to_matrix(q: ArrayLike) -> np.ndarray:
     """(3, 3) rotation of a quaternion (x, y, z, w) (normalised here; zero is an error)."""
     q = _finite('rotation quaternion', q).reshape(-1)
     norm = np.linalg.norm(q)
@@ -156,7 +160,7 @@ def quaternion_to_matrix(q) -> np.ndarray:
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def matrix_to_quaternions(rotations) -> np.ndarray:
+def matrix_to_quaternions(rotations: ArrayLike) -> np.ndarray:
     """Quaternions (n, 4) x, y, z, w (w >= 0) of rotation matrices (n, 3, 3)."""
     r = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
     out = np.empty((len(r), 4))
@@ -187,7 +191,7 @@ class TableToCamera:
     translation: np.ndarray  # (3,)
 
     @classmethod
-    def from_fields(cls, translation, quaternion):
+    def from_fields(cls, translation: ArrayLike, quaternion: ArrayLike) -> 'TableToCamera':
         """From a ``geometry_msgs/Transform``'s translation (x, y, z) and rotation (x, y, z, w)."""
         t = _finite('transform translation', translation).reshape(-1)
         if t.size != 3:
@@ -212,7 +216,7 @@ class Workspace:
     center_y: float
     size: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ('center_x', 'center_y', 'size'):
             if not math.isfinite(getattr(self, name)):
                 raise CameraGeometryError(f'workspace {name} must be finite')
@@ -224,14 +228,14 @@ class Workspace:
         """Table-plane size of one top-down pixel, m/px."""
         return self.size / IMAGE_SIZE
 
-    def top_down_to_table(self, uv) -> np.ndarray:
+    def top_down_to_table(self, uv: ArrayLike) -> np.ndarray:
         """Table points (n, 2), m, of top-down pixels (n, 2)."""
         uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
         c, s = (IMAGE_SIZE - 1) / 2.0, self.pixel_size
         return np.stack([self.center_x + (uv[:, 0] - c) * s,
                          self.center_y - (uv[:, 1] - c) * s], axis=1)
 
-    def table_to_top_down(self, xy) -> np.ndarray:
+    def table_to_top_down(self, xy: ArrayLike) -> np.ndarray:
         """Top-down pixels (n, 2) of table points (n, 2), m."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         c, s = (IMAGE_SIZE - 1) / 2.0, self.pixel_size
@@ -281,17 +285,17 @@ class CameraMapping:
         h = self.intrinsics.k @ np.column_stack([r[:, 0], r[:, 1], t]) @ self.workspace.affine()
         return h / h[2, 2]
 
-    def table_to_camera_points(self, xy) -> np.ndarray:
+    def table_to_camera_points(self, xy: ArrayLike) -> np.ndarray:
         """Camera-frame points (n, 3), m, of table-plane points (n, 2), m."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         return xy @ self.pose.rotation[:, :2].T + self.pose.translation
 
-    def top_down_to_camera_pixels(self, uv) -> np.ndarray:
+    def top_down_to_camera_pixels(self, uv: ArrayLike) -> np.ndarray:
         """Camera-image pixels (n, 2) of top-down pixels (n, 2) (lens distortion included)."""
         points = self.table_to_camera_points(self.workspace.top_down_to_table(uv))
         return self.intrinsics.project(points)
 
-    def camera_pixels_to_table(self, xy) -> np.ndarray:
+    def camera_pixels_to_table(self, xy: ArrayLike) -> np.ndarray:
         """Table points (n, 2), m, of camera pixels (n, 2) of an undistorted camera (the
         inverse homography)."""
         if self.intrinsics.distorted:
@@ -320,7 +324,7 @@ class CameraMapping:
         return cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
 
-    def table_poses(self, actions) -> tuple:
+    def table_poses(self, actions: ArrayLike) -> tuple:
         """Grasp poses in the table frame of top-down actions (n, 3) (u px, v px, angle rad).
 
         Returns (positions (n, 3) m on the table plane, rotations (n, 3, 3)); the columns of
@@ -337,18 +341,18 @@ class CameraMapping:
         rotations[:, 2, 2] = -1.0  # z: approach, into the table
         return positions, rotations
 
-    def camera_poses(self, actions) -> tuple:
+    def camera_poses(self, actions: ArrayLike) -> tuple:
         """The grasp poses of :meth:`table_poses` in the camera frame: (positions, rotations)."""
         positions, rotations = self.table_poses(actions)
         r, t = self.pose.rotation, self.pose.translation
         return positions @ r.T + t, np.einsum('ij,njk->nik', r, rotations)
 
-    def action_poses(self, actions) -> tuple:
+    def action_poses(self, actions: ArrayLike) -> tuple:
         """(positions (n, 3) m, quaternions (n, 4) x, y, z, w) in the camera frame."""
         positions, rotations = self.camera_poses(actions)
         return positions, matrix_to_quaternions(rotations)
 
-    def table_action_poses(self, actions) -> tuple:
+    def table_action_poses(self, actions: ArrayLike) -> tuple:
         """(positions (n, 3) m, quaternions (n, 4) x, y, z, w) in the table frame."""
         positions, rotations = self.table_poses(actions)
         return positions, matrix_to_quaternions(rotations)
@@ -358,7 +362,7 @@ class CameraMapping:
         """The camera frame: the frame of :meth:`action_poses`."""
         return self.camera_frame
 
-    def table_pixels(self, points) -> np.ndarray:
+    def table_pixels(self, points: ArrayLike) -> np.ndarray:
         """Top-down pixels (n, 2) of camera-frame points (n, 3), m, projected onto the table
         plane along its normal (a point's height above the table does not move it)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
@@ -367,13 +371,14 @@ class CameraMapping:
         table = (points - self.pose.translation) @ self.pose.rotation  # R^T (p - t)
         return self.workspace.table_to_top_down(table[:, :2])
 
-    def pose_fields(self, actions) -> list:
+    def pose_fields(self, actions: ArrayLike) -> list:
         """``geometry_msgs/Pose`` fields (camera frame), one per action (n, 3)."""
         positions, quaternions = self.action_poses(actions)
         return [pose_dict(p, q) for p, q in zip(positions, quaternions)]
 
 
-def top_down_mapping(model: CameraModel, table_frame: str = DEFAULT_WORLD_FRAME):
+def top_down_mapping(model: CameraModel, table_frame: str = DEFAULT_WORLD_FRAME
+                     ) -> 'CameraMapping':
     """The mapping of the simulator-style top-down camera ``model`` (128 x 128, optical axis
     straight down onto the centre of the image; see :mod:`fga_ros.bridge.geometry`): the
     identity on pixels, so that the node's default behaviour is the top-down service."""

@@ -165,21 +165,7 @@ class GraspProposalNode(Node):
         declare_camera_geometry(self)
         self.declare_parameter('camera_frame', geometry.DEFAULT_CAMERA_FRAME, descriptor(
             'frame of the grasp poses when the image header names none', read_only=True))
-        workspace = camera_geometry.default_workspace()
-        self.declare_parameter('table_frame', '', descriptor(
-            'frame of the table plane (z up); empty = images are 128 x 128 top-down views '
-            '(pixel_size, camera_height); set = any camera, from camera/camera_info and TF '
-            'table_frame -> image frame', read_only=True))
-        self.declare_parameter('workspace_center_x', workspace.center_x, descriptor(
-            'x of the workspace centre in table_frame, m', read_only=True,
-            float_range=(-100.0, 100.0)))
-        self.declare_parameter('workspace_center_y', workspace.center_y, descriptor(
-            'y of the workspace centre in table_frame, m', read_only=True,
-            float_range=(-100.0, 100.0)))
-        self.declare_parameter('workspace_size', workspace.size, descriptor(
-            'side of the table square rectified into the 128 x 128 model input, m (default: '
-            "the training images' 128 px x pixel size)", read_only=True,
-            float_range=(0.01, 10.0)))
+        self._declare_camera_parameters()
         self.declare_parameter('gripper_opening_px', geometry.default_opening_px(), descriptor(
             'distance between the open claws, px (sets opening_width and the markers)',
             read_only=True, float_range=(1.0, 128.0)))
@@ -204,6 +190,24 @@ class GraspProposalNode(Node):
         self.declare_parameter('moveit_grasp_planning', False, descriptor(
             'also serve moveit_msgs/srv/GraspPlanning on plan_grasps (needs moveit_msgs)',
             read_only=True))
+
+    def _declare_camera_parameters(self):
+        """table_frame and the workspace: which cameras the node maps (any, or top-down)."""
+        workspace = camera_geometry.default_workspace()
+        self.declare_parameter('table_frame', '', descriptor(
+            'frame of the table plane (z up); empty = images are 128 x 128 top-down views '
+            '(pixel_size, camera_height); set = any camera, from camera/camera_info and TF '
+            'table_frame -> image frame', read_only=True))
+        self.declare_parameter('workspace_center_x', workspace.center_x, descriptor(
+            'x of the workspace centre in table_frame, m', read_only=True,
+            float_range=(-100.0, 100.0)))
+        self.declare_parameter('workspace_center_y', workspace.center_y, descriptor(
+            'y of the workspace centre in table_frame, m', read_only=True,
+            float_range=(-100.0, 100.0)))
+        self.declare_parameter('workspace_size', workspace.size, descriptor(
+            'side of the table square rectified into the 128 x 128 model input, m (default: '
+            "the training images' 128 px x pixel size)", read_only=True,
+            float_range=(0.01, 10.0)))
 
     def _param(self, name):
         return self.get_parameter(name).value

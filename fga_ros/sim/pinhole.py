@@ -21,8 +21,10 @@ import math
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.render import SUBPIXEL_BITS, load_camera, world_contours
+from fga_ros.sim.scene import Scene
 from fga_ros.sim.workspace import IMAGE_SIZE
 
 TABLE_FRAME = 'world'
@@ -38,21 +40,21 @@ FILL_FRACTION = 0.9
 when :func:`tilted_view` chooses the focal length."""
 
 
-def pixels_to_table(xy) -> np.ndarray:
+def pixels_to_table(xy: ArrayLike) -> np.ndarray:
     """Table points (n, 2), m, of top-down image pixels ``xy`` (n, 2)."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     c, s = (IMAGE_SIZE - 1) / 2.0, load_camera().pixel_size_m
     return np.stack([(xy[:, 0] - c) * s, -(xy[:, 1] - c) * s], axis=1)
 
 
-def table_to_pixels(points) -> np.ndarray:
+def table_to_pixels(points: ArrayLike) -> np.ndarray:
     """Top-down image pixels (n, 2) of table points ``points`` (n, 2), m."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     c, s = (IMAGE_SIZE - 1) / 2.0, load_camera().pixel_size_m
     return np.stack([points[:, 0] / s + c, -points[:, 1] / s + c], axis=1)
 
 
-def table_direction_to_angle(direction) -> np.ndarray:
+def table_direction_to_angle(direction: ArrayLike) -> np.ndarray:
     """Top-down grasp angles (n,), rad in [0, pi), of table-plane directions (n, 2)."""
     direction = np.asarray(direction, dtype=np.float64).reshape(-1, 2)
     return np.arctan2(-direction[:, 1], direction[:, 0]) % math.pi
@@ -84,7 +86,7 @@ class PinholeView:
         """3 x 3 intrinsic matrix."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def project_table(self, points) -> np.ndarray:
+    def project_table(self, points: ArrayLike) -> np.ndarray:
         """Image pixels (n, 2) of table-plane points (n, 2), m (z = 0)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         cam = points @ self.rotation[:, :2].T + self.translation
@@ -149,7 +151,7 @@ def tilted_view(tilt_deg: float, width: int = DEFAULT_WIDTH, height: int = DEFAU
                        rotation, translation)
 
 
-def render_view(scene, view: PinholeView) -> np.ndarray:
+def render_view(scene: Scene, view: PinholeView) -> np.ndarray:
     """Image (height, width, 3) uint8 RGB of an undistorted scene seen by ``view``.
 
     The whole visible table has the scene's background colour; the object outline is mapped

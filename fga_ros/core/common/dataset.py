@@ -25,10 +25,12 @@ import json
 import os
 from pathlib import Path
 import struct
+from typing import Any, Iterable, Iterator
 import zipfile
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
@@ -72,7 +74,7 @@ class GraspDataset:
     states: np.ndarray
     source: str
 
-    def records(self):
+    def records(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(image, actions (k, 3), labels (k,)) per state, in order."""
         bounds = np.searchsorted(self.states, np.arange(len(self.images) + 1))
         for i, image in enumerate(self.images):
@@ -124,7 +126,7 @@ class DatasetWriter:
     and nothing is written at ``path``.
     """
 
-    def __init__(self, path, source: str):
+    def __init__(self, path: str | os.PathLike, source: str) -> None:
         self.path = Path(path)
         self.source = str(source)
         if self.path.exists():
@@ -141,7 +143,7 @@ class DatasetWriter:
         """Grasps added so far."""
         return sum(len(a) for a in self._actions)
 
-    def add(self, image, actions, labels) -> None:
+    def add(self, image: ArrayLike, actions: ArrayLike, labels: ArrayLike) -> None:
         """One state: image (128, 128, 3) uint8, actions (k, 3), labels (k,) bool."""
         image, actions, labels = _check_record(image, actions, labels)
         self._zip.writestr(f'images/{self.num_states:06d}.png', _encode_png(image))
@@ -179,17 +181,17 @@ class DatasetWriter:
         self._zip.close()
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self):
+    def __enter__(self) -> 'DatasetWriter':
         return self
 
-    def __exit__(self, kind, value, traceback):
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
         if kind is None:
             self.close()
         else:
             self.abort()
 
 
-def write_dataset(path, records, source: str) -> Path:
+def write_dataset(path: str | os.PathLike, records: Iterable, source: str) -> Path:
     """Write ``records`` (iterable of (image, actions, labels)) to ``path``."""
     with DatasetWriter(path, source) as writer:
         for image, actions, labels in records:
@@ -265,7 +267,7 @@ def _manifest(archive, where):
     return manifest
 
 
-def read_dataset(path, max_bytes: int = MAX_FILE_BYTES) -> GraspDataset:
+def read_dataset(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> GraspDataset:
     """Read and verify a dataset file (see the module notes); raises DatasetError."""
     path = Path(path)
     where = str(path)
