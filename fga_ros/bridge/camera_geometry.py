@@ -59,7 +59,7 @@ class CameraGeometryError(ValueError):
     """Camera model, pose or workspace the mapping cannot use; the message names the problem."""
 
 
-def _finite(name, values):
+def _finite(name: str, values: ArrayLike) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise CameraGeometryError(f'{name} must be finite, got {arr.tolist()}')
@@ -99,25 +99,25 @@ class CameraIntrinsics:
                 f'camera_info has no image size (width {width}, height {height}): '
                 'is a camera_info being published?')
         try:
-            k = np.array(k, dtype=np.float64).reshape(-1)
+            k_arr = np.array(k, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
             raise CameraGeometryError(f'camera_info k must be 9 numbers, got {k!r}') from None
-        if k.size != 9:
-            raise CameraGeometryError(f'camera_info k must be 9 numbers, got {k.size}')
-        k = _finite('camera_info k', k).reshape(3, 3)
-        if not np.any(k):
+        if k_arr.size != 9:
+            raise CameraGeometryError(f'camera_info k must be 9 numbers, got {k_arr.size}')
+        k_mat = _finite('camera_info k', k_arr).reshape(3, 3)
+        if not np.any(k_mat):
             raise CameraGeometryError('camera_info k is all zero: the camera is uncalibrated')
-        if not (k[0, 0] > 0 and k[1, 1] > 0):
+        if not (k_mat[0, 0] > 0 and k_mat[1, 1] > 0):
             raise CameraGeometryError(
-                f'camera_info focal lengths must be positive, got fx = {k[0, 0]}, '
-                f'fy = {k[1, 1]}')
-        if not np.allclose(k[2], [0.0, 0.0, 1.0]) or k[1, 0] != 0:
+                f'camera_info focal lengths must be positive, got fx = {k_mat[0, 0]}, '
+                f'fy = {k_mat[1, 1]}')
+        if not np.allclose(k_mat[2], [0.0, 0.0, 1.0]) or k_mat[1, 0] != 0:
             raise CameraGeometryError(
-                f'camera_info k must be [fx s cx; 0 fy cy; 0 0 1], got rows {k.tolist()}')
-        d = tuple(float(v) for v in _finite('camera_info d', list(d)).reshape(-1))
+                f'camera_info k must be [fx s cx; 0 fy cy; 0 0 1], got rows {k_mat.tolist()}')
+        coeffs = tuple(float(v) for v in _finite('camera_info d', list(np.asarray(d))).reshape(-1))
         model = str(distortion_model)
         if model not in SUPPORTED_DISTORTION_MODELS:
-            if model == '' and not any(d):
+            if model == '' and not any(coeffs):
                 model = 'plumb_bob'
             else:
                 raise CameraGeometryError(
@@ -125,10 +125,11 @@ class CameraIntrinsics:
                     f'{", ".join(SUPPORTED_DISTORTION_MODELS)} (or rectified images with '
                     'zero coefficients)')
         limit = 5 if model == 'plumb_bob' else 8
-        if len(d) > limit:
+        if len(coeffs) > limit:
             raise CameraGeometryError(
-                f'{model} takes at most {limit} coefficients, got {len(d)}')
-        return cls(width, height, k, model, d + (0.0,) * (limit - len(d)) if any(d) else ())
+                f'{model} takes at most {limit} coefficients, got {len(coeffs)}')
+        return cls(width, height, k_mat, model,
+                   coeffs + (0.0,) * (limit - len(coeffs)) if any(coeffs) else ())
 
     @property
     def distorted(self) -> bool:
@@ -148,12 +149,12 @@ class CameraIntrinsics:
 
 def quaternion_to_matrix(q: ArrayLike) -> np.ndarray:
     """(3, 3) rotation of a quaternion (x, y, z, w) (normalised here; zero is an error)."""
-    q = _finite('rotation quaternion', q).reshape(-1)
-    norm = np.linalg.norm(q)
-    if q.size != 4 or norm < 1e-9:
+    quat = _finite('rotation quaternion', q).reshape(-1)
+    norm = np.linalg.norm(quat)
+    if quat.size != 4 or norm < 1e-9:
         raise CameraGeometryError(f'rotation quaternion must be 4 numbers, not all zero, got '
-                                  f'{q.tolist()}')
-    x, y, z, w = q / norm
+                                  f'{quat.tolist()}')
+    x, y, z, w = quat / norm
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
@@ -178,8 +179,8 @@ def matrix_to_quaternions(rotations: ArrayLike) -> np.ndarray:
             q[j] = 0.25 * s
             q[a] = (m[a, j] + m[j, a]) / s
             q[b] = (m[b, j] + m[j, b]) / s
-        q = np.array(q)
-        out[i] = q if q[3] >= 0 else -q
+        q_arr = np.array(q)
+        out[i] = q_arr if q_arr[3] >= 0 else -q_arr
     return out
 
 
@@ -441,7 +442,7 @@ def camera_mapping(intrinsics: CameraIntrinsics, pose: TableToCamera, workspace:
     return mapping
 
 
-def _min_scale(mapping, steps=5) -> float:
+def _min_scale(mapping: 'CameraMapping', steps: int = 5) -> float:
     """Smallest singular value of the top-down -> camera Jacobian over a grid of the view."""
     ticks = np.linspace(0.0, IMAGE_SIZE - 1.0, steps)
     points = np.array([[u, v] for u in ticks for v in ticks])

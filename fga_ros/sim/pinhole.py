@@ -122,7 +122,7 @@ def _look_at(tilt, yaw, distance):
 
 def tilted_view(tilt_deg: float, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                 distance_m: float = DEFAULT_DISTANCE_M, yaw_deg: float = 0.0,
-                focal_px: float = None) -> PinholeView:
+                focal_px: float | None = None) -> PinholeView:
     """A camera ``distance_m`` from the table origin, tilted ``tilt_deg`` from straight down.
 
     ``tilt_deg`` in [0, 80); 0 = straight down with the image axes along the top-down image

@@ -82,14 +82,15 @@ class GraspDataset:
             yield image, self.actions[lo:hi], self.labels[lo:hi]
 
 
-def _encode_png(image) -> bytes:
+def _encode_png(image: np.ndarray) -> bytes:
     ok, data = cv2.imencode('.png', np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise DatasetError('cannot PNG-encode an image')
     return data.tobytes()
 
 
-def _check_record(image, actions, labels):
+def _check_record(image: ArrayLike, actions: ArrayLike, labels: ArrayLike
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise DatasetError(f'a record image must be uint8 ({IMAGE_SIZE}, {IMAGE_SIZE}, 3), got '
@@ -135,7 +136,9 @@ class DatasetWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + '.tmp')
         self._zip = zipfile.ZipFile(self._tmp, 'w', zipfile.ZIP_STORED)
-        self._actions, self._labels, self._states = [], [], []
+        self._actions: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+        self._states: list[np.ndarray] = []
         self.num_states = 0
 
     @property
@@ -145,13 +148,13 @@ class DatasetWriter:
 
     def add(self, image: ArrayLike, actions: ArrayLike, labels: ArrayLike) -> None:
         """One state: image (128, 128, 3) uint8, actions (k, 3), labels (k,) bool."""
-        image, actions, labels = _check_record(image, actions, labels)
-        self._zip.writestr(f'images/{self.num_states:06d}.png', _encode_png(image))
-        actions = actions.copy()
-        actions[:, 2] = wrap_alpha(actions[:, 2])
-        self._actions.append(actions)
-        self._labels.append(labels.astype(bool))
-        self._states.append(np.full(len(actions), self.num_states, dtype=np.int64))
+        image_arr, actions_arr, labels_arr = _check_record(image, actions, labels)
+        self._zip.writestr(f'images/{self.num_states:06d}.png', _encode_png(image_arr))
+        actions_arr = actions_arr.copy()
+        actions_arr[:, 2] = wrap_alpha(actions_arr[:, 2])
+        self._actions.append(actions_arr)
+        self._labels.append(labels_arr.astype(bool))
+        self._states.append(np.full(len(actions_arr), self.num_states, dtype=np.int64))
         self.num_states += 1
 
     def _array(self, name, value):

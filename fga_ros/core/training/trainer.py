@@ -157,6 +157,7 @@ class Trainer:
         cfg = self.config
         hooks = hooks or TrainingHooks()
         num_states, per_state = self.prefill_scenes()
+        demos: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
         if self.dataset is not None:
             demos = self.dataset.records()
         elif num_states:
