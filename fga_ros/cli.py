@@ -616,6 +616,7 @@ def _print_proposal_table(proposal: Any, source: str, feasible: np.ndarray | Non
 def cmd_calibrate(args):
     """Fit score calibration and the novelty gate on training-shape scenes; write the model."""
     from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
+    from fga_ros.core.inference.calibration import GATE_KEYS
     from fga_ros.core.inference.proposer import bundled_model_path
     from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
 
@@ -635,18 +636,24 @@ def cmd_calibrate(args):
         raise UserError(str(exc)) from None
     print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
           f'{source}')
-    calibration, gate, report = fit_calibration(
+    calibration, gates, report = fit_calibration(
         model, config, shapes, scenes, seed=args.seed,
         progress=lambda done, total: print(f'  {done}/{total} shapes', file=sys.stderr))
     meta = dict(meta)
     meta['calibration'] = calibration.to_meta()
-    meta['novelty'] = gate.to_meta()
+    for gate in gates:
+        meta[GATE_KEYS[gate.statistic]] = gate.to_meta()
     size = export_model(out, model, config, meta)
-    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} on '
-          f'{report["samples"]} candidates ({100 * report["feasible"]:.1f}% feasible): ECE '
-          f'{report["ece_raw"]:.4f} raw -> {report["ece_fit"]:.4f} on the fitting data')
-    print(f'novelty gate: threshold {gate.threshold:.2f} (quantile {dict(gate.info)["quantile"]}'
-          f' of held-out training-shape scenes)')
+    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} over '
+          f'{len(calibration.views)} colour views on {report["samples"]} candidates:')
+    for name in ('familiar', 'novel'):
+        part = report[name]
+        print(f'  {name + " scenes":<16} {part["samples"]:>7} candidates, '
+              f'{100 * part["feasible"]:.1f}% feasible: ECE {part["ece_raw"]:.4f} raw -> '
+              f'{part["ece_fit"]:.4f} fitted')
+    for gate in gates:
+        print(f'novelty gate {gate.statistic}: threshold {gate.threshold:.2f} (quantile '
+              f'{dict(gate.info)["quantile"]} of held-out training-shape scenes)')
     print(f'model written: {out} ({size} bytes; same weights)')
 
 

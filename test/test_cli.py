@@ -195,6 +195,8 @@ def test_calibrate_writes_a_calibrated_copy_with_the_same_weights(capsys, tmp_pa
     assert written['meta']['calibration']['method'] == 'platt'
     assert written['meta']['calibration']['shapes'] == list(sim.train_shapes())
     assert written['meta']['novelty']['threshold'] > 0
+    assert written['meta']['novelty_texture']['threshold'] > 0
+    assert written['meta']['calibration']['views'][0] == [0, 1, 2]
     code, _, err = _run(capsys, 'calibrate', '--checkpoint', model_path, '--out', out,
                         '--shapes', 'H,Box')
     assert code == 2 and 'Box is held out' in err

@@ -2,7 +2,7 @@
 
 Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
 
-1. one pass of the feature extractor; with a novelty gate stored with the model, an image
+1. one pass of the feature extractor; with novelty gates stored with the model, an image
    unlike the training scenes abstains here (:mod:`.calibration`);
 2. a round of candidates: ``max(MIN_CANDIDATES, ceil(oversample * num_grasps / (1 -
    reject_fraction)))`` actor samples (one batched call of the actor head), their
@@ -11,8 +11,9 @@ Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
    num_sampled)`` lowest-density ones (the paper's action optimisation, section 4.3, the '*'
    variants of section 6), and ``explore`` uniform random grasps of which those the critic
    scores at least ``EXPLORE_MIN_SCORE`` join (they find modes the actor misses);
-3. calibrated critic scores of the candidates (one batched call of the critic head, Platt
-   scaling stored with the model);
+3. calibrated critic scores of the candidates (Platt scaling of the critic's mean logit over
+   the colour views stored with the model; explored grasps are screened on the image as it
+   is, and only those reaching ``EXPLORE_MIN_SCORE`` there are scored on the other views);
 4. the task constraints (:mod:`.constraints`) drop candidates; while fewer than
    ``num_grasps`` allowed candidates reach the score floor, further rounds are drawn, up to
    ``MAX_SAMPLES`` actor samples in all and a time budget;
@@ -55,7 +56,12 @@ from fga_ros.core.common.tensors import (
     select_device,
 )
 from fga_ros.core.estimators.kde import kde_log_density
-from fga_ros.core.inference.calibration import Calibration, NoveltyGate, pooled_features
+from fga_ros.core.inference.calibration import (
+    Calibration,
+    NoveltyGate,
+    gate_verdict,
+    gates_from_meta,
+)
 from fga_ros.core.inference.clusters import cluster_grasps
 from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
@@ -155,7 +161,7 @@ class ModelState(typing.NamedTuple):
     config: TrainConfig
     meta: dict
     calibration: Calibration
-    gate: typing.Optional[NoveltyGate]
+    gates: tuple[NoveltyGate, ...]
 
 
 # -- sampling -----------------------------------------------------------------------------
@@ -356,7 +362,7 @@ class Proposer:
                    meta: Optional[dict[str, Any]] = None) -> None:
         """Answer later calls from ``model`` / ``config``; running calls finish on the old.
 
-        The calibration and novelty gate come from ``meta`` (none stored: raw critic
+        The calibration and novelty gates come from ``meta`` (none stored: raw critic
         probabilities, no gate).
 
         Raises:
@@ -366,9 +372,14 @@ class Proposer:
             raise ValueError(f'model must provide features, sample and score, got '
                              f'{type(model).__name__}')
         meta = dict(meta or {})
-        calibration, gate = Calibration.from_meta(meta), NoveltyGate.from_meta(meta)
+        calibration, gates = Calibration.from_meta(meta), gates_from_meta(meta)
+        for gate in gates:
+            if len(gate.mean) != 2 * config.embed_channels:
+                raise ValueError(f'novelty gate {gate.statistic!r} holds {len(gate.mean)} '
+                                 f'features, the model gives {2 * config.embed_channels}: '
+                                 'it was fitted for another model')
         # One reference assignment: calls running now keep the state they read.
-        self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gate)
+        self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gates)
 
     def reload(self, path: Optional[str | os.PathLike] = None) -> None:
         """Load a model file (None: the bundled one) and swap it in atomically.
@@ -429,16 +440,12 @@ class Proposer:
         state = self._state
         with torch.inference_mode():
             features = _features(state.model, state.config, image, self.device)
-            novelty = math.nan
-            if state.gate is not None:
-                novelty = float(state.gate.distances(
-                    pooled_features(features.trunk).cpu().numpy())[0])
-                if novelty > state.gate.threshold:
-                    return empty_proposal(
-                        f'abstained: the image does not look like a scene the model was '
-                        f'trained on (novelty {novelty:.1f} > threshold '
-                        f'{state.gate.threshold:.1f}); no grasp proposed', 0, 0, start,
-                        novelty=novelty, num_rounds=0)
+            novelty, why = gate_verdict(state.gates, features.trunk)
+            if why:
+                return empty_proposal(
+                    f'abstained: the image does not look like a scene the model was trained '
+                    f'on ({why}); no grasp proposed', 0, 0, start, novelty=novelty,
+                    num_rounds=0)
             drawn = self._draw_rounds(state, features, request, constraints, generator, start)
         return _answer(drawn, request, constraints, novelty, start)
 
@@ -472,7 +479,7 @@ class Proposer:
                generator: Optional[torch.Generator]) -> tuple[np.ndarray, ...]:
         """One round of candidates: (actions (m, 3), critic inputs (m, 4), calibrated scores
         (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps."""
-        model, config = state.model, state.config
+        model, config, calibration = state.model, state.config, state.calibration
         out = model.sample(features, num_sampled, generator)[0]
         log_density = self_log_density(out, config.kde_bandwidth)
         keep = torch.topk(log_density, num_sampled - num_to_reject(num_sampled, reject_fraction),
@@ -482,12 +489,18 @@ class Proposer:
         if explore:
             extra = uniform_critic_inputs(explore, generator, self.device)
             inputs = torch.cat([inputs, extra])
-        scores = state.calibration.scores(model.score(features, inputs[None])[0])
-        if explore:
-            found = len(out) + torch.nonzero(scores[len(out):] >= EXPLORE_MIN_SCORE)[:, 0]
-            found_density = (kde_log_density(inputs[found], out, config.kde_bandwidth)
-                             if len(found) else log_density[:0])
+        first = model.score(features, inputs[None])[0]  # the image as it is
+        if explore:  # screened on the first view, then scored on all
+            found = len(out) + torch.nonzero(
+                calibration.scores(first[len(out):]) >= EXPLORE_MIN_SCORE)[:, 0]
             index = torch.cat([torch.arange(len(out), device=self.device), found])
+            inputs, first = inputs[index], first[index]
+        scores = calibration.scores(calibration.logits(model, features, inputs, first))
+        if explore:
+            passed = len(out) + torch.nonzero(scores[len(out):] >= EXPLORE_MIN_SCORE)[:, 0]
+            found_density = (kde_log_density(inputs[passed], out, config.kde_bandwidth)
+                             if len(passed) else log_density[:0])
+            index = torch.cat([torch.arange(len(out), device=self.device), passed])
             inputs, scores = inputs[index], scores[index]
             log_density = torch.cat([log_density, found_density])
         actions = decode_actor(inputs)
