@@ -26,9 +26,8 @@ fraction_b|, a fraction in [0, 1].
 
 Metadata layout (JSON-like, ``meta['calibration']``, ``meta['novelty']`` (pooled) and
 ``meta['novelty_texture']``), see :meth:`Calibration.to_meta` and :meth:`NoveltyGate.to_meta`;
-everything read back is checked and bounded (``MAX_VIEWS``, ``MAX_GATE_DIM``, finite
-numbers, temperature in [``_MIN_TEMPERATURE``, ``_MAX_TEMPERATURE``], |bias| <=
-``_MAX_BIAS``).
+everything read back is checked and bounded (at most ``MAX_VIEWS`` views and
+``MAX_GATE_DIM`` gate features, finite numbers, temperature in [1e-3, 1e3], |bias| <= 100).
 """
 
 from dataclasses import dataclass

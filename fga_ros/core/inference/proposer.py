@@ -440,7 +440,8 @@ class Proposer:
         state = self._state
         with torch.inference_mode():
             features = _features(state.model, state.config, image, self.device)
-            novelty, why = gate_verdict(state.gates, features.trunk)
+            novelty, why = (gate_verdict(state.gates, features.trunk) if state.gates
+                            else (math.nan, ''))
             if why:
                 return empty_proposal(
                     f'abstained: the image does not look like a scene the model was trained '
