@@ -1,10 +1,10 @@
 """The weights a configuration's networks have, and the check of weights read from a file.
 
-:func:`expected_weights` builds the networks of a config (``networks.build_network``) on torch's ``meta`` device:
-every parameter's name, shape and dtype, with no memory allocated. A file's weights are
-compared with it (:func:`check_weights`) before the real networks are built, so a file
-whose config asks for huge layers, or whose tensors do not fit its config, is refused
-before it costs anything.
+:func:`expected_weights` builds the networks of a config (``networks.build_network``) on
+torch's ``meta`` device: every parameter's name, shape and dtype, with no memory allocated.
+A file's weights are compared with it (:func:`check_weights`) before the real networks are
+built, so a file whose config asks for huge layers, or whose tensors do not fit its config,
+is refused before it costs anything.
 """
 
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence

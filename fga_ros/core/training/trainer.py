@@ -136,7 +136,7 @@ class Trainer:
             raise ValueError('warm_start and resume exclude each other: a resumed run '
                              'already holds its critic')
         if isinstance(self.model, HeatmapModel):
-            raise ValueError(f'warm_start copies an actor-critic\'s critic; method '
+            raise ValueError(f"warm_start copies an actor-critic's critic; method "
                              f'{self.config.method} has none')
         self.model.load_state_dict(ckpt.load_critic_weights(source, self.config), strict=False)
 
