@@ -896,7 +896,8 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--reject', type=float, default=REJECT_FRACTION,
                    help='fraction rejected as lowest density for the * metrics')
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
-                   help='evaluate the actor, or the critic + CEM baseline')
+                   help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
+                        'model), or CEM on its critic (default: actor)')
     p.add_argument('--seed', type=int, default=0, help='evaluation seed')
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
