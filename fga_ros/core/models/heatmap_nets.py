@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from fga_ros.core.common.choices import HEATMAP_METHODS
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import IMAGE_CHANNELS
 from fga_ros.core.models.heads import ActorOutput, ImageFeatures
@@ -75,8 +76,8 @@ class HeatmapModel(nn.Module):
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__()
-        if config.method not in ('heatmap', 'stacked-heatmap'):
-            raise ValueError(f'HeatmapModel needs method heatmap or stacked-heatmap, got '
+        if config.method not in HEATMAP_METHODS:
+            raise ValueError(f'HeatmapModel needs a method among {HEATMAP_METHODS}, got '
                              f'{config.method!r}')
         self.image_size = config.image_size
         self.angles = config.heatmap_angles
