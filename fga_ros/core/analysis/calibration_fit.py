@@ -46,7 +46,7 @@ from fga_ros.sim import Scene, grasp_success, load_world, make_scene, render
 
 if TYPE_CHECKING:
     from fga_ros.core.inference.proposer import Proposer
-    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.models.networks import Network
 
 CALIBRATION_SEED_BASE = 2 ** 63
 """Smallest calibration scene seed (above every evaluation seed)."""
@@ -111,7 +111,7 @@ class Candidates(NamedTuple):
     """{gate statistic name: (len(scenes), D) float64} of each scene's trunk map"""
 
 
-def candidate_logits(model: 'ActorCritic', config: TrainConfig, scenes: Sequence[Scene],
+def candidate_logits(model: 'Network', config: TrainConfig, scenes: Sequence[Scene],
                      seed: int = 0, calibration: Optional[Calibration] = None,
                      num_sampled: int = MIN_CANDIDATES,
                      reject_fraction: float = REJECT_FRACTION) -> Candidates:
@@ -142,7 +142,7 @@ def candidate_logits(model: 'ActorCritic', config: TrainConfig, scenes: Sequence
                       {k: np.concatenate(v) for k, v in statistics.items()})
 
 
-def fit_calibration(model: 'ActorCritic', config: TrainConfig, shapes: Sequence[str],
+def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str],
                     scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
                     progress: Optional[Callable[[int, int], Any]] = None
                     ) -> tuple[Calibration, tuple[NoveltyGate, ...], dict[str, Any]]:

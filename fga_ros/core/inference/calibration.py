@@ -42,7 +42,7 @@ import torch
 from fga_ros.core.models.heads import ImageFeatures
 
 if TYPE_CHECKING:
-    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.models.networks import Network
 
 Logits = TypeVar('Logits', np.ndarray, torch.Tensor)
 """Critic logits as a numpy array or a torch tensor; the scores come back as the same."""
@@ -124,7 +124,7 @@ class Calibration:
         z = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings
 
-    def view_features(self, model: 'ActorCritic', features: ImageFeatures
+    def view_features(self, model: 'Network', features: ImageFeatures
                       ) -> Optional[ImageFeatures]:
         """``ImageFeatures`` (V - 1 states) of one image's views beyond the identity, from its
         features (1 state); None with the identity view alone."""
@@ -134,7 +134,7 @@ class Calibration:
         images = images.reshape(len(self.views) - 1, 3, *images.shape[1:])
         return model.features((images + 1.0) * 0.5)  # back to [0, 1]: same normalisation
 
-    def logits(self, model: 'ActorCritic', features: ImageFeatures, critic_inputs: torch.Tensor,
+    def logits(self, model: 'Network', features: ImageFeatures, critic_inputs: torch.Tensor,
                first: Optional[torch.Tensor] = None,
                views: Optional[ImageFeatures] = None) -> torch.Tensor:
         """Mean critic logit over the views of grasps (n, 4) on one image: (n,) tensor.

@@ -82,7 +82,7 @@ from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_lo
 from fga_ros.core.inference.ranking import rank_order
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.resources import share_path
 from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_LO
 
@@ -157,7 +157,7 @@ def empty_proposal(message: str, num_sampled: int, num_rejected: int, start: flo
 class ModelState(typing.NamedTuple):
     """An immutable snapshot of what a ``Proposer`` answers from."""
 
-    model: ActorCritic
+    model: Network
     config: TrainConfig
     meta: dict
     calibration: Calibration
@@ -167,12 +167,12 @@ class ModelState(typing.NamedTuple):
 # -- sampling -----------------------------------------------------------------------------
 
 
-def _features(model: ActorCritic, config: TrainConfig, image: np.ndarray,
+def _features(model: Network, config: TrainConfig, image: np.ndarray,
               device: torch.device) -> ImageFeatures:
     return model.features(images_to_tensor(image, config.image_size, device))
 
 
-def sample_with_density(model: ActorCritic, config: TrainConfig, image: np.ndarray, n: int,
+def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, n: int,
                         generator: Optional[torch.Generator] = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` actor samples for one image and their KDE log-densities (no critic).
@@ -320,7 +320,7 @@ class Proposer:
     (pass a copy).
 
     Args:
-        model: ``ActorCritic`` (moved to ``device`` and put in eval mode).
+        model: ``ActorCritic`` or ``HeatmapModel`` (moved to ``device`` and put in eval mode).
         config: its ``TrainConfig`` (image size, KDE bandwidth).
         device: torch device string ('cpu', 'cuda', 'auto').
         seed: optional seed of the proposer's own generator, used by calls that pass
@@ -328,7 +328,7 @@ class Proposer:
         meta: optional metadata of the model (e.g. from its file).
     """
 
-    def __init__(self, model: ActorCritic, config: TrainConfig, device: str = 'cpu',
+    def __init__(self, model: Network, config: TrainConfig, device: str = 'cpu',
                  seed: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> None:
         self.device = select_device(device)
         self._state: ModelState
@@ -358,7 +358,7 @@ class Proposer:
         """``TrainConfig`` of the model in service."""
         return self._state.config
 
-    def load_state(self, model: ActorCritic, config: TrainConfig,
+    def load_state(self, model: Network, config: TrainConfig,
                    meta: Optional[dict[str, Any]] = None) -> None:
         """Answer later calls from ``model`` / ``config``; running calls finish on the old.
 
@@ -373,11 +373,16 @@ class Proposer:
                              f'{type(model).__name__}')
         meta = dict(meta or {})
         calibration, gates = Calibration.from_meta(meta), gates_from_meta(meta)
-        for gate in gates:
-            if len(gate.mean) != 2 * config.embed_channels:
-                raise ValueError(f'novelty gate {gate.statistic!r} holds {len(gate.mean)} '
-                                 f'features, the model gives {2 * config.embed_channels}: '
-                                 'it was fitted for another model')
+        if gates:
+            with torch.inference_mode():
+                blank = torch.zeros((1, 3, config.image_size, config.image_size),
+                                    dtype=torch.uint8, device=next(model.parameters()).device)
+                channels = model.features(blank).trunk.shape[1]
+            for gate in gates:
+                if len(gate.mean) != 2 * channels:
+                    raise ValueError(f'novelty gate {gate.statistic!r} holds '
+                                     f'{len(gate.mean)} features, the model gives '
+                                     f'{2 * channels}: it was fitted for another model')
         # One reference assignment: calls running now keep the state they read.
         self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gates)
 
