@@ -621,7 +621,7 @@ def _print_proposal_table(proposal: Any, source: str, feasible: np.ndarray | Non
 
 
 def cmd_calibrate(args):
-    """Fit score calibration and the novelty gate on training-shape scenes; write the model."""
+    """Fit score calibration and the novelty gates on training-shape scenes; write the model."""
     from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
     from fga_ros.core.inference.calibration import GATE_KEYS
     from fga_ros.core.inference.proposer import bundled_model_path
@@ -985,15 +985,17 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
 
 def _add_calibrate(sub: Any) -> None:
     """``fga calibrate``."""
-    p = sub.add_parser('calibrate', help='fit calibrated scores and the novelty gate on '
-                       'training-shape scenes and store them with the model')
+    p = sub.add_parser('calibrate', help='fit calibrated scores (familiar and novel-geometry '
+                       'scenes of the training shapes) and the novelty gates, and store them '
+                       'with the model')
     p.add_argument('--checkpoint', default=None,
                    help='model or checkpoint (default: the bundled model, rewritten in place)')
     p.add_argument('--out', default=None, help='model file to write (default: --checkpoint)')
     p.add_argument('--shapes', default=','.join(sim.train_shapes()),
                    help='training shapes to fit on (comma-separated)')
     p.add_argument('--scenes', type=int, default=None,
-                   help='calibration scenes per shape (default: CALIBRATION_SCENES)')
+                   help='familiar and novel calibration scenes per shape, each (default: '
+                        'CALIBRATION_SCENES)')
     p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
     p.set_defaults(func=cmd_calibrate)
 
