@@ -18,7 +18,13 @@ import numpy as np
 
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.core.inference.defaults import (
+    NUM_GRASPS,
+    OVERSAMPLE,
+    PAPER_REJECT_FRACTION,
+    RANKING,
+    REJECT_FRACTION,
+)
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
@@ -882,8 +888,8 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
     p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                    help=_names(sim.DISTORTIONS))
-    p.add_argument('--reject', type=float, default=REJECT_FRACTION,
-                   help='fraction rejected as lowest density for the * metrics')
+    p.add_argument('--reject', type=float, default=PAPER_REJECT_FRACTION,
+                   help="fraction rejected as lowest density for the * metrics (the paper's)")
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help='evaluate the actor, or the critic + CEM baseline')
     p.add_argument('--seed', type=int, default=0, help='evaluation seed')
@@ -955,7 +961,8 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
     p.add_argument('--reject', type=float, default=None,
                    help='fraction of samples rejected as lowest KDE density (default: '
-                        f"{REJECT_FRACTION:g}, the paper's 10 %%)")
+                        f"{REJECT_FRACTION:g}; the paper's * variants: "
+                        f'{PAPER_REJECT_FRACTION:g})')
     p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
                    help='best score first, or best of each cluster first')
     p.add_argument('--oversample', type=int, default=None,

@@ -16,9 +16,10 @@ Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
 4. the task constraints (:mod:`.constraints`) drop candidates; while fewer than
    ``num_grasps`` allowed candidates reach the score floor, further rounds are drawn, up to
    ``MAX_SAMPLES`` actor samples in all and a time budget;
-5. clustering of the allowed candidates (:func:`cluster_grasps`) and ranking: candidates at
-   or above the floor first, by cost or round-robin over clusters ('diverse'); the top
-   ``num_grasps`` are returned;
+5. clustering of the allowed candidates, those at or above the floor apart from those
+   below it (:func:`cluster_by_floor`), and ranking: candidates at or above the floor
+   first, by cost or round-robin over clusters ('diverse'); the top ``num_grasps`` are
+   returned;
 6. abstention: when the best allowed candidate scores below the floor (or none is allowed,
    or the image is novel), the proposal holds no grasp and a ``message`` saying why.
 
@@ -56,7 +57,7 @@ from fga_ros.core.common.tensors import (
 )
 from fga_ros.core.estimators.kde import kde_log_density
 from fga_ros.core.inference.calibration import Calibration, NoveltyGate, pooled_features
-from fga_ros.core.inference.clusters import cluster_grasps
+from fga_ros.core.inference.clusters import cluster_by_floor
 from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
     EXPLORE,
@@ -197,10 +198,10 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
     Args:
         actions: (m, 3) px; critic_inputs: (m, 4); scores, log_density: (m,); numpy arrays
         of the m >= 1 candidates. start: ``time.perf_counter()`` at the call.
-        floor: candidates scoring below it rank after all others; cost: (m,) ranking cost
-        (default 1 - score). extra: further :class:`Proposal` fields.
+        floor: candidates scoring below it rank after all others and are clustered apart;
+        cost: (m,) ranking cost (default 1 - score). extra: further :class:`Proposal` fields.
     """
-    labels = cluster_grasps(critic_inputs, scores)
+    labels = cluster_by_floor(critic_inputs, scores, floor)
     top = rank_order(scores, labels, ranking, floor, cost)[:num_grasps]
     kept = labels[top]
     _, first = np.unique(kept, return_index=True)
