@@ -403,11 +403,11 @@ def _plot_learning_curve(out):
     return path
 
 
-def _load_proposer(checkpoint, device):
+def _load_proposer(checkpoint, device, seed=None):
     from fga_ros.core.inference.proposer import Proposer
     from fga_ros.core.models.model_file import CheckpointError
     try:
-        return Proposer.from_checkpoint(checkpoint, device=device)
+        return Proposer.from_checkpoint(checkpoint, device=device, seed=seed)
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
 
@@ -427,7 +427,7 @@ def cmd_eval(args):
 
     json_path = check_file(args.json, '--json') if args.json else None
     plots = check_dir(args.plots, '--plots') if args.plots else None
-    proposer = _load_proposer(args.checkpoint, args.device)
+    proposer = _load_proposer(args.checkpoint, args.device, seed=args.seed)
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
@@ -892,7 +892,9 @@ def _add_eval(sub: Any) -> None:
                    help="fraction rejected as lowest density for the * metrics (the paper's)")
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help='evaluate the actor, or the critic + CEM baseline')
-    p.add_argument('--seed', type=int, default=0, help='evaluation seed')
+    p.add_argument('--seed', type=int, default=0,
+                   help='evaluation seed: selects the scenes and seeds the sampling (the same '
+                        'seed, model and machine give the same figures)')
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--plots', default=None,

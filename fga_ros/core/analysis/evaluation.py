@@ -162,7 +162,9 @@ def evaluate(sampler: Sampler, shapes: Iterable[str], states: int, actions: int,
     Args:
         sampler: any object with ``sample_actions(image (128, 128, 3) uint8, n) ->
             (actions (n, 3) px/rad, log_density (n,))``: a ``Proposer``, a ``CEMSampler``,
-            a ``UniformSampler``. NaN densities make the ``_rejected`` metrics NaN.
+            a ``UniformSampler``. NaN densities make the ``_rejected`` metrics NaN. Its
+            randomness is its own: give it a seed for reproducible figures (``fga eval``
+            seeds it with ``--seed``).
         shapes: shape family names.
         states: scenes per shape (paper: 1024); actions: proposals per scene (paper: 1024).
         distortion: camera distortion of the scenes.
