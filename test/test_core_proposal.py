@@ -57,9 +57,17 @@ class StubActorCritic(nn.Module):
         return 3.0 * actions[..., 0] + actions[..., 1]
 
 
+def _near_a_centre(actions, tolerance=0.05):
+    """(..., n) bool: critic inputs (..., n, 4) close to one of the ``CENTRES``."""
+    centres = torch.stack([CENTRES[:, 0], CENTRES[:, 1], torch.sin(CENTRES[:, 2]),
+                           torch.cos(CENTRES[:, 2])], -1)
+    gap = (actions[..., None, :] - centres).abs().amax(-1)
+    return (gap < tolerance).any(-1)
+
+
 class RareModeStub(StubActorCritic):
     """Two common modes (49 % of the samples each) and a rare one (2 %), no outliers; the
-    critic scores every sample 0.95 (logit 3)."""
+    critic scores grasps near a mode 0.95 (logit 3), all others 0.05."""
 
     def sample(self, features, n, generator=None):
         which = torch.where(torch.arange(n) % 50 == 0, 2, torch.arange(n) % 2)
@@ -69,12 +77,13 @@ class RareModeStub(StubActorCritic):
         return out.expand(features.shape[0], n, 4)
 
     def score(self, features, actions):
-        return torch.full(actions.shape[:-1], 3.0)
+        return torch.where(_near_a_centre(actions), 3.0, -3.0)
 
 
 class BridgedModesStub(StubActorCritic):
-    """Two modes 0.4 apart along x_n (mode A scores 0.95, mode B 0.92) and, between them,
-    half of the samples on a line of grasps scoring 0.05: a gap in the feasible set."""
+    """Two modes 0.4 apart along x_n at y_n = 0, angle 0 (mode A scores 0.95, mode B 0.92)
+    and, between them, half of the samples on a line of grasps scoring 0.05: a gap in the
+    feasible set. Grasps elsewhere score 0.05."""
 
     def sample(self, features, n, generator=None):
         which = torch.arange(n) % 4
@@ -86,8 +95,9 @@ class BridgedModesStub(StubActorCritic):
 
     def score(self, features, actions):
         x = actions[..., 0]
-        return torch.where((x + 0.2).abs() < 0.02, 3.0,
-                           torch.where((x - 0.2).abs() < 0.02, 2.5, -3.0))
+        on_line = (actions[..., 1].abs() < 0.02) & (actions[..., 3] > 0.99)
+        return torch.where(on_line & ((x + 0.2).abs() < 0.02), 3.0,
+                           torch.where(on_line & ((x - 0.2).abs() < 0.02), 2.5, -3.0))
 
 
 def _nearest_centre(actions):
