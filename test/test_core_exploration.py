@@ -7,6 +7,7 @@ import torch
 
 from fga_ros.core.common.actions import decode_actor
 from fga_ros.core.inference.exploration import (
+    OBJECT_MARGIN_PX,
     object_critic_inputs,
     object_pixels,
     uniform_critic_inputs,
@@ -16,9 +17,11 @@ from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, ground_truth, make_scene, re
 CPU = torch.device('cpu')
 
 
-def _on_mask(pixels, actions):
-    cells = set(map(tuple, pixels.tolist()))
-    return np.array([(int(x), int(y)) in cells for x, y in actions[:, :2]])
+def _near_the_object(pixels, actions):
+    """Whether each action's centre lies within OBJECT_MARGIN_PX of an object pixel's
+    square (Chebyshev distance, px)."""
+    centres = actions[:, None, :2] - (pixels[None] + 0.5)
+    return np.abs(centres).max(-1).min(-1) <= OBJECT_MARGIN_PX + 0.5 + 1e-4
 
 
 def test_the_object_holds_every_feasible_grasp_centre():
@@ -27,7 +30,7 @@ def test_the_object_holds_every_feasible_grasp_centre():
         pixels = object_pixels(render(scene))
         assert 0 < len(pixels) < 0.5 * (WORKSPACE_HI - WORKSPACE_LO) ** 2
         feasible = ground_truth(scene).sample_feasible(500, rng=0)
-        assert _on_mask(pixels, feasible).all(), shape
+        assert _near_the_object(pixels, feasible).all(), shape
 
 
 def test_explored_grasps_lie_on_the_object():
@@ -36,7 +39,7 @@ def test_explored_grasps_lie_on_the_object():
     inputs = object_critic_inputs(image, 400, generator, CPU)
     assert inputs.shape == (400, 4) and inputs.dtype == torch.float32
     actions = decode_actor(inputs).numpy().astype(np.float64)
-    assert _on_mask(object_pixels(image), actions).mean() > 0.99  # float32 rounding at edges
+    assert _near_the_object(object_pixels(image), actions).all()
     assert np.all((actions[:, 2] >= 0) & (actions[:, 2] < math.pi))
     assert np.ptp(actions[:, 2]) > 0.9 * math.pi  # every closing direction
 

@@ -42,10 +42,10 @@ EXPLORE = 256
 found); those scoring at least ``EXPLORE_MIN_SCORE`` join the candidates: they find ways
 of holding the object the actor misses, above all on unseen shapes. Measured on 100
 evaluation scenes per shape (seed 1000; README "Asking for grasps from a planner"): every
-mode among the 16 grasps on the Box in 42 % of the scenes (7 % without exploration; 35 %
+mode among the 16 grasps on the Box in 40 % of the scenes (7 % without exploration; 35 %
 with the former 4,096 grasps uniform over the workspace, which took about three quarters
-of a call), on the 8 in 47 % (38 %), at 88 % and 98 % feasible; 512 focused grasps: 47 %
-and 57 %, but the Box's feasible share fell to 86 %."""
+of a call), on the 8 in 58 % (38 %), at 88 % and 98 % feasible; with 128 grasps, 39 % and
+43 %."""
 
 EXPLORE_MIN_SCORE = 0.9
 """Calibrated score an explored grasp needs to become a candidate (kept high: a lone

@@ -2,17 +2,16 @@
 or with centres on the object (where every feasible grasp centre lies).
 
 The object is found without the network: the table of a top-down scene is one colour, so
-the pixels unlike the median colour of the image's border, grown by ``OBJECT_MARGIN_PX``,
-hold the object. Where that finds nothing, or more than ``MAX_OBJECT_SHARE`` of the
-workspace (no single object on a plain table: noise, a photograph, a tilted camera's
-view), the centres are uniform over the workspace instead.
+the pixels unlike the median colour of the image's border hold the object; explored
+centres lie within ``OBJECT_MARGIN_PX`` of them. Where that finds nothing, or more than
+``MAX_OBJECT_SHARE`` of the workspace (no single object on a plain table: noise, a
+photograph, a tilted camera's view), the centres are uniform over the workspace instead.
 """
 
 import math
 from typing import Optional
 
 import numpy as np
-from scipy.ndimage import binary_dilation
 import torch
 
 from fga_ros.core.common.actions import encode_actions
@@ -39,8 +38,8 @@ def uniform_critic_inputs(n: int, generator: Optional[torch.Generator],
 
 
 def object_pixels(image: np.ndarray) -> np.ndarray:
-    """(k, 2) int64 (x, y) workspace pixels of the object's grown mask; empty when the
-    image shows no single object on a plain table (module docstring).
+    """(k, 2) int64 (x, y) workspace pixels of the object; empty when the image shows no
+    single object on a plain table (module docstring).
 
     Args:
         image: (128, 128, 3) uint8 RGB top-down image.
@@ -52,7 +51,6 @@ def object_pixels(image: np.ndarray) -> np.ndarray:
     mask = np.abs(region - table).sum(axis=-1) > COLOUR_THRESHOLD
     if not mask.any() or mask.mean() > MAX_OBJECT_SHARE:
         return np.zeros((0, 2), dtype=np.int64)
-    mask = binary_dilation(mask, iterations=OBJECT_MARGIN_PX)
     y, x = np.nonzero(mask)
     return np.stack([x + lo, y + lo], axis=1)
 
@@ -60,14 +58,14 @@ def object_pixels(image: np.ndarray) -> np.ndarray:
 def object_critic_inputs(image: np.ndarray, n: int, generator: Optional[torch.Generator],
                          device: torch.device) -> torch.Tensor:
     """``n`` critic inputs (n, 4) of grasps centred uniformly on the object's pixels
-    (:func:`object_pixels`), angles uniform in [0, pi); uniform over the workspace when no
-    object is found."""
+    (:func:`object_pixels`) grown by ``OBJECT_MARGIN_PX`` on every side, angles uniform in
+    [0, pi); uniform over the workspace when no object is found."""
     pixels = object_pixels(image)
     if len(pixels) == 0:
         return uniform_critic_inputs(n, generator, device)
     which = torch.randint(len(pixels), (n,), generator=generator, device=device)
     u = torch.rand((n, 3), generator=generator, device=device, dtype=torch.float64)
     corner = torch.as_tensor(pixels, device=device, dtype=torch.float64)[which]
-    xy = (corner + u[:, :2]).clamp(WORKSPACE_LO, MAX_COORD)
-    px = torch.cat([xy, math.pi * u[:, 2:]], dim=1)
+    xy = corner - OBJECT_MARGIN_PX + (2 * OBJECT_MARGIN_PX + 1) * u[:, :2]
+    px = torch.cat([xy.clamp(WORKSPACE_LO, MAX_COORD), math.pi * u[:, 2:]], dim=1)
     return encode_actions(px).float()
