@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fga_ros import sim
-from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
+from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
 from fga_ros.core.inference.defaults import (
     NUM_GRASPS,
     OVERSAMPLE,
@@ -163,7 +163,7 @@ def _train_overrides(args):
 
     check_dir(args.out, '--out')
     overrides = parse_overrides(args.set or [])
-    for name in ('divergence', 'steps', 'seed', 'device'):
+    for name in ('method', 'divergence', 'steps', 'seed', 'device'):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
@@ -212,21 +212,28 @@ def _record_run(args, out, overrides, config, record, changes, trainer):
             config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
             eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
             command=command, created=runs.now(), warm_start=args.warm_start)
-        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
-              f'directory {out}')
+        print(f'training {_objective(config)} to step {config.steps} on {trainer.device}; '
+              f'run directory {out}')
         if args.warm_start:
             print(f'new run on the feature extractor and critic of {args.warm_start}')
     else:
         if seed_eval is not None and seed_eval != record.eval_seed:
             changes['eval_seed'] = (record.eval_seed, seed_eval)
             record = dataclasses.replace(record, eval_seed=seed_eval)
-        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({_objective(config)} '
               f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
                                         if changes else ''))
         record = runs.resumed_record(record, config, args.preset, overrides, command,
                                      trainer.step, changes)
     runs.write_run(out, record)
     return record
+
+
+def _objective(config):
+    """What a run trains, in words: the actor's divergence or the heat-map method."""
+    if config.method == METHODS[0]:
+        return config.divergence
+    return f'the {config.method} baseline'
 
 
 def cmd_train(args):
@@ -819,6 +826,10 @@ def _add_train(sub: Any) -> None:
                         '(default: cpu; a resumed run keeps its own)')
     p.add_argument('--out', required=True,
                    help='run directory (run.yaml, checkpoints, model.pt, TensorBoard)')
+    p.add_argument('--method', default=None, choices=METHODS,
+                   help="what is trained: the paper's actor-critic, or the heat-map "
+                        "baselines H (heatmap) and SH (stacked-heatmap) of its appendix D.1 "
+                        "(default: the preset's, actor-critic)")
     p.add_argument('--divergence', default=None,
                    help=f"{_names(DIVERGENCES)} (default: the preset's)")
     p.add_argument('--steps', type=int, default=None,
@@ -891,7 +902,8 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--reject', type=float, default=PAPER_REJECT_FRACTION,
                    help="fraction rejected as lowest density for the * metrics (the paper's)")
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
-                   help='evaluate the actor, or the critic + CEM baseline')
+                   help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
+                        'model), or CEM on its critic (default: actor)')
     p.add_argument('--seed', type=int, default=0,
                    help='evaluation seed: selects the scenes and seeds the sampling (the same '
                         'seed, model and machine give the same figures)')

@@ -26,6 +26,7 @@ from fga_ros.core.inference.constraints import TaskConstraints, rectangle
 from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.sim import (
     WORKSPACE_HI,
     WORKSPACE_LO,
@@ -109,7 +110,7 @@ def _accuracy(proposer: Proposer, shapes: Sequence[str], scenes: int, seed: int,
             for name in hits}
 
 
-def _cem_matching(model: ActorCritic, target: float, shapes: Sequence[str], scenes: int,
+def _cem_matching(model: Network, target: float, shapes: Sequence[str], scenes: int,
                   seed: int, tick: Callable[..., Any]) -> tuple[int, float, bool, int]:
     """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
     as ``target`` (a fraction) on the comparison scenes, else the last count tried:

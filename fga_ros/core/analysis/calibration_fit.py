@@ -36,7 +36,7 @@ from fga_ros.sim import Scene, grasp_success, make_scene, render
 
 if TYPE_CHECKING:
     from fga_ros.core.inference.proposer import Proposer
-    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.models.networks import Network
 
 CALIBRATION_SEED_BASE = 2 ** 63
 """Smallest calibration scene seed (above every evaluation seed)."""
@@ -55,7 +55,7 @@ def calibration_scenes(shape: str, count: int, seed: int = 0) -> list[Scene]:
     return [make_scene(shape, CALIBRATION_SEED_BASE + int(k)) for k in offsets]
 
 
-def candidate_logits(model: 'ActorCritic', config: TrainConfig, scenes: Sequence[Scene],
+def candidate_logits(model: 'Network', config: TrainConfig, scenes: Sequence[Scene],
                      seed: int = 0, num_sampled: int = MIN_CANDIDATES,
                      reject_fraction: float = REJECT_FRACTION
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -86,7 +86,7 @@ def candidate_logits(model: 'ActorCritic', config: TrainConfig, scenes: Sequence
             np.concatenate(pooled))
 
 
-def fit_calibration(model: 'ActorCritic', config: TrainConfig, shapes: Sequence[str],
+def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str],
                     scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
                     progress: Optional[Callable[[int, int], Any]] = None
                     ) -> tuple[Calibration, NoveltyGate, dict[str, Any]]:

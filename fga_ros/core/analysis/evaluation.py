@@ -67,7 +67,7 @@ from fga_ros.sim import (
 from fga_ros.sim.workspace import uniform_actions
 
 if TYPE_CHECKING:
-    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.models.networks import Network
     from fga_ros.core.training.trainer import Trainer
 
 EVAL_SEED_BASE = 2 ** 62
@@ -272,7 +272,7 @@ PERIODIC_COVERAGE = {'hit': 'all_modes_hit', 'recall': 'mode_recall', 'tv': 'tv_
 """Coverage metrics of the periodic evaluation: key prefix -> ``summarise_coverage`` key."""
 
 
-def quick_metrics(model: 'ActorCritic', config: TrainConfig, shapes: Iterable[str],
+def quick_metrics(model: 'Network', config: TrainConfig, shapes: Iterable[str],
                   states: int, seed: int = 0, reject_fraction: float = PAPER_REJECT_FRACTION,
                   actions: Optional[int] = None) -> dict[str, float]:
     """Accuracy with and without density rejection and the raw samples' mode coverage, for
@@ -283,8 +283,8 @@ def quick_metrics(model: 'ActorCritic', config: TrainConfig, shapes: Iterable[st
     generator seeded with ``seed``.
 
     Args:
-        model, config: the ``ActorCritic`` and its ``TrainConfig`` (image size, bandwidth,
-            distortion, ``eval_actions``).
+        model, config: the ``ActorCritic`` (or ``HeatmapModel``) and its ``TrainConfig``
+            (image size, bandwidth, distortion, ``eval_actions``).
         shapes: shape family names; states: scenes per shape.
         actions: samples per scene (default ``config.eval_actions``).
 

@@ -79,7 +79,7 @@ from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.inference.ranking import rank_order
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.resources import share_path
 
 BUNDLED_MODEL = ('models', 'fga_cpu_js.pt')
@@ -153,7 +153,7 @@ def empty_proposal(message: str, num_sampled: int, num_rejected: int, start: flo
 class ModelState(typing.NamedTuple):
     """An immutable snapshot of what a ``Proposer`` answers from."""
 
-    model: ActorCritic
+    model: Network
     config: TrainConfig
     meta: dict
     calibration: Calibration
@@ -163,12 +163,12 @@ class ModelState(typing.NamedTuple):
 # -- sampling -----------------------------------------------------------------------------
 
 
-def _features(model: ActorCritic, config: TrainConfig, image: np.ndarray,
+def _features(model: Network, config: TrainConfig, image: np.ndarray,
               device: torch.device) -> ImageFeatures:
     return model.features(images_to_tensor(image, config.image_size, device))
 
 
-def sample_with_density(model: ActorCritic, config: TrainConfig, image: np.ndarray, n: int,
+def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, n: int,
                         generator: Optional[torch.Generator] = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` actor samples for one image and their KDE log-densities (no critic).
@@ -307,7 +307,7 @@ class Proposer:
     (pass a copy).
 
     Args:
-        model: ``ActorCritic`` (moved to ``device`` and put in eval mode).
+        model: ``ActorCritic`` or ``HeatmapModel`` (moved to ``device`` and put in eval mode).
         config: its ``TrainConfig`` (image size, KDE bandwidth).
         device: torch device string ('cpu', 'cuda', 'auto').
         seed: optional seed of the proposer's own generator, used by calls that pass
@@ -315,7 +315,7 @@ class Proposer:
         meta: optional metadata of the model (e.g. from its file).
     """
 
-    def __init__(self, model: ActorCritic, config: TrainConfig, device: str = 'cpu',
+    def __init__(self, model: Network, config: TrainConfig, device: str = 'cpu',
                  seed: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> None:
         self.device = select_device(device)
         self._state: ModelState
@@ -345,7 +345,7 @@ class Proposer:
         """``TrainConfig`` of the model in service."""
         return self._state.config
 
-    def load_state(self, model: ActorCritic, config: TrainConfig,
+    def load_state(self, model: Network, config: TrainConfig,
                    meta: Optional[dict[str, Any]] = None) -> None:
         """Answer later calls from ``model`` / ``config``; running calls finish on the old.
 
