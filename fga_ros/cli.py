@@ -18,7 +18,13 @@ import numpy as np
 
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.core.inference.defaults import (
+    NUM_GRASPS,
+    OVERSAMPLE,
+    PAPER_REJECT_FRACTION,
+    RANKING,
+    REJECT_FRACTION,
+)
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
@@ -404,11 +410,11 @@ def _plot_learning_curve(out):
     return path
 
 
-def _load_proposer(checkpoint, device):
+def _load_proposer(checkpoint, device, seed=None):
     from fga_ros.core.inference.proposer import Proposer
     from fga_ros.core.models.model_file import CheckpointError
     try:
-        return Proposer.from_checkpoint(checkpoint, device=device)
+        return Proposer.from_checkpoint(checkpoint, device=device, seed=seed)
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
 
@@ -428,7 +434,7 @@ def cmd_eval(args):
 
     json_path = check_file(args.json, '--json') if args.json else None
     plots = check_dir(args.plots, '--plots') if args.plots else None
-    proposer = _load_proposer(args.checkpoint, args.device)
+    proposer = _load_proposer(args.checkpoint, args.device, seed=args.seed)
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
@@ -900,12 +906,14 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
     p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                    help=_names(sim.DISTORTIONS))
-    p.add_argument('--reject', type=float, default=REJECT_FRACTION,
-                   help='fraction rejected as lowest density for the * metrics')
+    p.add_argument('--reject', type=float, default=PAPER_REJECT_FRACTION,
+                   help="fraction rejected as lowest density for the * metrics (the paper's)")
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
                    help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
                         'model), or CEM on its critic (default: actor)')
-    p.add_argument('--seed', type=int, default=0, help='evaluation seed')
+    p.add_argument('--seed', type=int, default=0,
+                   help='evaluation seed: selects the scenes and seeds the sampling (the same '
+                        'seed, model and machine give the same figures)')
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--plots', default=None,
@@ -974,7 +982,8 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
     p.add_argument('--reject', type=float, default=None,
                    help='fraction of samples rejected as lowest KDE density (default: '
-                        f"{REJECT_FRACTION:g}, the paper's 10 %%)")
+                        f"{REJECT_FRACTION:g}; the paper's * variants: "
+                        f'{PAPER_REJECT_FRACTION:g})')
     p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
                    help='best score first, or best of each cluster first')
     p.add_argument('--oversample', type=int, default=None,

@@ -23,7 +23,7 @@ from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.cem import cem_propose
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, REJECT_FRACTION
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.networks import Network
@@ -135,11 +135,11 @@ def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
     ``CEM_GRASPS``, and of the default and a region-constrained request."""
     model = proposer.snapshot().model
     latency = {f'propose_{n}': _timed(
-        partial(proposer.propose, image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
+        partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
         for n in BENCH_GRASPS}
     n = BENCH_GRASPS[0]
     latency[f'propose_{n}_once'] = _timed(
-        partial(proposer.propose, image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
+        partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
         repeats, tick)
     latency[f'cem_{CEM_GRASPS}'] = _timed(partial(cem_propose, model, image, CEM_GRASPS),
                                           repeats, tick)

@@ -9,17 +9,19 @@ Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
    log-density under the actor's Gaussian KDE (eq. 8, bandwidth ``config.kde_bandwidth``,
    network units, all samples as supports), rejection of the ``round(reject_fraction *
    num_sampled)`` lowest-density ones (the paper's action optimisation, section 4.3, the '*'
-   variants of section 6), and ``explore`` uniform random grasps of which those the critic
-   scores at least ``EXPLORE_MIN_SCORE`` join (they find modes the actor misses);
+   variants of section 6), and ``explore`` random grasps centred on the object
+   (:mod:`.exploration`) of which those the critic scores at least ``EXPLORE_MIN_SCORE``
+   join (they find modes the actor misses);
 3. calibrated critic scores of the candidates (Platt scaling of the critic's mean logit over
    the colour views stored with the model; explored grasps are screened on the image as it
    is, and only those reaching ``EXPLORE_MIN_SCORE`` there are scored on the other views);
 4. the task constraints (:mod:`.constraints`) drop candidates; while fewer than
    ``num_grasps`` allowed candidates reach the score floor, further rounds are drawn, up to
    ``MAX_SAMPLES`` actor samples in all and a time budget;
-5. clustering of the allowed candidates (:func:`cluster_grasps`) and ranking: candidates at
-   or above the floor first, by cost or round-robin over clusters ('diverse'); the top
-   ``num_grasps`` are returned;
+5. clustering of the allowed candidates, those at or above the floor apart from those
+   below it (:func:`cluster_by_floor`), and ranking: candidates at or above the floor
+   first, by cost or round-robin over clusters ('diverse'); the top ``num_grasps`` are
+   returned;
 6. abstention: when the best allowed candidate scores below the floor (or none is allowed,
    or the image is novel), the proposal holds no grasp and a ``message`` saying why.
 
@@ -45,7 +47,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
+from fga_ros.core.common.actions import decode_actor, normalise_actor_output
 from fga_ros.core.common.checks import check_count, check_fraction, check_image
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.config import TrainConfig
@@ -62,7 +64,7 @@ from fga_ros.core.inference.calibration import (
     gate_verdict,
     gates_from_meta,
 )
-from fga_ros.core.inference.clusters import cluster_grasps
+from fga_ros.core.inference.clusters import cluster_by_floor
 from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
     EXPLORE,
@@ -79,12 +81,12 @@ from fga_ros.core.inference.defaults import (
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
+from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.inference.ranking import rank_order
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
 from fga_ros.core.models.networks import Network
 from fga_ros.resources import share_path
-from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_LO
 
 BUNDLED_MODEL = ('models', 'fga_cpu_js.pt')
 """Share-relative path of the model shipped with the package."""
@@ -111,7 +113,7 @@ class Proposal:
         best_score: best calibrated score among the allowed candidates (NaN: none).
         novelty: the image's novelty distance (NaN without a gate).
         num_rounds: rounds of candidates drawn.
-        num_explored: uniform grasps the critic scored besides the actor's samples.
+        num_explored: grasps the critic explored besides the actor's samples.
     """
 
     actions: np.ndarray
@@ -203,10 +205,10 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
     Args:
         actions: (m, 3) px; critic_inputs: (m, 4); scores, log_density: (m,); numpy arrays
         of the m >= 1 candidates. start: ``time.perf_counter()`` at the call.
-        floor: candidates scoring below it rank after all others; cost: (m,) ranking cost
-        (default 1 - score). extra: further :class:`Proposal` fields.
+        floor: candidates scoring below it rank after all others and are clustered apart;
+        cost: (m,) ranking cost (default 1 - score). extra: further :class:`Proposal` fields.
     """
-    labels = cluster_grasps(critic_inputs, scores)
+    labels = cluster_by_floor(critic_inputs, scores, floor)
     top = rank_order(scores, labels, ranking, floor, cost)[:num_grasps]
     kept = labels[top]
     _, first = np.unique(kept, return_index=True)
@@ -219,15 +221,6 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
         cluster_ids=lookup[kept], ranks=np.arange(len(top), dtype=np.int64),
         num_sampled=int(num_sampled), num_rejected=int(num_rejected),
         inference_ms=1e3 * (time.perf_counter() - start), **extra)
-
-
-def uniform_critic_inputs(n: int, generator: Optional[torch.Generator],
-                          device: torch.device) -> torch.Tensor:
-    """``n`` critic inputs (n, 4) of grasps uniform over the workspace and [0, pi)."""
-    u = torch.rand((n, 3), generator=generator, device=device, dtype=torch.float64)
-    low, span = WORKSPACE_LO, MAX_COORD - WORKSPACE_LO
-    px = torch.stack([low + span * u[:, 0], low + span * u[:, 1], math.pi * u[:, 2]], dim=1)
-    return encode_actions(px).float()
 
 
 class _Request(typing.NamedTuple):
@@ -424,7 +417,8 @@ class Proposer:
             oversample: actor samples per returned grasp, 1..MAX_OVERSAMPLE (module doc).
             constraints: :class:`TaskConstraints` (None: none).
             floor: score floor in [0, 1] (ranking and abstention).
-            explore: uniform grasps the critic scores per round, 0..MAX_SAMPLES.
+            explore: grasps centred on the object the critic scores per round,
+                0..MAX_SAMPLES.
             time_budget: s after which no further round starts (constrained calls), > 0.
             min_candidates: actor samples drawn at least per round, 1..MAX_SAMPLES.
             generator / seed: optional randomness for reproducible proposals.
@@ -452,20 +446,21 @@ class Proposer:
                     f'abstained: the image does not look like a scene the model was trained '
                     f'on ({why}); no grasp proposed', 0, 0, start, novelty=novelty,
                     num_rounds=0)
-            drawn = self._draw_rounds(state, features, request, constraints, generator, start)
+            drawn = self._draw_rounds(state, image, features, request, constraints, generator,
+                                      start)
         return _answer(drawn, request, constraints, novelty, start)
 
-    def _draw_rounds(self, state: ModelState, features: ImageFeatures, request: _Request,
-                     constraints: TaskConstraints, generator: Optional[torch.Generator],
-                     start: float) -> _Rounds:
+    def _draw_rounds(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
+                     request: _Request, constraints: TaskConstraints,
+                     generator: Optional[torch.Generator], start: float) -> _Rounds:
         """Rounds of candidates until one is enough: without filtering constraints always
         one; with them, until ``num_grasps`` allowed candidates reach the floor, the
         sample budget is spent or ``time_budget`` has passed."""
         rounds: list[tuple[np.ndarray, ...]] = []
         drawn, explored, rejected, best_any = 0, 0, 0, -math.inf
         while True:
-            batch = self._round(state, features, request.num_sampled, request.reject_fraction,
-                                request.explore, generator)
+            batch = self._round(state, image, features, request.num_sampled,
+                                request.reject_fraction, request.explore, generator)
             drawn += request.num_sampled
             explored += request.explore
             rejected += num_to_reject(request.num_sampled, request.reject_fraction)
@@ -480,8 +475,8 @@ class Proposer:
                 break
         return _Rounds(rounds, drawn, explored, rejected, best_any)
 
-    def _round(self, state: ModelState, features: ImageFeatures, num_sampled: int,
-               reject_fraction: float, explore: int,
+    def _round(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
+               num_sampled: int, reject_fraction: float, explore: int,
                generator: Optional[torch.Generator]) -> tuple[np.ndarray, ...]:
         """One round of candidates: (actions (m, 3), critic inputs (m, 4), calibrated scores
         (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps."""
@@ -493,7 +488,7 @@ class Proposer:
         out, log_density = out[keep], log_density[keep]
         inputs = normalise_actor_output(out)
         if explore:
-            extra = uniform_critic_inputs(explore, generator, self.device)
+            extra = object_critic_inputs(image, explore, generator, self.device)
             inputs = torch.cat([inputs, extra])
         first = model.score(features, inputs[None])[0]  # the image as it is
         if explore:  # screened on the first view, then scored on all
