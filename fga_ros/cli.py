@@ -17,8 +17,14 @@ from typing import Any
 import numpy as np
 
 from fga_ros import sim
-from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, RANKINGS
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, RANKING, REJECT_FRACTION
+from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
+from fga_ros.core.inference.defaults import (
+    NUM_GRASPS,
+    OVERSAMPLE,
+    PAPER_REJECT_FRACTION,
+    RANKING,
+    REJECT_FRACTION,
+)
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
@@ -157,7 +163,7 @@ def _train_overrides(args):
 
     check_dir(args.out, '--out')
     overrides = parse_overrides(args.set or [])
-    for name in ('divergence', 'steps', 'seed', 'device'):
+    for name in ('method', 'divergence', 'steps', 'seed', 'device'):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
@@ -206,21 +212,28 @@ def _record_run(args, out, overrides, config, record, changes, trainer):
             config=config, preset=args.preset or runs.DEFAULT_PRESET, overrides=overrides,
             eval_seed=TRAINING_EVAL_SEED if seed_eval is None else seed_eval,
             command=command, created=runs.now(), warm_start=args.warm_start)
-        print(f'training {config.divergence} to step {config.steps} on {trainer.device}; run '
-              f'directory {out}')
+        print(f'training {_objective(config)} to step {config.steps} on {trainer.device}; '
+              f'run directory {out}')
         if args.warm_start:
             print(f'new run on the feature extractor and critic of {args.warm_start}')
     else:
         if seed_eval is not None and seed_eval != record.eval_seed:
             changes['eval_seed'] = (record.eval_seed, seed_eval)
             record = dataclasses.replace(record, eval_seed=seed_eval)
-        print(f'resuming {out} at step {trainer.step} of {config.steps} ({config.divergence} '
+        print(f'resuming {out} at step {trainer.step} of {config.steps} ({_objective(config)} '
               f'on {trainer.device})' + (f'; changed: {runs.format_changes(changes)}'
                                         if changes else ''))
         record = runs.resumed_record(record, config, args.preset, overrides, command,
                                      trainer.step, changes)
     runs.write_run(out, record)
     return record
+
+
+def _objective(config):
+    """What a run trains, in words: the actor's divergence or the heat-map method."""
+    if config.method == METHODS[0]:
+        return config.divergence
+    return f'the {config.method} baseline'
 
 
 def cmd_train(args):
@@ -397,11 +410,11 @@ def _plot_learning_curve(out):
     return path
 
 
-def _load_proposer(checkpoint, device):
+def _load_proposer(checkpoint, device, seed=None):
     from fga_ros.core.inference.proposer import Proposer
     from fga_ros.core.models.model_file import CheckpointError
     try:
-        return Proposer.from_checkpoint(checkpoint, device=device)
+        return Proposer.from_checkpoint(checkpoint, device=device, seed=seed)
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
 
@@ -421,7 +434,7 @@ def cmd_eval(args):
 
     json_path = check_file(args.json, '--json') if args.json else None
     plots = check_dir(args.plots, '--plots') if args.plots else None
-    proposer = _load_proposer(args.checkpoint, args.device)
+    proposer = _load_proposer(args.checkpoint, args.device, seed=args.seed)
     state = proposer.snapshot()
     sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
@@ -614,8 +627,9 @@ def _print_proposal_table(proposal: Any, source: str, feasible: np.ndarray | Non
 
 
 def cmd_calibrate(args):
-    """Fit score calibration and the novelty gate on training-shape scenes; write the model."""
+    """Fit score calibration and the novelty gates on training-shape scenes; write the model."""
     from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
+    from fga_ros.core.inference.calibration import GATE_KEYS
     from fga_ros.core.inference.proposer import bundled_model_path
     from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
 
@@ -635,18 +649,24 @@ def cmd_calibrate(args):
         raise UserError(str(exc)) from None
     print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
           f'{source}')
-    calibration, gate, report = fit_calibration(
+    calibration, gates, report = fit_calibration(
         model, config, shapes, scenes, seed=args.seed,
         progress=lambda done, total: print(f'  {done}/{total} shapes', file=sys.stderr))
     meta = dict(meta)
     meta['calibration'] = calibration.to_meta()
-    meta['novelty'] = gate.to_meta()
+    for gate in gates:
+        meta[GATE_KEYS[gate.statistic]] = gate.to_meta()
     size = export_model(out, model, config, meta)
-    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} on '
-          f'{report["samples"]} candidates ({100 * report["feasible"]:.1f}% feasible): ECE '
-          f'{report["ece_raw"]:.4f} raw -> {report["ece_fit"]:.4f} on the fitting data')
-    print(f'novelty gate: threshold {gate.threshold:.2f} (quantile {dict(gate.info)["quantile"]}'
-          f' of held-out training-shape scenes)')
+    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} over '
+          f'{len(calibration.views)} colour views on {report["samples"]} candidates:')
+    for name in ('familiar', 'novel'):
+        part = report[name]
+        print(f'  {name + " scenes":<16} {part["samples"]:>7} candidates, '
+              f'{100 * part["feasible"]:.1f}% feasible: ECE {part["ece_raw"]:.4f} raw -> '
+              f'{part["ece_fit"]:.4f} fitted')
+    for gate in gates:
+        print(f'novelty gate {gate.statistic}: threshold {gate.threshold:.2f} (quantile '
+              f'{dict(gate.info)["quantile"]} of held-out training-shape scenes)')
     print(f'model written: {out} ({size} bytes; same weights)')
 
 
@@ -813,6 +833,10 @@ def _add_train(sub: Any) -> None:
                         '(default: cpu; a resumed run keeps its own)')
     p.add_argument('--out', required=True,
                    help='run directory (run.yaml, checkpoints, model.pt, TensorBoard)')
+    p.add_argument('--method', default=None, choices=METHODS,
+                   help="what is trained: the paper's actor-critic, or the heat-map "
+                        "baselines H (heatmap) and SH (stacked-heatmap) of its appendix D.1 "
+                        "(default: the preset's, actor-critic)")
     p.add_argument('--divergence', default=None,
                    help=f"{_names(DIVERGENCES)} (default: the preset's)")
     p.add_argument('--steps', type=int, default=None,
@@ -882,11 +906,14 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--actions', type=int, default=1024, help='samples per scene (paper: 1024)')
     p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                    help=_names(sim.DISTORTIONS))
-    p.add_argument('--reject', type=float, default=REJECT_FRACTION,
-                   help='fraction rejected as lowest density for the * metrics')
+    p.add_argument('--reject', type=float, default=PAPER_REJECT_FRACTION,
+                   help="fraction rejected as lowest density for the * metrics (the paper's)")
     p.add_argument('--method', choices=['actor', 'cem'], default='actor',
-                   help='evaluate the actor, or the critic + CEM baseline')
-    p.add_argument('--seed', type=int, default=0, help='evaluation seed')
+                   help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
+                        'model), or CEM on its critic (default: actor)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='evaluation seed: selects the scenes and seeds the sampling (the same '
+                        'seed, model and machine give the same figures)')
     p.add_argument('--json', default=None,
                    help='write the metrics as JSON to this file (default: none written)')
     p.add_argument('--plots', default=None,
@@ -955,7 +982,8 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num', type=int, default=NUM_GRASPS, help='grasps to return')
     p.add_argument('--reject', type=float, default=None,
                    help='fraction of samples rejected as lowest KDE density (default: '
-                        f"{REJECT_FRACTION:g}, the paper's 10 %%)")
+                        f"{REJECT_FRACTION:g}; the paper's * variants: "
+                        f'{PAPER_REJECT_FRACTION:g})')
     p.add_argument('--ranking', choices=RANKINGS, default=RANKING,
                    help='best score first, or best of each cluster first')
     p.add_argument('--oversample', type=int, default=None,
@@ -966,15 +994,17 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
 
 def _add_calibrate(sub: Any) -> None:
     """``fga calibrate``."""
-    p = sub.add_parser('calibrate', help='fit calibrated scores and the novelty gate on '
-                       'training-shape scenes and store them with the model')
+    p = sub.add_parser('calibrate', help='fit calibrated scores (familiar and novel-geometry '
+                       'scenes of the training shapes) and the novelty gates, and store them '
+                       'with the model')
     p.add_argument('--checkpoint', default=None,
                    help='model or checkpoint (default: the bundled model, rewritten in place)')
     p.add_argument('--out', default=None, help='model file to write (default: --checkpoint)')
     p.add_argument('--shapes', default=','.join(sim.train_shapes()),
                    help='training shapes to fit on (comma-separated)')
     p.add_argument('--scenes', type=int, default=None,
-                   help='calibration scenes per shape (default: CALIBRATION_SCENES)')
+                   help='familiar and novel calibration scenes per shape, each (default: '
+                        'CALIBRATION_SCENES)')
     p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
     p.set_defaults(func=cmd_calibrate)
 

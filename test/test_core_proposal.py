@@ -11,8 +11,8 @@ from torch import nn
 
 from fga_ros.core.common.config import load_config
 from fga_ros.core.estimators.kde import kde_log_density
-from fga_ros.core.inference.clusters import cluster_grasps, connected_labels
-from fga_ros.core.inference.defaults import MAX_GRASPS
+from fga_ros.core.inference.clusters import cluster_by_floor, cluster_grasps, connected_labels
+from fga_ros.core.inference.defaults import MAX_GRASPS, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.density import (
     keep_densest,
     num_to_reject,
@@ -55,6 +55,54 @@ class StubActorCritic(nn.Module):
 
     def score(self, features, actions):
         return 3.0 * actions[..., 0] + actions[..., 1]
+
+
+def _near_a_centre(actions, tolerance=0.05):
+    """(..., n) bool: critic inputs (..., n, 4) close to one of the ``CENTRES``."""
+    centres = torch.stack([CENTRES[:, 0], CENTRES[:, 1], torch.sin(CENTRES[:, 2]),
+                           torch.cos(CENTRES[:, 2])], -1)
+    gap = (actions[..., None, :] - centres).abs().amax(-1)
+    return (gap < tolerance).any(-1)
+
+
+class RareModeStub(StubActorCritic):
+    """Two common modes (49 % of the samples each) and a rare one (2 %), no outliers; the
+    critic scores grasps near a mode 0.95 (logit 3), all others 0.05."""
+
+    def sample(self, features, n, generator=None):
+        which = torch.where(torch.arange(n) % 50 == 0, 2, torch.arange(n) % 2)
+        params = CENTRES[which] + 0.01 * torch.randn(n, 3, generator=generator)
+        out = torch.stack([params[:, 0], params[:, 1], torch.sin(params[:, 2]),
+                           torch.cos(params[:, 2])], -1)
+        return out.expand(features.shape[0], n, 4)
+
+    def score(self, features, actions):
+        return torch.where(_near_a_centre(actions), 3.0, -3.0)
+
+
+class BridgedModesStub(StubActorCritic):
+    """Two modes 0.4 apart along x_n at y_n = 0, angle 0 (mode A scores 0.95, mode B 0.92)
+    and, between them, half of the samples on a line of grasps scoring 0.05: a gap in the
+    feasible set. Grasps elsewhere score 0.05."""
+
+    def sample(self, features, n, generator=None):
+        which = torch.arange(n) % 4
+        x = torch.where(which == 0, -0.2, 0.2) + 0.005 * torch.randn(n, generator=generator)
+        bridge = which >= 2
+        x[bridge] = -0.2 + 0.4 * torch.rand(int(bridge.sum()), generator=generator)
+        out = torch.stack([x, torch.zeros(n), torch.zeros(n), torch.ones(n)], -1)
+        return out.expand(features.shape[0], n, 4)
+
+    def score(self, features, actions):
+        x = actions[..., 0]
+        on_line = (actions[..., 1].abs() < 0.02) & (actions[..., 3] > 0.99)
+        return torch.where(on_line & ((x + 0.2).abs() < 0.02), 3.0,
+                           torch.where(on_line & ((x - 0.2).abs() < 0.02), 2.5, -3.0))
+
+
+def _nearest_centre(actions):
+    xy = (actions[:, :2] - 64.0) / 39.0
+    return np.abs(xy[:, None, :] - CENTRES[None, :, :2].numpy()).max(-1).argmin(-1)
 
 
 @pytest.fixture(scope='module')
@@ -174,6 +222,47 @@ def test_diverse_ranking_round_robin(stub, image):
     # Within a mode, scores decrease.
     for rows in seen.values():
         assert np.all(np.diff(p.scores[rows]) <= 0)
+
+
+def test_default_proposal_keeps_a_rare_way_of_holding(config, image):
+    # 2 % of the actor's samples hold the object a third way; they are the least dense, so
+    # the paper's 10 % density rejection removes them all, while a default request (no
+    # rejection, diverse ranking) returns that third way among its first three grasps.
+    rare = Proposer(RareModeStub(config.image_size), config)
+    default = rare.propose(image, seed=0)
+    assert default.num_rejected == 0 and len(default) == 16
+    assert set(_nearest_centre(default.actions[:3]).tolist()) == {0, 1, 2}
+    paper = rare.propose(image, seed=0, reject_fraction=PAPER_REJECT_FRACTION, explore=0)
+    assert 2 not in _nearest_centre(paper.actions).tolist()
+
+
+def test_low_scores_between_two_modes_do_not_join_them(config, image):
+    # Low-scoring grasps bridging two modes: clustered with them, the two modes would form
+    # one cluster and the diverse ranking would return mode A twice first.
+    bridged = Proposer(BridgedModesStub(config.image_size), config)
+    p = bridged.propose(image, 4, seed=0)
+    x = (p.actions[:, 0] - 64.0) / 39.0
+    assert np.all(p.scores >= 0.5) and p.num_clusters == 2
+    assert abs(x[0] + 0.2) < 0.02 and abs(x[1] - 0.2) < 0.02
+    np.testing.assert_array_equal(p.cluster_ids, [1, 2, 1, 2])
+
+
+def test_cluster_by_floor_separates_the_two_sides():
+    def grasp(x_px):
+        return [(x_px - 64) / 39, 0.0, 0.0, 1.0]
+
+    # good grasps at 40-41 px and 50-51 px, joined by poor ones every pixel in between
+    xs = [40, 41, 50, 51] + list(range(42, 50))
+    points = np.array([grasp(x) for x in xs])
+    scores = np.array([0.9, 0.8, 0.7, 0.6] + [0.1] * 8)
+    assert len(np.unique(cluster_grasps(points, scores))) == 1
+    labels = cluster_by_floor(points, scores, 0.5)
+    np.testing.assert_array_equal(labels[:4], [0, 0, 1, 1])  # above: by best score
+    assert np.all(labels[4:] == 2)  # below the floor: numbered after
+    np.testing.assert_array_equal(cluster_by_floor(points, scores, 0.0),
+                                  cluster_grasps(points, scores))
+    np.testing.assert_array_equal(cluster_by_floor(points, scores, 1.0),
+                                  cluster_grasps(points, scores))
 
 
 def test_rank_order_known_answer():

@@ -35,7 +35,7 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 
 from fga_ros import sim
-from fga_ros.bridge import annotate, cloud, geometry, grasps, image, markers
+from fga_ros.bridge import annotate, camera_geometry, cloud, geometry, grasps, image, markers
 from fga_ros.bridge.geometry import DEFAULT_CAMERA_FRAME
 from fga_ros.bridge.image import rgb_image_fields
 from fga_ros.bridge.requests import ProposalSettings
@@ -237,8 +237,9 @@ class Stages(dict):
         self.setdefault(name, []).append(time.perf_counter() - start)
 
 
-def time_display(stages, pixels, proposal, camera, header, gripper):
-    """Time building and serialising the display messages of one proposal."""
+def time_display(stages, pixels, proposal, camera, model, header, gripper):
+    """Time building and serialising the display messages of one proposal (``camera``: the
+    top-down ``CameraMapping`` of ``model``, the node's ``CameraModel``)."""
     from geometry_msgs.msg import PoseArray
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import MarkerArray
@@ -258,13 +259,14 @@ def time_display(stages, pixels, proposal, camera, header, gripper):
                                      gripper.aperture / size, gripper.claw_width / size)
         serialize_message(to_msg(Image, image.rgb_image_fields(drawn, header)))
     with stages.time('display: table cloud (new images only)'):
-        serialize_message(to_msg(PointCloud2, cloud.table_cloud_fields(pixels, camera, header)))
+        serialize_message(to_msg(PointCloud2, cloud.table_cloud_fields(pixels, model, header)))
 
 
 def profile(proposer, rgb, settings, calls):
     """Per-stage wall times (s) of ``calls`` calls, in the order a call goes through them."""
-    camera = geometry.CameraModel(geometry.default_pixel_size(),
-                                  geometry.default_camera_height())
+    model = geometry.CameraModel(geometry.default_pixel_size(),
+                                 geometry.default_camera_height())
+    camera = camera_geometry.top_down_mapping(model)  # what the node answers with
     size = camera.pixel_size
     gripper = markers.GripperSize(geometry.default_opening_px() * size,
                                   geometry.default_claw_width_px() * size,
@@ -292,7 +294,7 @@ def profile(proposer, rgb, settings, calls):
                 data = serialize_message(response)
             with stages.time('client deserialisation (transport)'):
                 deserialize_message(data, ProposeGrasps.Response)
-            time_display(stages, pixels, proposal, camera, header, gripper)
+            time_display(stages, pixels, proposal, camera, model, header, gripper)
     total = stages['proposal (inference + clustering)']
     stages['  of which clustering + ranking'] = finish
     stages['  of which inference (network, density)'] = list(np.subtract(total, finish))

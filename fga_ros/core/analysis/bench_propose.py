@@ -23,9 +23,10 @@ from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.cem import cem_propose
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, REJECT_FRACTION
+from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.sim import (
     WORKSPACE_HI,
     WORKSPACE_LO,
@@ -109,7 +110,7 @@ def _accuracy(proposer: Proposer, shapes: Sequence[str], scenes: int, seed: int,
             for name in hits}
 
 
-def _cem_matching(model: ActorCritic, target: float, shapes: Sequence[str], scenes: int,
+def _cem_matching(model: Network, target: float, shapes: Sequence[str], scenes: int,
                   seed: int, tick: Callable[..., Any]) -> tuple[int, float, bool, int]:
     """The fewest ``CEM_ITERATIONS_TRIED`` whose CEM grasps are feasible at least as often
     as ``target`` (a fraction) on the comparison scenes, else the last count tried:
@@ -134,11 +135,11 @@ def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
     ``CEM_GRASPS``, and of the default and a region-constrained request."""
     model = proposer.snapshot().model
     latency = {f'propose_{n}': _timed(
-        partial(proposer.propose, image, n, REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
+        partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
         for n in BENCH_GRASPS}
     n = BENCH_GRASPS[0]
     latency[f'propose_{n}_once'] = _timed(
-        partial(proposer.propose, image, n, REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
+        partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
         repeats, tick)
     latency[f'cem_{CEM_GRASPS}'] = _timed(partial(cem_propose, model, image, CEM_GRASPS),
                                           repeats, tick)

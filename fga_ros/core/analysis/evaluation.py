@@ -51,7 +51,7 @@ from fga_ros.core.analysis.coverage import (
 from fga_ros.core.common.checks import check_count, check_fraction
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import model_device
-from fga_ros.core.inference.defaults import MAX_SAMPLES, REJECT_FRACTION
+from fga_ros.core.inference.defaults import MAX_SAMPLES, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.density import keep_densest
 from fga_ros.core.inference.proposer import sample_with_density
 from fga_ros.sim import (
@@ -67,7 +67,7 @@ from fga_ros.sim import (
 from fga_ros.sim.workspace import uniform_actions
 
 if TYPE_CHECKING:
-    from fga_ros.core.models.nets import ActorCritic
+    from fga_ros.core.models.networks import Network
     from fga_ros.core.training.trainer import Trainer
 
 EVAL_SEED_BASE = 2 ** 62
@@ -154,7 +154,7 @@ def _summarise(rows: list[dict[str, Any]], key: str) -> tuple[list[float], float
 
 def evaluate(sampler: Sampler, shapes: Iterable[str], states: int, actions: int,
              distortion: str = 'none', seed: int = 0,
-             reject_fraction: float = REJECT_FRACTION, progress: bool = True,
+             reject_fraction: float = PAPER_REJECT_FRACTION, progress: bool = True,
              on_scene: Optional[Callable[[str, Scene, np.ndarray, np.ndarray], Any]] = None
              ) -> dict[str, dict[str, Any]]:
     """Accuracy, rank shares and mode coverage of ``sampler`` on fresh scenes of each shape.
@@ -162,7 +162,9 @@ def evaluate(sampler: Sampler, shapes: Iterable[str], states: int, actions: int,
     Args:
         sampler: any object with ``sample_actions(image (128, 128, 3) uint8, n) ->
             (actions (n, 3) px/rad, log_density (n,))``: a ``Proposer``, a ``CEMSampler``,
-            a ``UniformSampler``. NaN densities make the ``_rejected`` metrics NaN.
+            a ``UniformSampler``. NaN densities make the ``_rejected`` metrics NaN. Its
+            randomness is its own: give it a seed for reproducible figures (``fga eval``
+            seeds it with ``--seed``).
         shapes: shape family names.
         states: scenes per shape (paper: 1024); actions: proposals per scene (paper: 1024).
         distortion: camera distortion of the scenes.
@@ -270,8 +272,8 @@ PERIODIC_COVERAGE = {'hit': 'all_modes_hit', 'recall': 'mode_recall', 'tv': 'tv_
 """Coverage metrics of the periodic evaluation: key prefix -> ``summarise_coverage`` key."""
 
 
-def quick_metrics(model: 'ActorCritic', config: TrainConfig, shapes: Iterable[str],
-                  states: int, seed: int = 0, reject_fraction: float = REJECT_FRACTION,
+def quick_metrics(model: 'Network', config: TrainConfig, shapes: Iterable[str],
+                  states: int, seed: int = 0, reject_fraction: float = PAPER_REJECT_FRACTION,
                   actions: Optional[int] = None) -> dict[str, float]:
     """Accuracy with and without density rejection and the raw samples' mode coverage, for
     periodic evaluation in training.
@@ -281,8 +283,8 @@ def quick_metrics(model: 'ActorCritic', config: TrainConfig, shapes: Iterable[st
     generator seeded with ``seed``.
 
     Args:
-        model, config: the ``ActorCritic`` and its ``TrainConfig`` (image size, bandwidth,
-            distortion, ``eval_actions``).
+        model, config: the ``ActorCritic`` (or ``HeatmapModel``) and its ``TrainConfig``
+            (image size, bandwidth, distortion, ``eval_actions``).
         shapes: shape family names; states: scenes per shape.
         actions: samples per scene (default ``config.eval_actions``).
 

@@ -31,7 +31,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import images_to_tensor, model_device
 from fga_ros.core.inference.defaults import SCORE_FLOOR
 from fga_ros.core.models.heads import ImageFeatures
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.file_writes import save_figure
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, GroundTruth, Scene, grasp_success, render
 from fga_ros.sim.drawing import (
@@ -81,7 +81,7 @@ def _example_grasps(gt, count=5, seed=0):
     return candidates[first[order]], modes[first[order]]
 
 
-def critic_map(model: ActorCritic, features: ImageFeatures, grid: int,
+def critic_map(model: Network, features: ImageFeatures, grid: int,
                angle_bins: int) -> np.ndarray:
     """Critic success probability on a regular grid: (angle_bins, grid, grid) [alpha, y, x].
 
@@ -119,7 +119,7 @@ def _model_maps(model, config, scene, num_samples, grid, angle_bins, seed):
                                                                    angle_bins), accuracy
 
 
-def critic_actor_figure(model: ActorCritic, config: TrainConfig, scene: Scene,
+def critic_actor_figure(model: Network, config: TrainConfig, scene: Scene,
                         gt: GroundTruth, path: PathLike, num_samples: int = 8192,
                         grid: int = 39, angle_bins: int = 36, seed: int = 0) -> Figure:
     """Save the paper's figure 1 for one scene as a PNG.
@@ -130,7 +130,7 @@ def critic_actor_figure(model: ActorCritic, config: TrainConfig, scene: Scene,
     grasps are marked in every projection.
 
     Args:
-        model, config: ``ActorCritic`` and its ``TrainConfig``.
+        model, config: ``ActorCritic`` (or ``HeatmapModel``) and its ``TrainConfig``.
         scene, gt: simulator scene and its ``ground_truth``.
         num_samples: actor samples for the heat map; grid, angle_bins: resolution of the
             critic and actor maps (the ground truth is shown at full resolution).

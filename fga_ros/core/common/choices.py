@@ -16,6 +16,14 @@ CRITIC_READOUTS = ('flat', 'local')
 ACTOR_HEADS = ('flat', 'spatial')
 """The actor: appendix B's MLP on the flat features, or ``SpatialActor``."""
 
+METHODS = ('actor-critic', 'heatmap', 'stacked-heatmap')
+"""Training methods: the paper's actor-critic (default), and the heat-map baselines of its
+appendix D.1, H ('heatmap': one-channel heat map per rotated image) and SH
+('stacked-heatmap': one heat map channel per angle on the unrotated image)."""
+
+HEATMAP_METHODS = METHODS[1:]
+"""The methods without an actor: a fully convolutional network scores a grid of grasps."""
+
 RANKINGS = ('score', 'diverse')
 """'score': by critic probability; 'diverse': best of each mode first, round-robin."""
 

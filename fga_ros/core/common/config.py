@@ -21,7 +21,9 @@ from fga_ros.core.common.choices import (
     CRITIC_READOUTS,
     DIVERGENCES,
     F_DIVERGENCES,
+    HEATMAP_METHODS,
     KDE_BANDWIDTH,
+    METHODS,
     PROPOSAL_BANDWIDTH,
 )
 from fga_ros.resources import share_path
@@ -33,7 +35,7 @@ ARCHITECTURE_FIELDS = (
     'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels',
     'pixel_mlp_channels', 'latent_dim', 'actor_head', 'actor_hidden', 'critic_hidden',
     'critic_readout',
-    'readout_span', 'readout_width',
+    'readout_span', 'readout_width', 'method', 'heatmap_angles',
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
 ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden')
@@ -45,7 +47,8 @@ UPPER_BOUNDS = {
     # networks: a file's config cannot ask for layers that do not fit in memory
     'image_size': 512, 'embed_channels': 1024, 'num_blocks': 64, 'bottleneck_channels': 1024,
     'pixel_mlp_channels': 1024, 'latent_dim': 256, 'actor_hidden': 4096, 'critic_hidden': 4096,
-    'readout_span': 256.0, 'readout_width': 256.0,
+    'readout_span': 256.0, 'readout_width': 256.0, 'heatmap_angles': 64,
+    'heatmap_beta': 10_000.0,
     # estimators and batches
     'num_supports': 4096, 'resample_per_support': 64, 'uncertainty_proposals': 16384,
     'actor_batch': 1024, 'critic_batch': 16384, 'critic_actions_per_state': 256,
@@ -111,6 +114,22 @@ class TrainConfig:
     readout_width: float = 6.0
     """local readout: extent of the sampled pixels across the closing direction, same
     pixels (default: the simulated gripper's claw width)"""
+
+    # Method: the paper's actor-critic or a heat-map baseline (appendix D.1).
+    method: str = 'actor-critic'
+    """what is trained: 'actor-critic' (the paper's generative actor and critic),
+    'heatmap' (H: a fully convolutional network scores, per rotation of the image, grasps
+    closing along the image x axis at every pixel) or 'stacked-heatmap' (SH: one network
+    pass, one output channel per angle); the heat-map methods have no actor, so the actor
+    fields (actor_head, actor_hidden, latent_dim, divergence, actor_steps, lr_actor, the
+    KDE estimator's sizes), critic_hidden, critic_readout and pixel_mlp_channels do not
+    apply to them (fga_ros/core/models/heatmap_nets.py)"""
+    heatmap_angles: int = 16
+    """heat-map methods: gripper angles alpha = k pi / heatmap_angles, k = 0, 1, ...
+    (paper: 16)"""
+    heatmap_beta: float = 100.0
+    """heat-map methods: inverse temperature beta of eq. 14, grasps are drawn with
+    probability proportional to xi^beta over the heat map's cells (paper: 100)"""
 
     # Objective and estimators (sections 3-4, Table 4).
     divergence: str = 'js'
@@ -220,7 +239,7 @@ class TrainConfig:
             'critic_batch', 'replay_positive', 'replay_negative', 'prefill_scenes', 'steps',
             'interaction_steps', 'grasps_per_state', 'critic_actions_per_state',
             'readout_span', 'readout_width', 'eval_states', 'eval_actions', 'log_every',
-            'lr_actor', 'lr_critic',
+            'lr_actor', 'lr_critic', 'heatmap_angles', 'heatmap_beta',
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -258,6 +277,8 @@ class TrainConfig:
         if self.grasps_per_state > self.uncertainty_proposals:
             raise ValueError(f'grasps_per_state ({self.grasps_per_state}) must not exceed '
                              f'uncertainty_proposals ({self.uncertainty_proposals})')
+        if self.method not in METHODS:
+            raise ValueError(f'method must be one of {METHODS}, got {quote(self.method)}')
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got '
                              f'{quote(self.divergence)}')
@@ -286,11 +307,29 @@ def check_work_bounds(config: TrainConfig) -> None:
         raise ValueError(f'a batch of {batch} images of {config.image_size} pixels with '
                          f'embed_channels {config.embed_channels} needs {activations} floats '
                          f'per activation, more than {MAX_BATCH_ACTIVATIONS}')
+    if config.method in HEATMAP_METHODS:
+        check_heatmap_work(config)
     pairs = (config.actor_batch * config.num_supports * config.num_supports
              * config.resample_per_support)
     if pairs > MAX_KDE_PAIRS:
         raise ValueError(f'actor_batch * num_supports^2 * resample_per_support = {pairs}, '
                          f'more than {MAX_KDE_PAIRS}')
+
+
+def check_heatmap_work(config: TrainConfig) -> None:
+    """Raise ValueError when a heat-map network pass of ``config`` would hold more than
+    ``MAX_BATCH_ACTIVATIONS`` floats in its full-resolution activation (embed_channels at
+    image_size squared per image). H passes one image per tried rotation: each replayed
+    experience in a critic step, every angle of every new state in an interaction."""
+    rotated = config.method == 'heatmap'
+    images = max(config.critic_batch * (config.critic_actions_per_state if rotated else 1),
+                 config.interaction_steps * (config.heatmap_angles if rotated else 1))
+    activations = images * config.embed_channels * config.image_size ** 2
+    if activations > MAX_BATCH_ACTIVATIONS:
+        raise ValueError(f'method {config.method}: a pass over {images} images of '
+                         f'{config.image_size} pixels with embed_channels '
+                         f'{config.embed_channels} needs {activations} floats per '
+                         f'activation, more than {MAX_BATCH_ACTIVATIONS}')
 
 
 def check_scene_choice(shapes: Sequence[str], distortion: str) -> None:

@@ -1,32 +1,48 @@
 """Calibrated critic scores and the novelty gate, both stored in a model file's metadata.
 
-Calibration (Platt scaling, a temperature and a bias): the critic's logit l becomes the
-score ``sigmoid(l / temperature + bias)``, fitted by maximum likelihood on the simulator's
-outcomes of the candidates a default proposal scores, on held-out scenes of the training
-shapes (:mod:`fga_ros.core.analysis.calibration_fit`). Temperature 1 and bias 0 (no
-calibration stored) leave the critic's probability as it is.
+Calibration (Platt scaling, a temperature and a bias, over colour views): the critic's
+logit l becomes the score ``sigmoid(l / temperature + bias)``, fitted by maximum likelihood
+on the simulator's outcomes of the candidates a default proposal scores
+(:mod:`fga_ros.core.analysis.calibration_fit`). With ``views`` (orders of the image's RGB
+channels, the identity first), l is the mean of the critic's logits for the same grasp on
+the image with its channels so reordered: object and background colours are drawn
+uniformly, so every view is an equally likely scene with the same physics, and the critic's
+disagreement between them, largest on shapes it has not learned, pulls the mean logit
+towards 0. Temperature 1, bias 0 and the identity view alone (no calibration stored) leave
+the critic's probability as it is.
 
-Novelty gate: the squared Mahalanobis distance of an image's pooled trunk features (the
-per-channel mean and standard deviation of the feature extractor's trunk map, 2C values)
-from their mean over training-shape scenes; an image farther than ``threshold`` (a high
-quantile of the distances of other, held-out training-shape scenes) is not a scene the
-model has learned to read, and a proposal for it abstains.
+Novelty gates: the squared Mahalanobis distance of a statistic of the image's trunk map
+(the feature extractor's (C, G, G) output) from its mean over training-shape scenes; an
+image farther than a gate's ``threshold`` (a high quantile of the distances of other,
+held-out training-shape scenes) is not a scene the model has learned to read, and a
+proposal for it abstains. Statistics (``GATE_STATISTICS``, 2C values each): the per-channel
+mean and standard deviation ('pooled'), and the per-channel mean absolute difference
+between horizontally and between vertically neighbouring cells ('texture', high on noise
+and clutter whose overall statistics look like a scene's).
 
 Expected calibration error (ECE): scores are put into ``ECE_BINS`` equal-width bins on
 [0, 1] (the last bin closed); ECE = sum over bins b of (n_b / N) |mean score_b - feasible
 fraction_b|, a fraction in [0, 1].
 
-Metadata layout (JSON-like, ``meta['calibration']`` and ``meta['novelty']``), see
-:meth:`Calibration.to_meta` and :meth:`NoveltyGate.to_meta`.
+Metadata layout (JSON-like, ``meta['calibration']``, ``meta['novelty']`` (pooled) and
+``meta['novelty_texture']``), see :meth:`Calibration.to_meta` and :meth:`NoveltyGate.to_meta`;
+everything read back is checked and bounded (at most ``MAX_VIEWS`` views and
+``MAX_GATE_DIM`` gate features, finite numbers, temperature in [1e-3, 1e3], |bias| <= 100).
 """
 
 from dataclasses import dataclass
+import itertools
 import math
-from typing import Any, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 import torch
+
+from fga_ros.core.models.heads import ImageFeatures
+
+if TYPE_CHECKING:
+    from fga_ros.core.models.networks import Network
 
 Logits = TypeVar('Logits', np.ndarray, torch.Tensor)
 """Critic logits as a numpy array or a torch tensor; the scores come back as the same."""
@@ -35,25 +51,65 @@ ECE_BINS = 15
 """Equal-width score bins of the expected calibration error and the reliability diagram."""
 
 _MIN_TEMPERATURE = 1e-3
+_MAX_TEMPERATURE = 1e3
+_MAX_BIAS = 100.0
+
+IDENTITY_VIEW = (0, 1, 2)
+ALL_VIEWS = tuple(itertools.permutations(range(3)))
+"""The six orders of the RGB channels (the identity first)."""
+MAX_VIEWS = len(ALL_VIEWS)
+MAX_GATE_DIM = 4096
+"""Largest feature dimension of a stored novelty gate (bounds what a model file may hold)."""
+
+
+def _number(data: Mapping[str, Any], key: str, where: str) -> float:
+    """``float(data[key])`` of a stored mapping, finite, or a ValueError naming it."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise ValueError(f"meta['{where}']['{key}'] must be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def _check_views(views: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """Channel orders as a tuple of tuples: distinct permutations of (0, 1, 2), the
+    identity first, at most ``MAX_VIEWS``; ValueError otherwise."""
+    try:
+        out = tuple(tuple(int(c) for c in view) for view in views)
+    except (TypeError, ValueError):
+        raise ValueError(f'views must be lists of channel indices, got {views!r:.80}') from None
+    if not out or out[0] != IDENTITY_VIEW or len(out) > MAX_VIEWS \
+            or len(set(out)) != len(out) or not set(out) <= set(ALL_VIEWS):
+        raise ValueError(f'views must be 1 to {MAX_VIEWS} distinct orders of the channels '
+                         f'(0, 1, 2), the identity first, got {views!r:.80}')
+    return out
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling of critic logits: score = sigmoid(logit / temperature + bias).
+    """Platt scaling of critic logits over colour views: score = sigmoid(l / T + b).
 
     Attributes:
-        temperature: > 0; bias: finite; info: how and on what it was fitted (JSON-like).
+        temperature: T in [1e-3, 1e3]; bias: b, |b| <= 100.
+        views: RGB channel orders whose critic logits l is the mean of (module docstring),
+            the identity first.
+        info: how and on what it was fitted (JSON-like pairs).
     """
 
     temperature: float = 1.0
     bias: float = 0.0
     info: tuple = ()
+    views: tuple = (IDENTITY_VIEW,)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f'temperature must be a positive number, got {self.temperature}')
-        if not math.isfinite(self.bias):
-            raise ValueError(f'bias must be finite, got {self.bias}')
+        if not (math.isfinite(self.temperature)
+                and _MIN_TEMPERATURE <= self.temperature <= _MAX_TEMPERATURE):
+            raise ValueError(f'temperature must be a number in [{_MIN_TEMPERATURE:g}, '
+                             f'{_MAX_TEMPERATURE:g}], got {self.temperature}')
+        if not (math.isfinite(self.bias) and abs(self.bias) <= _MAX_BIAS):
+            raise ValueError(f'bias must be finite, at most {_MAX_BIAS:g} in size, got '
+                             f'{self.bias}')
+        object.__setattr__(self, 'views', _check_views(self.views))
 
     @property
     def fitted(self) -> bool:
@@ -61,23 +117,57 @@ class Calibration:
         return bool(self.info)
 
     def scores(self, logits: Logits) -> Logits:
-        """Calibrated scores in [0, 1] of critic logits (tensor or array, any shape)."""
+        """Calibrated scores in [0, 1] of (view-averaged) critic logits (tensor or array,
+        any shape)."""
         if isinstance(logits, torch.Tensor):
             return torch.sigmoid(logits / self.temperature + self.bias)
         z = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings
 
+    def view_features(self, model: 'Network', features: ImageFeatures
+                      ) -> Optional[ImageFeatures]:
+        """``ImageFeatures`` (V - 1 states) of one image's views beyond the identity, from its
+        features (1 state); None with the identity view alone."""
+        if len(self.views) == 1:
+            return None
+        images = features.images[0, list(itertools.chain(*self.views[1:]))]
+        images = images.reshape(len(self.views) - 1, 3, *images.shape[1:])
+        return model.features((images + 1.0) * 0.5)  # back to [0, 1]: same normalisation
+
+    def logits(self, model: 'Network', features: ImageFeatures, critic_inputs: torch.Tensor,
+               first: Optional[torch.Tensor] = None,
+               views: Optional[ImageFeatures] = None) -> torch.Tensor:
+        """Mean critic logit over the views of grasps (n, 4) on one image: (n,) tensor.
+
+        Args:
+            features: the image's features (1 state); critic_inputs: (n, 4).
+            first: the identity view's logits (n,) when already computed.
+            views: ``view_features`` of the image when already computed.
+        """
+        if first is None:
+            first = model.score(features, critic_inputs[None])[0]
+        if len(self.views) == 1 or len(critic_inputs) == 0:
+            return first
+        if views is None:
+            views = self.view_features(model, features)
+        assert views is not None
+        others = model.score(views, critic_inputs[None].expand(views.num_states, -1, -1))
+        return (first + others.sum(dim=0)) / len(self.views)
+
     def to_meta(self) -> dict[str, Any]:
-        """``{'method': 'platt', 'temperature', 'bias', **info}`` for a model file."""
+        """``{'method': 'platt', 'temperature', 'bias', 'views', **info}`` for a model file."""
         return {'method': 'platt', 'temperature': float(self.temperature),
-                'bias': float(self.bias), **dict(self.info)}
+                'bias': float(self.bias), 'views': [list(v) for v in self.views],
+                **dict(self.info)}
 
     @classmethod
     def from_meta(cls, meta: Optional[Mapping[str, Any]]) -> 'Calibration':
-        """The calibration in a model's metadata (identity when there is none).
+        """The calibration in a model's metadata (identity when there is none; a stored one
+        without ``views`` reads the identity view alone).
 
         Raises:
-            ValueError: a stored calibration that is malformed (names the problem).
+            ValueError: a stored calibration that is malformed or out of bounds (names the
+                problem).
         """
         data = (meta or {}).get('calibration')
         if data is None:
@@ -86,15 +176,28 @@ class Calibration:
             raise ValueError(f"meta['calibration'] must be a dict with method 'platt', "
                              f'got {data!r:.80}')
         info = tuple((k, v) for k, v in data.items()
-                     if k not in ('method', 'temperature', 'bias'))
-        return cls(float(data['temperature']), float(data['bias']), info or (('fitted', 1),))
+                     if k not in ('method', 'temperature', 'bias', 'views'))
+        views = data.get('views', [IDENTITY_VIEW])
+        if not isinstance(views, (list, tuple)) or len(views) > MAX_VIEWS:
+            raise ValueError(f"meta['calibration']['views'] must be a list of at most "
+                             f'{MAX_VIEWS} channel orders, got {views!r:.80}')
+        try:
+            return cls(_number(data, 'temperature', 'calibration'),
+                       _number(data, 'bias', 'calibration'), info or (('fitted', 1),),
+                       _check_views(views))
+        except ValueError as error:
+            raise ValueError(f"meta['calibration']: {error}") from None
 
 
-def fit_platt(logits: ArrayLike, labels: ArrayLike, max_iter: int = 100) -> tuple[float, float]:
+def fit_platt(logits: ArrayLike, labels: ArrayLike, max_iter: int = 100,
+              weights: Optional[ArrayLike] = None) -> tuple[float, float]:
     """Maximum-likelihood temperature and bias for critic ``logits`` (n,) and 0/1 ``labels``.
 
     Newton's method on (a, b) with score = sigmoid(a l + b), a = 1 / temperature, started at
     (1, 0) with step halving; a is kept >= 1 / 1000 (scores never reverse their order).
+
+    Args:
+        weights: optional (n,) non-negative weights of the samples (default: equal).
 
     Returns:
         (temperature, bias) floats.
@@ -107,18 +210,22 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, max_iter: int = 100) -> tupl
     if y.min() == y.max():
         raise ValueError('labels must hold both outcomes (feasible and infeasible) to fit a '
                          'calibration')
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != len(x) or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+        raise ValueError(f'weights must be {len(x)} finite non-negative numbers, not all 0')
+    w = w / w.sum()
     features = np.stack([x, np.ones_like(x)], axis=1)
 
     def loss(params: np.ndarray) -> float:
         z = features @ params
-        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+        return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)))
 
     params = np.array([1.0, 0.0])
     current = loss(params)
     for _ in range(max_iter):
         p = 0.5 * (1.0 + np.tanh(0.5 * (features @ params)))
-        grad = features.T @ (p - y) / len(x)
-        hess = (features * (p * (1 - p))[:, None]).T @ features / len(x) + 1e-9 * np.eye(2)
+        grad = features.T @ (w * (p - y))
+        hess = (features * (w * p * (1 - p))[:, None]).T @ features + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)
         scale = 1.0
         while scale > 1e-6:
@@ -181,66 +288,134 @@ def pooled_features(trunk: torch.Tensor) -> torch.Tensor:
     return torch.cat([trunk.mean(dim=(2, 3)), trunk.std(dim=(2, 3))], dim=1)
 
 
+def texture_features(trunk: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean absolute difference of horizontally, then of vertically
+    neighbouring cells of trunk maps (S, C, G, G): (S, 2C) tensor."""
+    across = (trunk[:, :, :, 1:] - trunk[:, :, :, :-1]).abs().mean(dim=(2, 3))
+    down = (trunk[:, :, 1:, :] - trunk[:, :, :-1, :]).abs().mean(dim=(2, 3))
+    return torch.cat([across, down], dim=1)
+
+
+GATE_STATISTICS: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
+    'pooled': ('trunk channel mean and std', pooled_features),
+    'texture': ('trunk channel mean absolute neighbour difference', texture_features),
+}
+"""Gate statistics by name: (description stored in the model file, function of the trunk
+map (S, C, G, G) -> (S, 2C))."""
+
+GATE_KEYS = {'pooled': 'novelty', 'texture': 'novelty_texture'}
+"""The ``meta`` key of each statistic's gate."""
+
+
 @dataclass(frozen=True, eq=False)
 class NoveltyGate:
-    """Squared Mahalanobis distance of pooled trunk features, and its abstention threshold.
+    """Squared Mahalanobis distance of a trunk statistic, and its abstention threshold.
 
     Attributes:
         mean: (D,) float64 mean of the fitted features.
         precision: (D, D) float64 inverse of their (shrunk) covariance.
         threshold: distances above it abstain.
         info: how and on what it was fitted (JSON-like pairs).
+        statistic: a name of ``GATE_STATISTICS``.
     """
 
     mean: np.ndarray
     precision: np.ndarray
     threshold: float
     info: tuple = ()
+    statistic: str = 'pooled'
 
     def __post_init__(self) -> None:
         d = len(self.mean)
-        if self.mean.ndim != 1 or self.precision.shape != (d, d):
-            raise ValueError(f'novelty gate: mean must be (D,) and precision (D, D), got '
-                             f'{self.mean.shape} and {self.precision.shape}')
+        if self.statistic not in GATE_STATISTICS:
+            raise ValueError(f'novelty gate: unknown statistic {self.statistic!r:.40}, not one '
+                             f'of {", ".join(GATE_STATISTICS)}')
+        if self.mean.ndim != 1 or not 0 < d <= MAX_GATE_DIM or self.precision.shape != (d, d):
+            raise ValueError(f'novelty gate: mean must be (D,) with D <= {MAX_GATE_DIM} and '
+                             f'precision (D, D), got {self.mean.shape} and '
+                             f'{self.precision.shape}')
         if not (np.isfinite(self.mean).all() and np.isfinite(self.precision).all()
                 and math.isfinite(self.threshold) and self.threshold > 0):
             raise ValueError('novelty gate: mean, precision and threshold must be finite, '
                              'threshold positive')
 
+    def features(self, trunk: torch.Tensor) -> np.ndarray:
+        """The gate's statistic (S, D) float64 of trunk maps (S, C, G, G)."""
+        values = GATE_STATISTICS[self.statistic][1](trunk)
+        if values.shape[1] != len(self.mean):
+            raise ValueError(f'novelty gate {self.statistic!r} holds {len(self.mean)} features, '
+                             f'the model gives {values.shape[1]}: gate and model do not match')
+        return values.cpu().numpy().astype(np.float64)
+
     def distances(self, pooled: ArrayLike) -> np.ndarray:
-        """Squared Mahalanobis distances (S,) float64 of pooled features (S, D)."""
+        """Squared Mahalanobis distances (S,) float64 of statistics (S, D)."""
         x = np.asarray(pooled, dtype=np.float64).reshape(-1, len(self.mean)) - self.mean
         return np.einsum('ij,jk,ik->i', x, self.precision, x)
 
     def to_meta(self) -> dict[str, Any]:
-        """JSON-like dict for a model file's ``meta['novelty']``."""
-        return {'features': 'trunk channel mean and std', 'mean': self.mean.tolist(),
+        """JSON-like dict for a model file's ``meta[GATE_KEYS[statistic]]``."""
+        return {'features': GATE_STATISTICS[self.statistic][0], 'mean': self.mean.tolist(),
                 'precision': self.precision.tolist(), 'threshold': float(self.threshold),
                 **dict(self.info)}
 
     @classmethod
-    def from_meta(cls, meta: Optional[Mapping[str, Any]]) -> Optional['NoveltyGate']:
-        """The gate in a model's metadata, or None when there is none.
+    def from_meta(cls, meta: Optional[Mapping[str, Any]],
+                  statistic: str = 'pooled') -> Optional['NoveltyGate']:
+        """The gate of ``statistic`` in a model's metadata, or None when there is none.
 
         Raises:
-            ValueError: a stored gate that is malformed.
+            ValueError: a stored gate that is malformed or out of bounds.
         """
-        data = (meta or {}).get('novelty')
+        key = GATE_KEYS[statistic]
+        data = (meta or {}).get(key)
         if data is None:
             return None
         try:
+            if data['features'] != GATE_STATISTICS[statistic][0]:
+                raise ValueError(f"features {data['features']!r:.60} are not "
+                                 f'{GATE_STATISTICS[statistic][0]!r}')
+            mean, precision = data['mean'], data['precision']
+            if not (isinstance(mean, list) and isinstance(precision, list)
+                    and 0 < len(mean) <= MAX_GATE_DIM and len(precision) == len(mean)
+                    and all(isinstance(row, list) and len(row) == len(mean)
+                            for row in precision)):
+                raise ValueError(f'mean must be a list of D <= {MAX_GATE_DIM} numbers and '
+                                 f'precision D lists of D')
             info = tuple((k, v) for k, v in data.items()
                          if k not in ('features', 'mean', 'precision', 'threshold'))
-            return cls(np.asarray(data['mean'], dtype=np.float64),
-                       np.asarray(data['precision'], dtype=np.float64),
-                       float(data['threshold']), info)
-        except (KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"meta['novelty'] is malformed: {error}") from None
+            return cls(np.asarray(mean, dtype=np.float64),
+                       np.asarray(precision, dtype=np.float64),
+                       _number(data, 'threshold', key), info, statistic)
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise ValueError(f"meta['{key}'] is malformed: {error}") from None
+
+
+def gates_from_meta(meta: Optional[Mapping[str, Any]]) -> tuple[NoveltyGate, ...]:
+    """Every gate stored in a model's metadata, 'pooled' first (ValueError: malformed)."""
+    gates = (NoveltyGate.from_meta(meta, name) for name in GATE_STATISTICS)
+    return tuple(gate for gate in gates if gate is not None)
+
+
+def gate_verdict(gates: Sequence[NoveltyGate], trunk: torch.Tensor) -> tuple[float, str]:
+    """(novelty, reason) of one image's trunk map (1, C, G, G) under ``gates``.
+
+    novelty: the first gate's distance (NaN without gates); reason: '' when every gate
+    passes the image, else which distance exceeds which threshold.
+    """
+    novelty, reasons = math.nan, []
+    for k, gate in enumerate(gates):
+        distance = float(gate.distances(gate.features(trunk))[0])
+        novelty = distance if k == 0 else novelty
+        if distance > gate.threshold:
+            reasons.append(f'{gate.statistic} novelty {distance:.1f} > threshold '
+                           f'{gate.threshold:.1f}')
+    return novelty, '; '.join(reasons)
 
 
 def fit_novelty_gate(fit_features: ArrayLike, held_features: ArrayLike, quantile: float,
-                     shrinkage: float = 0.01, info: tuple = ()) -> 'NoveltyGate':
-    """Gate from pooled features of training-shape scenes.
+                     shrinkage: float = 0.01, info: tuple = (),
+                     statistic: str = 'pooled') -> 'NoveltyGate':
+    """Gate from a statistic (``GATE_STATISTICS``) of training-shape scenes.
 
     Args:
         fit_features: (N, D) features of the scenes the mean and covariance come from.
@@ -258,8 +433,8 @@ def fit_novelty_gate(fit_features: ArrayLike, held_features: ArrayLike, quantile
     mean = x.mean(axis=0)
     cov = np.cov(x, rowvar=False)
     cov += shrinkage * np.trace(cov) / len(cov) * np.eye(len(cov))
-    gate = NoveltyGate(mean, np.linalg.inv(cov), 1.0)
+    gate = NoveltyGate(mean, np.linalg.inv(cov), 1.0, statistic=statistic)
     threshold = float(np.quantile(gate.distances(held_features), quantile))
     return NoveltyGate(mean, gate.precision, threshold,
                        tuple(info) + (('quantile', float(quantile)),
-                                      ('shrinkage', float(shrinkage))))
+                                      ('shrinkage', float(shrinkage))), statistic)

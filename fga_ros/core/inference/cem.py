@@ -30,7 +30,7 @@ from fga_ros.core.common.tensors import images_to_tensor, make_generator, model_
 from fga_ros.core.inference.defaults import MAX_GRASPS, MAX_SAMPLES, NUM_GRASPS
 from fga_ros.core.inference.proposer import Proposal, finish_proposal
 from fga_ros.core.models.heads import ImageFeatures
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 
 ITERATIONS = 3
 """CEM iterations (Yan et al.)."""
@@ -106,7 +106,7 @@ def num_elites(population: int, elite_fraction: float) -> int:
     return min(population, max(2, int(math.floor(elite_fraction * population + 0.5))))
 
 
-def cem_search(model: ActorCritic, features: ImageFeatures, iterations: int = ITERATIONS,
+def cem_search(model: Network, features: ImageFeatures, iterations: int = ITERATIONS,
                population: int = POPULATION, elite_fraction: float = ELITE_FRACTION,
                final_population: Optional[int] = None,
                generator: Optional[torch.Generator] = None) -> CEMTrace:
@@ -142,7 +142,7 @@ def cem_search(model: ActorCritic, features: ImageFeatures, iterations: int = IT
     return CEMTrace(params, logits, tuple(mean_scores), tuple(elite_scores), num_scored)
 
 
-def cem_propose(model: ActorCritic, image: np.ndarray, num_grasps: int = NUM_GRASPS,
+def cem_propose(model: Network, image: np.ndarray, num_grasps: int = NUM_GRASPS,
                 iterations: int = ITERATIONS, population: int = POPULATION,
                 elite_fraction: float = ELITE_FRACTION,
                 generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
@@ -156,7 +156,8 @@ def cem_propose(model: ActorCritic, image: np.ndarray, num_grasps: int = NUM_GRA
     The baseline ranks by raw critic score (Yan et al.), without calibration or floor.
 
     Args:
-        model: ``ActorCritic`` (uses ``image_size``, ``features`` and ``score``).
+        model: ``ActorCritic`` or ``HeatmapModel`` (uses ``image_size``, ``features``,
+            ``score``).
         image: (128, 128, 3) uint8 RGB camera frame.
         generator / seed: optional randomness for reproducible proposals.
 
@@ -191,7 +192,7 @@ class CEMSampler:
     """CEM as an evaluation sampler: ``sample_actions(image, n)`` returns the ``n`` grasps
     of :func:`cem_propose` and NaN densities (so the '*' metrics do not apply)."""
 
-    def __init__(self, model: ActorCritic, iterations: int = ITERATIONS,
+    def __init__(self, model: Network, iterations: int = ITERATIONS,
                  population: int = POPULATION, elite_fraction: float = ELITE_FRACTION,
                  seed: Optional[int] = None) -> None:
         self.model = model

@@ -10,8 +10,10 @@ from scipy.spatial import cKDTree
 
 from fga_ros.core.common.actions import HALF_WIDTH
 
-CLUSTER_CELL_PX = 3.0
-"""Grid spacing of the clustering along x and y, pixels."""
+CLUSTER_CELL_PX = 2.0
+"""Grid spacing of the clustering along x and y, pixels (with 3 px, two ways of holding
+the Spoon a few pixels apart often formed one cluster: default answers held every mode in
+87 % of 100 scenes, against 96 % with 2 px; README "Asking for grasps from a planner")."""
 
 CLUSTER_CELL_ANGLE = 0.5
 """Grid spacing of the clustering along the doubled-angle unit vector
@@ -50,6 +52,30 @@ def cluster_grasps(critic_inputs: ArrayLike, scores: ArrayLike,
     occupied = np.stack(np.unravel_index(unique_keys, radix), axis=1)
     pairs = cKDTree(occupied).query_pairs(1.0, p=np.inf, output_type='ndarray')
     return _renumber_by_score(connected_labels(len(occupied), pairs)[inverse], scores)
+
+
+def cluster_by_floor(critic_inputs: ArrayLike, scores: ArrayLike, floor: float) -> np.ndarray:
+    """``cluster_grasps`` of the candidates at or above ``floor`` and, apart, of those below.
+
+    Low-scoring grasps often lie between two ways of holding the object (a gap in the
+    feasible set); clustered together with the good ones, they join the two into one
+    cluster, and the diverse ranking then skips one of them. Every cluster holds grasps of
+    one side of the floor only, so clusters above it are numbered first (by best score).
+
+    Args:
+        critic_inputs: (n, 4) ``[x_n, y_n, sin 2a, cos 2a]``; scores: (n,); floor: score.
+
+    Returns:
+        (n,) int64 cluster labels in 0..K-1, numbered by best score, 0 = best.
+    """
+    critic_inputs = np.asarray(critic_inputs, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    above = scores >= floor
+    labels = np.empty(len(scores), dtype=np.int64)
+    labels[above] = cluster_grasps(critic_inputs[above], scores[above])
+    first_below = int(labels[above].max()) + 1 if above.any() else 0
+    labels[~above] = first_below + cluster_grasps(critic_inputs[~above], scores[~above])
+    return labels
 
 
 def connected_labels(count: int, pairs: np.ndarray) -> np.ndarray:

@@ -2,23 +2,26 @@
 
 Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
 
-1. one pass of the feature extractor; with a novelty gate stored with the model, an image
+1. one pass of the feature extractor; with novelty gates stored with the model, an image
    unlike the training scenes abstains here (:mod:`.calibration`);
 2. a round of candidates: ``max(MIN_CANDIDATES, ceil(oversample * num_grasps / (1 -
    reject_fraction)))`` actor samples (one batched call of the actor head), their
    log-density under the actor's Gaussian KDE (eq. 8, bandwidth ``config.kde_bandwidth``,
    network units, all samples as supports), rejection of the ``round(reject_fraction *
    num_sampled)`` lowest-density ones (the paper's action optimisation, section 4.3, the '*'
-   variants of section 6), and ``explore`` uniform random grasps of which those the critic
-   scores at least ``EXPLORE_MIN_SCORE`` join (they find modes the actor misses);
-3. calibrated critic scores of the candidates (one batched call of the critic head, Platt
-   scaling stored with the model);
+   variants of section 6), and ``explore`` random grasps centred on the object
+   (:mod:`.exploration`) of which those the critic scores at least ``EXPLORE_MIN_SCORE``
+   join (they find modes the actor misses);
+3. calibrated critic scores of the candidates (Platt scaling of the critic's mean logit over
+   the colour views stored with the model; explored grasps are screened on the image as it
+   is, and only those reaching ``EXPLORE_MIN_SCORE`` there are scored on the other views);
 4. the task constraints (:mod:`.constraints`) drop candidates; while fewer than
    ``num_grasps`` allowed candidates reach the score floor, further rounds are drawn, up to
    ``MAX_SAMPLES`` actor samples in all and a time budget;
-5. clustering of the allowed candidates (:func:`cluster_grasps`) and ranking: candidates at
-   or above the floor first, by cost or round-robin over clusters ('diverse'); the top
-   ``num_grasps`` are returned;
+5. clustering of the allowed candidates, those at or above the floor apart from those
+   below it (:func:`cluster_by_floor`), and ranking: candidates at or above the floor
+   first, by cost or round-robin over clusters ('diverse'); the top ``num_grasps`` are
+   returned;
 6. abstention: when the best allowed candidate scores below the floor (or none is allowed,
    or the image is novel), the proposal holds no grasp and a ``message`` saying why.
 
@@ -44,7 +47,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from fga_ros.core.common.actions import decode_actor, encode_actions, normalise_actor_output
+from fga_ros.core.common.actions import decode_actor, normalise_actor_output
 from fga_ros.core.common.checks import check_count, check_fraction, check_image
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.config import TrainConfig
@@ -55,8 +58,13 @@ from fga_ros.core.common.tensors import (
     select_device,
 )
 from fga_ros.core.estimators.kde import kde_log_density
-from fga_ros.core.inference.calibration import Calibration, NoveltyGate, pooled_features
-from fga_ros.core.inference.clusters import cluster_grasps
+from fga_ros.core.inference.calibration import (
+    Calibration,
+    NoveltyGate,
+    gate_verdict,
+    gates_from_meta,
+)
+from fga_ros.core.inference.clusters import cluster_by_floor
 from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
     EXPLORE,
@@ -73,12 +81,12 @@ from fga_ros.core.inference.defaults import (
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
+from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.inference.ranking import rank_order
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.resources import share_path
-from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_LO
 
 BUNDLED_MODEL = ('models', 'fga_cpu_js.pt')
 """Share-relative path of the model shipped with the package."""
@@ -105,7 +113,7 @@ class Proposal:
         best_score: best calibrated score among the allowed candidates (NaN: none).
         novelty: the image's novelty distance (NaN without a gate).
         num_rounds: rounds of candidates drawn.
-        num_explored: uniform grasps the critic scored besides the actor's samples.
+        num_explored: grasps the critic explored besides the actor's samples.
     """
 
     actions: np.ndarray
@@ -151,22 +159,22 @@ def empty_proposal(message: str, num_sampled: int, num_rejected: int, start: flo
 class ModelState(typing.NamedTuple):
     """An immutable snapshot of what a ``Proposer`` answers from."""
 
-    model: ActorCritic
+    model: Network
     config: TrainConfig
     meta: dict
     calibration: Calibration
-    gate: typing.Optional[NoveltyGate]
+    gates: tuple[NoveltyGate, ...]
 
 
 # -- sampling -----------------------------------------------------------------------------
 
 
-def _features(model: ActorCritic, config: TrainConfig, image: np.ndarray,
+def _features(model: Network, config: TrainConfig, image: np.ndarray,
               device: torch.device) -> ImageFeatures:
     return model.features(images_to_tensor(image, config.image_size, device))
 
 
-def sample_with_density(model: ActorCritic, config: TrainConfig, image: np.ndarray, n: int,
+def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, n: int,
                         generator: Optional[torch.Generator] = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` actor samples for one image and their KDE log-densities (no critic).
@@ -197,10 +205,10 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
     Args:
         actions: (m, 3) px; critic_inputs: (m, 4); scores, log_density: (m,); numpy arrays
         of the m >= 1 candidates. start: ``time.perf_counter()`` at the call.
-        floor: candidates scoring below it rank after all others; cost: (m,) ranking cost
-        (default 1 - score). extra: further :class:`Proposal` fields.
+        floor: candidates scoring below it rank after all others and are clustered apart;
+        cost: (m,) ranking cost (default 1 - score). extra: further :class:`Proposal` fields.
     """
-    labels = cluster_grasps(critic_inputs, scores)
+    labels = cluster_by_floor(critic_inputs, scores, floor)
     top = rank_order(scores, labels, ranking, floor, cost)[:num_grasps]
     kept = labels[top]
     _, first = np.unique(kept, return_index=True)
@@ -213,15 +221,6 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
         cluster_ids=lookup[kept], ranks=np.arange(len(top), dtype=np.int64),
         num_sampled=int(num_sampled), num_rejected=int(num_rejected),
         inference_ms=1e3 * (time.perf_counter() - start), **extra)
-
-
-def uniform_critic_inputs(n: int, generator: Optional[torch.Generator],
-                          device: torch.device) -> torch.Tensor:
-    """``n`` critic inputs (n, 4) of grasps uniform over the workspace and [0, pi)."""
-    u = torch.rand((n, 3), generator=generator, device=device, dtype=torch.float64)
-    low, span = WORKSPACE_LO, MAX_COORD - WORKSPACE_LO
-    px = torch.stack([low + span * u[:, 0], low + span * u[:, 1], math.pi * u[:, 2]], dim=1)
-    return encode_actions(px).float()
 
 
 class _Request(typing.NamedTuple):
@@ -314,7 +313,7 @@ class Proposer:
     (pass a copy).
 
     Args:
-        model: ``ActorCritic`` (moved to ``device`` and put in eval mode).
+        model: ``ActorCritic`` or ``HeatmapModel`` (moved to ``device`` and put in eval mode).
         config: its ``TrainConfig`` (image size, KDE bandwidth).
         device: torch device string ('cpu', 'cuda', 'auto').
         seed: optional seed of the proposer's own generator, used by calls that pass
@@ -322,7 +321,7 @@ class Proposer:
         meta: optional metadata of the model (e.g. from its file).
     """
 
-    def __init__(self, model: ActorCritic, config: TrainConfig, device: str = 'cpu',
+    def __init__(self, model: Network, config: TrainConfig, device: str = 'cpu',
                  seed: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> None:
         self.device = select_device(device)
         self._state: ModelState
@@ -352,11 +351,11 @@ class Proposer:
         """``TrainConfig`` of the model in service."""
         return self._state.config
 
-    def load_state(self, model: ActorCritic, config: TrainConfig,
+    def load_state(self, model: Network, config: TrainConfig,
                    meta: Optional[dict[str, Any]] = None) -> None:
         """Answer later calls from ``model`` / ``config``; running calls finish on the old.
 
-        The calibration and novelty gate come from ``meta`` (none stored: raw critic
+        The calibration and novelty gates come from ``meta`` (none stored: raw critic
         probabilities, no gate).
 
         Raises:
@@ -366,9 +365,19 @@ class Proposer:
             raise ValueError(f'model must provide features, sample and score, got '
                              f'{type(model).__name__}')
         meta = dict(meta or {})
-        calibration, gate = Calibration.from_meta(meta), NoveltyGate.from_meta(meta)
+        calibration, gates = Calibration.from_meta(meta), gates_from_meta(meta)
+        if gates:
+            with torch.inference_mode():
+                blank = torch.zeros((1, 3, config.image_size, config.image_size),
+                                    dtype=torch.uint8, device=next(model.parameters()).device)
+                channels = model.features(blank).trunk.shape[1]
+            for gate in gates:
+                if len(gate.mean) != 2 * channels:
+                    raise ValueError(f'novelty gate {gate.statistic!r} holds '
+                                     f'{len(gate.mean)} features, the model gives '
+                                     f'{2 * channels}: it was fitted for another model')
         # One reference assignment: calls running now keep the state they read.
-        self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gate)
+        self._state = ModelState(model.to(self.device).eval(), config, meta, calibration, gates)
 
     def reload(self, path: Optional[str | os.PathLike] = None) -> None:
         """Load a model file (None: the bundled one) and swap it in atomically.
@@ -408,7 +417,8 @@ class Proposer:
             oversample: actor samples per returned grasp, 1..MAX_OVERSAMPLE (module doc).
             constraints: :class:`TaskConstraints` (None: none).
             floor: score floor in [0, 1] (ranking and abstention).
-            explore: uniform grasps the critic scores per round, 0..MAX_SAMPLES.
+            explore: grasps centred on the object the critic scores per round,
+                0..MAX_SAMPLES.
             time_budget: s after which no further round starts (constrained calls), > 0.
             min_candidates: actor samples drawn at least per round, 1..MAX_SAMPLES.
             generator / seed: optional randomness for reproducible proposals.
@@ -429,30 +439,28 @@ class Proposer:
         state = self._state
         with torch.inference_mode():
             features = _features(state.model, state.config, image, self.device)
-            novelty = math.nan
-            if state.gate is not None:
-                novelty = float(state.gate.distances(
-                    pooled_features(features.trunk).cpu().numpy())[0])
-                if novelty > state.gate.threshold:
-                    return empty_proposal(
-                        f'abstained: the image does not look like a scene the model was '
-                        f'trained on (novelty {novelty:.1f} > threshold '
-                        f'{state.gate.threshold:.1f}); no grasp proposed', 0, 0, start,
-                        novelty=novelty, num_rounds=0)
-            drawn = self._draw_rounds(state, features, request, constraints, generator, start)
+            novelty, why = (gate_verdict(state.gates, features.trunk) if state.gates
+                            else (math.nan, ''))
+            if why:
+                return empty_proposal(
+                    f'abstained: the image does not look like a scene the model was trained '
+                    f'on ({why}); no grasp proposed', 0, 0, start, novelty=novelty,
+                    num_rounds=0)
+            drawn = self._draw_rounds(state, image, features, request, constraints, generator,
+                                      start)
         return _answer(drawn, request, constraints, novelty, start)
 
-    def _draw_rounds(self, state: ModelState, features: ImageFeatures, request: _Request,
-                     constraints: TaskConstraints, generator: Optional[torch.Generator],
-                     start: float) -> _Rounds:
+    def _draw_rounds(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
+                     request: _Request, constraints: TaskConstraints,
+                     generator: Optional[torch.Generator], start: float) -> _Rounds:
         """Rounds of candidates until one is enough: without filtering constraints always
         one; with them, until ``num_grasps`` allowed candidates reach the floor, the
         sample budget is spent or ``time_budget`` has passed."""
         rounds: list[tuple[np.ndarray, ...]] = []
         drawn, explored, rejected, best_any = 0, 0, 0, -math.inf
         while True:
-            batch = self._round(state, features, request.num_sampled, request.reject_fraction,
-                                request.explore, generator)
+            batch = self._round(state, image, features, request.num_sampled,
+                                request.reject_fraction, request.explore, generator)
             drawn += request.num_sampled
             explored += request.explore
             rejected += num_to_reject(request.num_sampled, request.reject_fraction)
@@ -467,12 +475,12 @@ class Proposer:
                 break
         return _Rounds(rounds, drawn, explored, rejected, best_any)
 
-    def _round(self, state: ModelState, features: ImageFeatures, num_sampled: int,
-               reject_fraction: float, explore: int,
+    def _round(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
+               num_sampled: int, reject_fraction: float, explore: int,
                generator: Optional[torch.Generator]) -> tuple[np.ndarray, ...]:
         """One round of candidates: (actions (m, 3), critic inputs (m, 4), calibrated scores
         (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps."""
-        model, config = state.model, state.config
+        model, config, calibration = state.model, state.config, state.calibration
         out = model.sample(features, num_sampled, generator)[0]
         log_density = self_log_density(out, config.kde_bandwidth)
         keep = torch.topk(log_density, num_sampled - num_to_reject(num_sampled, reject_fraction),
@@ -480,14 +488,20 @@ class Proposer:
         out, log_density = out[keep], log_density[keep]
         inputs = normalise_actor_output(out)
         if explore:
-            extra = uniform_critic_inputs(explore, generator, self.device)
+            extra = object_critic_inputs(image, explore, generator, self.device)
             inputs = torch.cat([inputs, extra])
-        scores = state.calibration.scores(model.score(features, inputs[None])[0])
-        if explore:
-            found = len(out) + torch.nonzero(scores[len(out):] >= EXPLORE_MIN_SCORE)[:, 0]
-            found_density = (kde_log_density(inputs[found], out, config.kde_bandwidth)
-                             if len(found) else log_density[:0])
+        first = model.score(features, inputs[None])[0]  # the image as it is
+        if explore:  # screened on the first view, then scored on all
+            found = len(out) + torch.nonzero(
+                calibration.scores(first[len(out):]) >= EXPLORE_MIN_SCORE)[:, 0]
             index = torch.cat([torch.arange(len(out), device=self.device), found])
+            inputs, first = inputs[index], first[index]
+        scores = calibration.scores(calibration.logits(model, features, inputs, first))
+        if explore:
+            passed = len(out) + torch.nonzero(scores[len(out):] >= EXPLORE_MIN_SCORE)[:, 0]
+            found_density = (kde_log_density(inputs[passed], out, config.kde_bandwidth)
+                             if len(passed) else log_density[:0])
+            index = torch.cat([torch.arange(len(out), device=self.device), passed])
             inputs, scores = inputs[index], scores[index]
             log_density = torch.cat([log_density, found_density])
         actions = decode_actor(inputs)

@@ -35,7 +35,7 @@ from fga_ros.core.common.integrity import (
     file_digest,
     payload_digest,
 )
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network, build_network
 from fga_ros.core.models.weights import check_weights
 from fga_ros.file_writes import atomic_write
 from fga_ros.safe_yaml import clip, quote
@@ -167,10 +167,11 @@ def checked_weights(path: str | os.PathLike, payload: Mapping[str, Any], config:
 
 
 def build_model(path: str | os.PathLike, payload: Mapping[str, Any], config: TrainConfig,
-                map_location: Any = 'cpu') -> ActorCritic:
-    """``ActorCritic(config)`` holding the checked weights of ``payload``, in eval mode."""
+                map_location: Any = 'cpu') -> Network:
+    """``build_network(config)`` (an ``ActorCritic`` or, for a heat-map method, a
+    ``HeatmapModel``) holding the checked weights of ``payload``, in eval mode."""
     weights = checked_weights(path, payload, config)
-    model = ActorCritic(config)
+    model = build_network(config)
     try:
         model.load_state_dict(weights, strict=True)
     except (RuntimeError, TypeError, AttributeError) as error:
@@ -186,14 +187,14 @@ def sign(payload: dict) -> dict:
     return payload
 
 
-def export_model(path: str | os.PathLike, model: ActorCritic, config: TrainConfig,
+def export_model(path: str | os.PathLike, model: Network, config: TrainConfig,
                  meta: Optional[Mapping[str, Any]] = None,
                  max_bytes: Optional[int] = None) -> int:
     """Write an inference-only model file (weights, config, metadata, digest) atomically.
 
     Args:
         path: output file.
-        model: ``ActorCritic``.
+        model: ``ActorCritic`` or ``HeatmapModel``.
         config: its ``TrainConfig``.
         meta: JSON-like dict (e.g. training step, evaluation figures).
         max_bytes: refuse models whose tensors exceed this many bytes (None: no limit;
@@ -218,7 +219,7 @@ def export_model(path: str | os.PathLike, model: ActorCritic, config: TrainConfi
 
 
 def load_model(path: str | os.PathLike, map_location: Any = 'cpu'
-               ) -> tuple[ActorCritic, TrainConfig, dict[str, Any]]:
+               ) -> tuple[Network, TrainConfig, dict[str, Any]]:
     """Load an exported model or a training checkpoint for inference (checked first).
 
     Returns:

@@ -39,6 +39,19 @@ from fga_ros.core.models.split_head import SplitHead
 POSITION_CHANNELS = 2
 
 
+def normalise_images(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Check network input images (S, 3, image_size, image_size) and map them to float in
+    [-1, 1]: uint8 is scaled from [0, 255], floating point is taken to be in [0, 1]."""
+    if images.ndim != 4 or images.shape[1:] != (IMAGE_CHANNELS, image_size, image_size):
+        raise ValueError(f'images must have shape (S, 3, {image_size}, {image_size}), got '
+                         f'{tuple(images.shape)}')
+    if images.dtype == torch.uint8:
+        return images.float() * (2.0 / 255.0) - 1.0
+    if images.is_floating_point():
+        return images.float() * 2.0 - 1.0
+    raise ValueError(f'images must be uint8 or floating point, got {images.dtype}')
+
+
 class BottleneckBlock(nn.Module):
     """Residual block: relu(x + conv1x1(relu(conv3x3(relu(conv1x1(x))))))."""
 
@@ -89,15 +102,7 @@ class FeatureExtractor(nn.Module):
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """Check images (S, 3, H, W) and map them to float in [-1, 1]."""
-        if images.ndim != 4 or images.shape[1:] != (IMAGE_CHANNELS, self.image_size,
-                                                     self.image_size):
-            raise ValueError(f'images must have shape (S, 3, {self.image_size}, '
-                             f'{self.image_size}), got {tuple(images.shape)}')
-        if images.dtype == torch.uint8:
-            return images.float() * (2.0 / 255.0) - 1.0
-        if images.is_floating_point():
-            return images.float() * 2.0 - 1.0
-        raise ValueError(f'images must be uint8 or floating point, got {images.dtype}')
+        return normalise_images(images, self.image_size)
 
     def trunk(self, normalised: torch.Tensor) -> torch.Tensor:
         """Normalised images (S, 3, H, W) -> trunk map (S, C, G, G)."""

@@ -1,10 +1,10 @@
 """The weights a configuration's networks have, and the check of weights read from a file.
 
-:func:`expected_weights` builds the ``ActorCritic`` of a config on torch's ``meta`` device:
-every parameter's name, shape and dtype, with no memory allocated. A file's weights are
-compared with it (:func:`check_weights`) before the real networks are built, so a file
-whose config asks for huge layers, or whose tensors do not fit its config, is refused
-before it costs anything.
+:func:`expected_weights` builds the networks of a config (``networks.build_network``) on
+torch's ``meta`` device: every parameter's name, shape and dtype, with no memory allocated.
+A file's weights are compared with it (:func:`check_weights`) before the real networks are
+built, so a file whose config asks for huge layers, or whose tensors do not fit its config,
+is refused before it costs anything.
 """
 
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import torch
 
 from fga_ros.core.common.config import TrainConfig
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import build_network
 
 WEIGHT_DTYPE = torch.float32
 """The dtype of every network weight."""
@@ -33,15 +33,15 @@ class _MetaParameters(torch.overrides.TorchFunctionMode):
 
 
 def expected_weights(config: TrainConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """``{name: (shape tuple, dtype)}`` of ``ActorCritic(config).state_dict()``, without
+    """``{name: (shape tuple, dtype)}`` of ``build_network(config).state_dict()``, without
     allocating the weights (they are built on the meta device)."""
     with _MetaParameters():
-        model = ActorCritic(config)
+        model = build_network(config)
     return {name: (tuple(t.shape), t.dtype) for name, t in model.state_dict().items()}
 
 
 def parameter_count(config: TrainConfig) -> int:
-    """Number of weights of ``ActorCritic(config)`` (no allocation)."""
+    """Number of weights of ``build_network(config)`` (no allocation)."""
     count = 0
     for shape, _ in expected_weights(config).values():
         size = 1

@@ -27,7 +27,8 @@ from fga_ros.core.common.tensors import (
     select_device,
 )
 from fga_ros.core.models import model_file
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.heatmap_nets import HeatmapModel
+from fga_ros.core.models.networks import build_network
 from fga_ros.core.models.weights import check_parameter_count
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.hooks import (
@@ -46,6 +47,7 @@ from fga_ros.core.training.updates import (
     actor_step_loss,
     critic_step_loss,
     discriminator_step_loss,
+    heatmap_step_loss,
     most_uncertain_actions,
 )
 from fga_ros.file_writes import append_line, check_writable, write_text
@@ -102,15 +104,12 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         check_parameter_count(config)  # before the networks are built
-        self.model = ActorCritic(config)
+        self.model = build_network(config)
         if warm_start is not None:
-            if resume:
-                raise ValueError('warm_start and resume exclude each other: a resumed run '
-                                 'already holds its critic')
-            self.model.load_state_dict(ckpt.load_critic_weights(warm_start, config),
-                                       strict=False)
+            self._warm_start(warm_start, resume)
         self.model.to(self.device)
-        self.opt_actor = torch.optim.Adam(self.model.actor_parameters(), lr=config.lr_actor)
+        actor = self.model.actor_parameters()  # none for the heat-map methods
+        self.opt_actor = torch.optim.Adam(actor, lr=config.lr_actor) if actor else None
         self.opt_critic = torch.optim.Adam(self.model.critic_parameters(), lr=config.lr_critic)
         self.replay = ReplayMemory(config.replay_positive, config.replay_negative,
                                    config.image_size)
@@ -130,6 +129,21 @@ class Trainer:
         ckpt.remove_leftovers(self.out_dir / CHECKPOINT_NAME)
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load(self.out_dir / CHECKPOINT_NAME)
+
+    def _warm_start(self, source: str | os.PathLike, resume: bool) -> None:
+        """Load the extractor and critic of ``source`` into the new model."""
+        if resume:
+            raise ValueError('warm_start and resume exclude each other: a resumed run '
+                             'already holds its critic')
+        if isinstance(self.model, HeatmapModel):
+            raise ValueError(f"warm_start copies an actor-critic's critic; method "
+                             f'{self.config.method} has none')
+        self.model.load_state_dict(ckpt.load_critic_weights(source, self.config), strict=False)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The run's optimisers by name: 'actor' (when the model has one) and 'critic'."""
+        named = {'actor': self.opt_actor, 'critic': self.opt_critic}
+        return {name: opt for name, opt in named.items() if opt is not None}
 
     # -- data -----------------------------------------------------------------------------
 
@@ -177,7 +191,7 @@ class Trainer:
             self.model.train()
             for _ in range(cfg.critic_steps):
                 self.critic_update()
-            for _ in range(cfg.actor_steps):
+            for _ in range(cfg.actor_steps if self.opt_actor is not None else 0):
                 self.actor_update()
             if hooks.should_stop():
                 self._empty_replay()
@@ -215,9 +229,16 @@ class Trainer:
         return outcomes, scores.cpu().numpy()
 
     def critic_update(self) -> tuple[float, float]:
-        """One critic (or GAN discriminator) step on a replayed batch: (loss, accuracy)."""
+        """One critic (GAN discriminator, heat map) step on a replayed batch: (loss, accuracy)."""
         cfg = self.config
-        if cfg.divergence == 'gan':
+        if isinstance(self.model, HeatmapModel):
+            batch = self.replay.sample_grouped(cfg.critic_batch, cfg.critic_actions_per_state,
+                                               self.rng)
+            loss, acc = heatmap_step_loss(
+                self.model, self._tensor(batch.images),
+                torch.as_tensor(batch.actions, device=self.device),
+                torch.as_tensor(batch.labels, device=self.device))
+        elif cfg.divergence == 'gan':
             batch = self.replay.sample_positive(cfg.critic_batch, self.rng)
             loss, acc = discriminator_step_loss(
                 self.model, self._tensor(batch.images),
@@ -236,6 +257,8 @@ class Trainer:
 
     def actor_update(self) -> tuple[float, float]:
         """One actor step on replayed states: (loss, mean critic score of its samples)."""
+        if self.opt_actor is None or isinstance(self.model, HeatmapModel):
+            raise ValueError(f'method {self.config.method} has no actor to update')
         images = self.replay.sample_states(self.config.actor_batch, self.rng)
         loss, stats = actor_step_loss(self.model, self.config, self._tensor(images),
                                       self.generator)
@@ -254,7 +277,7 @@ class Trainer:
         stats.chosen_score = float(scores.mean())
         for _ in range(cfg.critic_steps):
             stats.critic_loss, stats.critic_accuracy = self.critic_update()
-        for _ in range(cfg.actor_steps):
+        for _ in range(cfg.actor_steps if self.opt_actor is not None else 0):
             stats.actor_loss, stats.actor_score = self.actor_update()
         self.step += 1
         return stats
@@ -267,8 +290,7 @@ class Trainer:
         return {
             'config': config_to_dict(self.config),
             'model': self.model.state_dict(),
-            'optim': {'actor': self.opt_actor.state_dict(),
-                      'critic': self.opt_critic.state_dict()},
+            'optim': {name: opt.state_dict() for name, opt in self.optimizers().items()},
             'step': self.step,
             'train_seconds': self._elapsed(),
             'prefilled': self.prefilled,
@@ -299,8 +321,7 @@ class Trainer:
                 f'{path} was written with another configuration: ' + '; '.join(refused)
                 + "; resume with the run's configuration, or start a new run directory")
         try:  # every field is checked before any is applied
-            check_training_state(payload, {'actor': self.opt_actor, 'critic': self.opt_critic},
-                                 self.generator)
+            check_training_state(payload, self.optimizers(), self.generator)
         except ValueError as error:
             raise model_file.CheckpointError(f'{path}: {error}') from None
         ckpt.restore_replay(path, payload, self.replay)
@@ -311,12 +332,11 @@ class Trainer:
                 raise model_file.CheckpointError(f'{path}: its simulator state is unusable: '
                                                  f'{type(error).__name__}') from None
         self.model.load_state_dict(payload['model'])
-        self.opt_actor.load_state_dict(payload['optim']['actor'])
-        self.opt_critic.load_state_dict(payload['optim']['critic'])
-        for optimiser, lr in ((self.opt_actor, self.config.lr_actor),
-                              (self.opt_critic, self.config.lr_critic)):
+        rates = {'actor': self.config.lr_actor, 'critic': self.config.lr_critic}
+        for name, optimiser in self.optimizers().items():
+            optimiser.load_state_dict(payload['optim'][name])
             for group in optimiser.param_groups:  # a resume may change the learning rates
-                group['lr'] = lr
+                group['lr'] = rates[name]
         self.step = self._saved_step = int(payload['step'])
         self.train_seconds = float(payload.get('train_seconds', 0.0))
         self.prefilled = bool(payload['prefilled'])
@@ -330,7 +350,9 @@ class Trainer:
                meta: Optional[Mapping[str, Any]] = None) -> Path:
         """Write the small inference-only model (weights + config); return its path."""
         path = Path(path) if path else self.out_dir / MODEL_NAME
-        info = {'step': self.step, 'divergence': self.config.divergence}
+        info = {'step': self.step, 'method': self.config.method}
+        if self.opt_actor is not None:
+            info['divergence'] = self.config.divergence
         info.update(meta or {})
         model_file.export_model(path, self.model, self.config, info)
         return path

@@ -31,7 +31,9 @@ from fga_ros.core.estimators.divergences import (
 )
 from fga_ros.core.estimators.kde import Bandwidth, kde_log_density, resample
 from fga_ros.core.models.heads import ImageFeatures
+from fga_ros.core.models.heatmap_nets import HeatmapModel
 from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.networks import Network
 from fga_ros.core.models.spatial_actor import REACH_CELLS, SpatialActor
 
 CELL_TARGET_POINTS = 2
@@ -172,6 +174,23 @@ def critic_step_loss(model: ActorCritic, images: Tensor, actions_px: Tensor,
     return loss, balanced_accuracy(logits, labels)
 
 
+def heatmap_step_loss(model: HeatmapModel, images: Tensor, actions_px: Tensor,
+                      labels: Tensor) -> tuple[Tensor, float]:
+    """The heat-map baselines' cross-entropy on replayed experiences (appendix D.1): the
+    class-balanced loss of ``critic_step_loss`` on the heat map's logits at the grasps.
+
+    Args:
+        images: (L, 3, H, W) uint8 tensor.
+        actions_px: (L, k, 3) pixel actions tensor, k experiences per state.
+        labels: (L, k) bool or {0, 1} tensor.
+
+    Returns:
+        (loss, accuracy) as in ``critic_step_loss``.
+    """
+    logits = model.logits_at(images, encode_actions(actions_px).float())
+    return critic_loss(logits, labels), balanced_accuracy(logits, labels)
+
+
 def balanced_accuracy(logits: Tensor, labels: Tensor) -> float:
     """Mean of the accuracies on positives and on negatives (a class absent is left out)."""
     correct = ((logits > 0) == labels.bool()).float()
@@ -248,10 +267,12 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
     return loss, {'actor_score': xi.mean().item()}
 
 
-def most_uncertain_actions(model: ActorCritic, images: Tensor, proposals: int, count: int = 1,
+def most_uncertain_actions(model: Network, images: Tensor, proposals: int, count: int = 1,
                            generator: Optional[torch.Generator] = None
                            ) -> tuple[Tensor, Tensor]:
-    """Maximum-uncertainty collection (section 4.2, Algorithm 1 lines 5-8).
+    """Maximum-uncertainty collection (section 4.2, Algorithm 1 lines 5-8): of U proposals
+    of the actor (a heat-map model: U draws of eq. 14), the ones the critic (the heat map) is
+    least sure of.
 
     Args:
         images: (S, 3, H, W) uint8 tensor, one state per row.
