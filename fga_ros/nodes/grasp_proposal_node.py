@@ -42,6 +42,7 @@ from tf2_ros import Buffer, TransformException, TransformListener
 
 from fga_ros import sim
 from fga_ros.bridge import camera_geometry, geometry, grasps, image, markers, moveit, requests
+from fga_ros.bridge.display_topics import CAMERA_TOPIC
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.defaults import (
@@ -115,7 +116,7 @@ class GraspProposalNode(Node):
             claw_thickness=geometry.default_claw_thickness_px() * size)
         self.display = ProposalDisplay(self, self.camera, gripper, self._param('display_rate'))
         inputs = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, 'camera/image_raw', self.image_callback,
+        self.create_subscription(Image, CAMERA_TOPIC, self.image_callback,
                                  qos_profile_sensor_data, callback_group=inputs)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         if self.table_frame:

@@ -17,6 +17,7 @@ from tf2_ros import StaticTransformBroadcaster
 
 from fga_ros import sim
 from fga_ros.bridge import demos, geometry, image, requests
+from fga_ros.bridge.display_topics import CAMERA_TOPIC
 from fga_ros.core.common.config import check_scene_choice
 from fga_ros.core.common.env import SimEnvironment
 from fga_ros.nodes.common import (
@@ -68,7 +69,7 @@ class GraspSimNode(Node):
         self.scene = None
         self.image_fields = None
 
-        self.image_pub = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
+        self.image_pub = self.create_publisher(Image, CAMERA_TOPIC, qos_profile_sensor_data)
         self.info_pub = self.create_publisher(
             CameraInfo, 'camera/camera_info', qos_profile_sensor_data)
         self.tf_broadcaster = StaticTransformBroadcaster(self)

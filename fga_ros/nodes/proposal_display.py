@@ -23,14 +23,21 @@ from sensor_msgs.msg import Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from fga_ros.bridge import annotate, cloud, grasps, image, markers
+from fga_ros.bridge.display_topics import LATCHED_DEPTH, LATCHED_TOPICS
 from fga_ros.bridge.geometry import CameraModel
 from fga_ros.nodes.common import to_msg
 from fga_ros.nodes.mailbox import Latest
 
-LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+LATCHED = QoSProfile(depth=LATCHED_DEPTH, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """QoS of the display topics: the last message is kept for subscribers that join later."""
+
+TYPES = {'visualization_msgs/msg/MarkerArray': MarkerArray,
+         'geometry_msgs/msg/PoseArray': PoseArray,
+         'sensor_msgs/msg/Image': Image,
+         'sensor_msgs/msg/PointCloud2': PointCloud2}
+"""Message class of each type name of :data:`LATCHED_TOPICS`."""
 
 
 class ProposalDisplay:
@@ -48,10 +55,12 @@ class ProposalDisplay:
         self.camera = camera
         self.gripper = gripper
         self.period = 1.0 / rate
-        self.marker_pub = node.create_publisher(MarkerArray, 'grasps/markers', LATCHED)
-        self.pose_pub = node.create_publisher(PoseArray, 'grasps/poses', LATCHED)
-        self.image_pub = node.create_publisher(Image, 'grasps/image', LATCHED)
-        self.scene_pub = node.create_publisher(PointCloud2, 'grasps/scene', LATCHED)
+        publishers = {name: node.create_publisher(TYPES[kind], name, LATCHED)
+                      for name, kind in LATCHED_TOPICS.items()}
+        self.marker_pub = publishers['grasps/markers']
+        self.pose_pub = publishers['grasps/poses']
+        self.image_pub = publishers['grasps/image']
+        self.scene_pub = publishers['grasps/scene']
         self._scene_rgb = None
         self._latest = Latest()
         self._thread = threading.Thread(target=self._loop, name='proposal_display',
