@@ -436,7 +436,7 @@ def cmd_eval(args):
     plots = check_dir(args.plots, '--plots') if args.plots else None
     proposer = _load_proposer(args.checkpoint, args.device, seed=args.seed)
     state = proposer.snapshot()
-    sampler = CEMSampler(state.model, seed=args.seed) if args.method == 'cem' else proposer
+    sampler = CEMSampler(state.model, seed=args.seed) if args.sampler == 'cem' else proposer
     shapes = _split_shapes(args.shapes)
     samples = {shape: {} for shape in shapes}  # kept for the worst-coverage figures
 
@@ -476,7 +476,7 @@ def cmd_eval(args):
             if cases:
                 coverage_figure(cases, out / f'coverage_worst_{shape}.png', args.reject,
                                 title=f'{shape}: the {len(cases)} evaluation scenes of worst '
-                                      f'mode coverage by the {args.method} '
+                                      f'mode coverage by the {args.sampler} '
                                       f'(of {args.states}, {args.actions} samples each)')
         print(f'figures: {out}/rank_shares.png, {out}/reliability.png, '
               f'{out}/critic_actor_<shape>.png, {out}/coverage_worst_<shape>.png')
@@ -908,7 +908,7 @@ def _add_eval(sub: Any) -> None:
                    help=_names(sim.DISTORTIONS))
     p.add_argument('--reject', type=float, default=PAPER_REJECT_FRACTION,
                    help="fraction rejected as lowest density for the * metrics (the paper's)")
-    p.add_argument('--method', choices=['actor', 'cem'], default='actor',
+    p.add_argument('--sampler', choices=['actor', 'cem'], default='actor',
                    help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
                         'model), or CEM on its critic (default: actor)')
     p.add_argument('--seed', type=int, default=0,
