@@ -657,17 +657,29 @@ def cmd_calibrate(args):
     for gate in gates:
         meta[GATE_KEYS[gate.statistic]] = gate.to_meta()
     size = export_model(out, model, config, meta)
-    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} over '
-          f'{len(calibration.views)} colour views on {report["samples"]} candidates:')
-    for name in ('familiar', 'novel'):
-        part = report[name]
-        print(f'  {name + " scenes":<16} {part["samples"]:>7} candidates, '
-              f'{100 * part["feasible"]:.1f}% feasible: ECE {part["ece_raw"]:.4f} raw -> '
-              f'{part["ece_fit"]:.4f} fitted')
+    _print_calibration(calibration, report)
     for gate in gates:
         print(f'novelty gate {gate.statistic}: threshold {gate.threshold:.2f} (quantile '
               f'{dict(gate.info)["quantile"]} of held-out training-shape scenes)')
     print(f'model written: {out} ({size} bytes; same weights)')
+
+
+def _print_calibration(calibration, report):
+    """The outcome of ``fga calibrate``: the scaling kept, why, and its ECEs."""
+    choice = report['choice']
+    print(f'temperature {calibration.temperature:.4f}, bias {calibration.bias:.4f} '
+          f'({choice["kept"]} scaling kept) over {calibration.num_views} views on '
+          f'{report["samples"]} candidates:')
+    for kind in ('fitted', 'identity'):
+        if kind in choice:
+            print(f'  leave-one-family-out ECE, {kind:<8}: familiar max '
+                  f'{max(choice[kind]["familiar"]):.4f}, novel mean '
+                  f'{sum(choice[kind]["novel"]) / len(choice[kind]["novel"]):.4f}')
+    for name in ('familiar', 'novel'):
+        part = report[name]
+        print(f'  {name + " scenes":<16} {part["samples"]:>7} candidates, '
+              f'{100 * part["feasible"]:.1f}% feasible: ECE {part["ece_raw"]:.4f} unscaled -> '
+              f'{part["ece_fit"]:.4f} kept')
 
 
 def _camera_mapping(args, image):

@@ -7,9 +7,15 @@ import pytest
 import torch
 
 from fga_ros import sim
-from fga_ros.core.analysis.calibration_fit import CALIBRATION_VIEWS, novel_scenes
+from fga_ros.core.analysis.calibration_fit import (
+    CALIBRATION_TURNS,
+    Candidates,
+    choose_scaling,
+    novel_scenes,
+)
 from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.analysis.ood_images import ood_images
+from fga_ros.core.common.actions import turn_critic_inputs
 from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.inference.calibration import (
     Calibration,
@@ -79,9 +85,14 @@ def _platt(**extra):
 
 
 def test_views_and_bounds_of_a_stored_calibration():
-    cal = Calibration(1.2, 0.4, (('shapes', ['H']),), CALIBRATION_VIEWS)
-    assert Calibration.from_meta({'calibration': cal.to_meta()}).views == CALIBRATION_VIEWS
-    assert Calibration.from_meta(_platt()).views == ((0, 1, 2),)  # older files: image alone
+    cal = Calibration(1.2, 0.4, (('shapes', ['H']),), ((0, 1, 2), (1, 2, 0)), CALIBRATION_TURNS)
+    again = Calibration.from_meta({'calibration': cal.to_meta()})
+    assert (again.views, again.turns, again.num_views) == (cal.views, CALIBRATION_TURNS, 8)
+    older = Calibration.from_meta(_platt())  # older files: the image alone
+    assert (older.views, older.turns) == (((0, 1, 2),), (0,))
+    for turns in ([1, 0], [0, 0], [0, 4], [0, 1.0], [0, True], 'x', [0, 1, 2, 3, 1]):
+        with pytest.raises(ValueError, match='quarter_turns'):
+            Calibration.from_meta(_platt(quarter_turns=turns))
     for views, problem in (([[1, 2, 0]], 'identity first'), ([[0, 1, 2], [0, 1, 2]], 'distinct'),
                            ([[0, 1, 2], [0, 1, 1]], 'orders'), ([[0, 1, 2]] * 7, 'at most'),
                            ('rgb', 'list')):
@@ -141,22 +152,48 @@ def bundled():
 
 def test_bundled_model_is_calibrated_and_gated(bundled):
     state = bundled.snapshot()
-    assert state.calibration.fitted and state.calibration.views == CALIBRATION_VIEWS
+    assert state.calibration.fitted and state.calibration.turns == CALIBRATION_TURNS
     assert [gate.statistic for gate in state.gates] == ['pooled', 'texture']
     assert set(dict(state.calibration.info)['shapes']) == set(sim.train_shapes())
 
 
-def test_view_logits_are_the_mean_over_channel_orders(bundled):
+def test_view_logits_are_the_mean_over_turned_images(bundled):
     state = bundled.snapshot()
+    cal = Calibration(views=((0, 1, 2), (2, 0, 1)), turns=(0, 1, 3))
     image = sim.render(evaluation_scenes('Spoon', 1, seed=2)[0])
     inputs = torch.rand(7, 4) * 2.0 - 1.0
     with torch.inference_mode():
         features = state.model.features(images_to_tensor(image, state.config.image_size))
-        mean = state.calibration.logits(state.model, features, inputs)
+        mean = cal.logits(state.model, features, inputs)
         each = [state.model.score(state.model.features(images_to_tensor(
-            np.ascontiguousarray(image[..., list(view)]), state.config.image_size)),
-            inputs[None])[0] for view in CALIBRATION_VIEWS]
-    torch.testing.assert_close(mean, torch.stack(each).mean(dim=0), atol=1e-5, rtol=1e-5)
+            np.ascontiguousarray(np.rot90(image[..., list(view)], turn, axes=(0, 1))),
+            state.config.image_size)), turn_critic_inputs(inputs, turn)[None])[0]
+            for turn in cal.turns for view in cal.views]
+    assert len(each) == cal.num_views == 6
+    torch.testing.assert_close(mean, torch.stack(each).mean(dim=0), atol=1e-4, rtol=1e-4)
+
+
+def _sets(shifts, rng, familiar=0.0):
+    """Candidates whose true logit is l + familiar (familiar sets) or l + shift (novel sets,
+    one shift per family)."""
+    def candidates(shift):
+        logits = rng.normal(1.0, 2.0, 20_000)
+        feasible = rng.random(len(logits)) < 1.0 / (1.0 + np.exp(-(logits + shift)))
+        return Candidates(logits, feasible, np.zeros(len(logits), dtype=np.int64), {})
+    return {'familiar': [candidates(familiar) for _ in shifts],
+            'novel': [candidates(shift) for shift in shifts]}
+
+
+def test_choose_scaling_keeps_a_fit_only_where_it_carries_to_a_left_out_family():
+    rng = np.random.default_rng(4)
+    (temperature, bias), report = choose_scaling(_sets([-1.0] * 4, rng, familiar=-1.0))
+    assert report['kept'] == 'fitted' and bias == pytest.approx(-1.0, abs=0.1)  # it carries
+    # families disagree: a fit on three misleads on the fourth, the identity is kept
+    (temperature, bias), report = choose_scaling(_sets([-1.5, 1.5, -1.5, 1.5], rng))
+    assert report['kept'] == 'identity' and (temperature, bias) == (1.0, 0.0)
+    assert len(report['identity']['novel']) == 4
+    (_, _), report = choose_scaling(_sets([-1.0], rng))
+    assert report == {'kept': 'fitted'}  # one family: nothing to leave out
 
 
 def test_a_gate_for_another_model_is_refused(bundled):

@@ -11,11 +11,15 @@ geometry drawn beyond the training ranges, objects the model has never seen, sta
 for unseen shapes). Platt scaling is fitted on both, the novel set weighing
 ``NOVEL_SHARE`` of the likelihood: a model's critic is over-confident on objects it has
 not learned, and a calibration fitted on familiar scenes alone carries that into every
-unseen shape (measured in the README).
+unseen shape (measured in the README). The fit is then checked family by family
+(:func:`choose_scaling`): fitted on the other families, is it better calibrated on the
+left-out family's novel scenes than the critic's own probability? If not, the identity
+scaling (T = 1, b = 0) is stored.
 
 Calibration samples: for each scene, the candidates a default proposal scores (actor samples
 kept after the density rejection, ``MIN_CANDIDATES`` of them drawn), their critic logits
-averaged over ``CALIBRATION_VIEWS``, labelled by the simulator's ``grasp_success``. The
+averaged over the image's ``CALIBRATION_TURNS``, labelled by the simulator's
+``grasp_success``. The
 novelty gates are fitted on the trunk statistics of half of the familiar scenes, their
 thresholds taken at ``GATE_QUANTILE`` of the other half's distances.
 """
@@ -32,7 +36,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import images_to_tensor, make_generator
 from fga_ros.core.inference.calibration import (
     GATE_STATISTICS,
-    IDENTITY_VIEW,
+    QUARTER_TURNS,
     Calibration,
     NoveltyGate,
     expected_calibration_error,
@@ -57,9 +61,13 @@ CALIBRATION_SCENES = 300
 GATE_QUANTILE = 0.995
 """Quantile of held-out in-distribution novelty distances used as the gates' thresholds."""
 
-CALIBRATION_VIEWS = (IDENTITY_VIEW, (1, 2, 0), (2, 0, 1))
-"""Colour views of a fitted calibration: the image and its two cyclic channel shifts
-(measured in the README: all six orders calibrate no better, mirror images worse)."""
+CALIBRATION_TURNS = QUARTER_TURNS
+"""Views of a fitted calibration: the image turned by 0, 1, 2 and 3 quarter turns (measured
+in the README against colour views, both together and mirror images)."""
+
+FAMILIAR_ECE_LIMIT = 0.02
+"""Largest left-out family's familiar-scene ECE a scaling may have to be chosen
+(:func:`choose_scaling`)."""
 
 NOVEL_WIDEN = 1.0
 """Novel scenes: each geometry parameter drawn from its training range [lo, hi] widened by
@@ -142,11 +150,54 @@ def candidate_logits(model: 'Network', config: TrainConfig, scenes: Sequence[Sce
                       {k: np.concatenate(v) for k, v in statistics.items()})
 
 
+def _platt(sets: dict[str, list[Candidates]], keep: Sequence[int]) -> tuple[float, float]:
+    """Platt (temperature, bias) on the familiar and novel sets of the shapes at ``keep``,
+    the novel ones weighing ``NOVEL_SHARE``."""
+    share = {'familiar': 1.0 - NOVEL_SHARE, 'novel': NOVEL_SHARE}
+    logits, labels, weights = [], [], []
+    for name, found in sets.items():
+        x = np.concatenate([found[k].logits for k in keep])
+        logits.append(x)
+        labels.append(np.concatenate([found[k].feasible for k in keep]))
+        weights.append(np.full(len(x), share[name] / len(x)))
+    return fit_platt(np.concatenate(logits), np.concatenate(labels),
+                     weights=np.concatenate(weights))
+
+
+def choose_scaling(sets: dict[str, list[Candidates]]) -> tuple[tuple[float, float], dict]:
+    """Platt scaling fitted on every shape, or the identity (1, 0), by leave-one-family-out.
+
+    For each shape, a fit on the other shapes and the identity are scored on the left-out
+    shape's familiar and novel sets. Kept: of the two whose left-out familiar ECE stays within
+    ``FAMILIAR_ECE_LIMIT`` on every shape, the one with the lower mean left-out novel ECE
+    (the fit when neither or fewer than two shapes). Returns ((temperature, bias), report
+    {'kept': 'fitted' | 'identity', per choice: {'familiar', 'novel'} lists of ECEs}).
+    """
+    count = len(sets['familiar'])
+    fitted = _platt(sets, range(count))
+    if count < 2:
+        return fitted, {'kept': 'fitted'}
+    ece: dict[str, dict[str, list[float]]] = {
+        choice: {'familiar': [], 'novel': []} for choice in ('fitted', 'identity')}
+    for out in range(count):
+        scalings = {'fitted': _platt(sets, [k for k in range(count) if k != out]),
+                    'identity': (1.0, 0.0)}
+        for choice, scaling in scalings.items():
+            score = Calibration(*scaling).scores
+            for name in ('familiar', 'novel'):
+                found = sets[name][out]
+                ece[choice][name].append(expected_calibration_error(score(found.logits),
+                                                                    found.feasible))
+    eligible = [c for c in ece if max(ece[c]['familiar']) <= FAMILIAR_ECE_LIMIT] or ['fitted']
+    kept = min(eligible, key=lambda c: float(np.mean(ece[c]['novel'])))
+    return (fitted if kept == 'fitted' else (1.0, 0.0)), {'kept': kept, **ece}
+
+
 def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str],
                     scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
                     progress: Optional[Callable[[int, int], Any]] = None
                     ) -> tuple[Calibration, tuple[NoveltyGate, ...], dict[str, Any]]:
-    """Fit Platt scaling (familiar and novel scenes, module docstring) and the novelty
+    """Fit the scaling (familiar and novel scenes, :func:`choose_scaling`) and the novelty
     gates (familiar scenes) of ``shapes``.
 
     Args:
@@ -155,9 +206,9 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
 
     Returns:
         (Calibration, gates (one per ``GATE_STATISTICS``), report dict with the fit's sample
-        counts and ECEs).
+        counts, ECEs and the leave-one-family-out choice).
     """
-    views = Calibration(views=CALIBRATION_VIEWS)
+    views = Calibration(turns=CALIBRATION_TURNS)
     sets: dict[str, list[Candidates]] = {'familiar': [], 'novel': []}
     for k, shape in enumerate(shapes):
         sets['familiar'].append(candidate_logits(
@@ -166,18 +217,12 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
             model, config, novel_scenes(shape, scenes_per_shape, seed), seed + 100 + k, views))
         if progress:
             progress(k + 1, len(shapes))
-    parts = {name: (np.concatenate([c.logits for c in found]),
-                    np.concatenate([c.feasible for c in found])) for name, found in sets.items()}
-    share = {'familiar': 1.0 - NOVEL_SHARE, 'novel': NOVEL_SHARE}
-    logits = np.concatenate([parts[name][0] for name in parts])
-    labels = np.concatenate([parts[name][1] for name in parts])
-    weights = np.concatenate([np.full(len(parts[name][0]), share[name] / len(parts[name][0]))
-                              for name in parts])
-    temperature, bias = fit_platt(logits, labels, weights=weights)
+    (temperature, bias), choice = choose_scaling(sets)
     info = (('shapes', list(shapes)), ('scenes_per_shape', int(scenes_per_shape)),
-            ('samples', int(len(logits))), ('seed', int(seed)),
-            ('novel_share', NOVEL_SHARE), ('novel_widen', NOVEL_WIDEN))
-    calibration = Calibration(temperature, bias, info, CALIBRATION_VIEWS)
+            ('samples', int(sum(len(c.logits) for found in sets.values() for c in found))),
+            ('seed', int(seed)), ('novel_share', NOVEL_SHARE), ('novel_widen', NOVEL_WIDEN),
+            ('kept', choice['kept']))
+    calibration = Calibration(temperature, bias, info, turns=CALIBRATION_TURNS)
     gates = []
     for name in GATE_STATISTICS:
         values = [c.statistics[name] for c in sets['familiar']]
@@ -185,9 +230,12 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
             np.concatenate([v[:len(v) // 2] for v in values]),
             np.concatenate([v[len(v) // 2:] for v in values]), GATE_QUANTILE,
             info=info[:2] + (('seed', int(seed)),), statistic=name))
-    report: dict[str, Any] = {'samples': int(len(logits)), 'temperature': temperature,
-                              'bias': bias, 'gate_thresholds': [g.threshold for g in gates]}
-    for name, (x, y) in parts.items():
+    report: dict[str, Any] = {'samples': dict(info)['samples'], 'temperature': temperature,
+                              'bias': bias, 'gate_thresholds': [g.threshold for g in gates],
+                              'choice': choice}
+    for name, found in sets.items():
+        x = np.concatenate([c.logits for c in found])
+        y = np.concatenate([c.feasible for c in found])
         report[name] = {'samples': int(len(x)), 'feasible': float(y.mean()),
                         'ece_raw': expected_calibration_error(1.0 / (1.0 + np.exp(-x)), y),
                         'ece_fit': expected_calibration_error(calibration.scores(x), y)}

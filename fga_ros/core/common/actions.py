@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from fga_ros.sim.workspace import MAX_COORD, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
+from fga_ros.sim.workspace import IMAGE_SIZE, MAX_COORD, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
 ACTION_DIM = 4
 """Actor output / critic input size: [x_n, y_n, (r) sin 2alpha, (r) cos 2alpha]."""
@@ -101,3 +101,20 @@ def decode_actor(out: Array) -> Array:
         x = np.clip(CENTRE + HALF_WIDTH * out[..., 0], WORKSPACE_LO, MAX_COORD)
         y = np.clip(CENTRE + HALF_WIDTH * out[..., 1], WORKSPACE_LO, MAX_COORD)
     return _stack(lib, [x, y, wrap_alpha(0.5 * lib.atan2(out[..., 2], out[..., 3]))])
+
+
+def turn_critic_inputs(inputs: torch.Tensor, turns: int) -> torch.Tensor:
+    """Critic inputs (..., 4) of the same grasps on the image turned by ``turns`` quarter
+    turns (``torch.rot90(image, turns, dims=(-2, -1))`` on (..., rows, columns) images).
+
+    One turn moves pixel (x, y) to (y, IMAGE_SIZE - 1 - x) and the closing direction at
+    angle alpha to alpha - pi/2, which negates the (sin 2alpha, cos 2alpha) components.
+    """
+    _check_last('critic inputs', inputs, ACTION_DIM)
+    x = CENTRE + HALF_WIDTH * inputs[..., 0]
+    y = CENTRE + HALF_WIDTH * inputs[..., 1]
+    sin2, cos2 = inputs[..., 2], inputs[..., 3]
+    for _ in range(turns % 4):
+        x, y = y, (IMAGE_SIZE - 1) - x
+        sin2, cos2 = -sin2, -cos2
+    return torch.stack([(x - CENTRE) / HALF_WIDTH, (y - CENTRE) / HALF_WIDTH, sin2, cos2], dim=-1)

@@ -1,15 +1,16 @@
 """Calibrated critic scores and the novelty gate, both stored in a model file's metadata.
 
-Calibration (Platt scaling, a temperature and a bias, over colour views): the critic's
-logit l becomes the score ``sigmoid(l / temperature + bias)``, fitted by maximum likelihood
-on the simulator's outcomes of the candidates a default proposal scores
-(:mod:`fga_ros.core.analysis.calibration_fit`). With ``views`` (orders of the image's RGB
-channels, the identity first), l is the mean of the critic's logits for the same grasp on
-the image with its channels so reordered: object and background colours are drawn
-uniformly, so every view is an equally likely scene with the same physics, and the critic's
-disagreement between them, largest on shapes it has not learned, pulls the mean logit
-towards 0. Temperature 1, bias 0 and the identity view alone (no calibration stored) leave
-the critic's probability as it is.
+Calibration (Platt scaling, a temperature and a bias, over views): the critic's logit l
+becomes the score ``sigmoid(l / temperature + bias)``, fitted by maximum likelihood on the
+simulator's outcomes of the candidates a default proposal scores
+(:mod:`fga_ros.core.analysis.calibration_fit`). With several views, l is the mean of the
+critic's logits for the same grasp on transformed copies of the image that are equally likely
+scenes with the same physics: ``views`` reorder the RGB channels (object and background
+colours are drawn uniformly) and ``turns`` rotate the image by quarter turns about its
+centre, the grasp turned with it (objects are placed at uniform orientations, symmetrically
+about the centre). The critic's disagreement between views, largest on shapes it has not
+learned, pulls the mean logit towards 0. Temperature 1, bias 0 and the image alone (no
+calibration stored) leave the critic's probability as it is.
 
 Novelty gates: the squared Mahalanobis distance of a statistic of the image's trunk map
 (the feature extractor's (C, G, G) output) from its mean over training-shape scenes; an
@@ -26,8 +27,9 @@ fraction_b|, a fraction in [0, 1].
 
 Metadata layout (JSON-like, ``meta['calibration']``, ``meta['novelty']`` (pooled) and
 ``meta['novelty_texture']``), see :meth:`Calibration.to_meta` and :meth:`NoveltyGate.to_meta`;
-everything read back is checked and bounded (at most ``MAX_VIEWS`` views and
-``MAX_GATE_DIM`` gate features, finite numbers, temperature in [1e-3, 1e3], |bias| <= 100).
+everything read back is checked and bounded (at most ``MAX_VIEWS`` channel orders, the
+quarter turns distinct in 0..3, at most ``MAX_GATE_DIM``
+gate features, finite numbers, temperature in [1e-3, 1e3], |bias| <= 100).
 """
 
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 import torch
 
+from fga_ros.core.common.actions import turn_critic_inputs
 from fga_ros.core.models.heads import ImageFeatures
 
 if TYPE_CHECKING:
@@ -58,6 +61,8 @@ IDENTITY_VIEW = (0, 1, 2)
 ALL_VIEWS = tuple(itertools.permutations(range(3)))
 """The six orders of the RGB channels (the identity first)."""
 MAX_VIEWS = len(ALL_VIEWS)
+QUARTER_TURNS = (0, 1, 2, 3)
+"""The image's four rotations by quarter turns (none first)."""
 MAX_GATE_DIM = 4096
 """Largest feature dimension of a stored novelty gate (bounds what a model file may hold)."""
 
@@ -85,14 +90,27 @@ def _check_views(views: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
     return out
 
 
+def _check_turns(turns: Sequence[int]) -> tuple[int, ...]:
+    """Quarter turns as a tuple: distinct values of ``QUARTER_TURNS``, 0 first; ValueError
+    otherwise."""
+    out = tuple(turns)
+    if not out or out[0] != 0 or len(set(out)) != len(out) \
+            or not all(isinstance(t, int) and not isinstance(t, bool) and t in QUARTER_TURNS
+                       for t in out):
+        raise ValueError(f'quarter_turns must be distinct values of {list(QUARTER_TURNS)}, 0 '
+                         f'first, got {turns!r:.80}')
+    return out
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling of critic logits over colour views: score = sigmoid(l / T + b).
+    """Platt scaling of critic logits over views: score = sigmoid(l / T + b).
 
     Attributes:
         temperature: T in [1e-3, 1e3]; bias: b, |b| <= 100.
-        views: RGB channel orders whose critic logits l is the mean of (module docstring),
-            the identity first.
+        views: RGB channel orders (module docstring), the identity first.
+        turns: quarter turns of the image (module docstring), 0 first; l is the mean of the
+            critic's logits over every (turn, channel order) pair.
         info: how and on what it was fitted (JSON-like pairs).
     """
 
@@ -100,6 +118,7 @@ class Calibration:
     bias: float = 0.0
     info: tuple = ()
     views: tuple = (IDENTITY_VIEW,)
+    turns: tuple = (0,)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.temperature)
@@ -110,6 +129,16 @@ class Calibration:
             raise ValueError(f'bias must be finite, at most {_MAX_BIAS:g} in size, got '
                              f'{self.bias}')
         object.__setattr__(self, 'views', _check_views(self.views))
+        object.__setattr__(self, 'turns', _check_turns(self.turns))
+
+    @property
+    def num_views(self) -> int:
+        """Number of transformed images the logit is averaged over (the image included)."""
+        return len(self.views) * len(self.turns)
+
+    def _others(self) -> list[tuple[int, tuple[int, ...]]]:
+        """(turn, channel order) of every view beyond the image as it is."""
+        return [(turn, view) for turn in self.turns for view in self.views][1:]
 
     @property
     def fitted(self) -> bool:
@@ -126,12 +155,13 @@ class Calibration:
 
     def view_features(self, model: 'Network', features: ImageFeatures
                       ) -> Optional[ImageFeatures]:
-        """``ImageFeatures`` (V - 1 states) of one image's views beyond the identity, from its
-        features (1 state); None with the identity view alone."""
-        if len(self.views) == 1:
+        """``ImageFeatures`` (num_views - 1 states) of one image's views beyond the image as
+        it is, from its features (1 state); None with the image alone."""
+        if self.num_views == 1:
             return None
-        images = features.images[0, list(itertools.chain(*self.views[1:]))]
-        images = images.reshape(len(self.views) - 1, 3, *images.shape[1:])
+        image = features.images[0]  # (3, H, W) in [-1, 1]
+        images = torch.stack([torch.rot90(image[list(view)], turn, dims=(-2, -1))
+                              for turn, view in self._others()])
         return model.features((images + 1.0) * 0.5)  # back to [0, 1]: same normalisation
 
     def logits(self, model: 'Network', features: ImageFeatures, critic_inputs: torch.Tensor,
@@ -141,29 +171,31 @@ class Calibration:
 
         Args:
             features: the image's features (1 state); critic_inputs: (n, 4).
-            first: the identity view's logits (n,) when already computed.
+            first: the image's own logits (n,) when already computed.
             views: ``view_features`` of the image when already computed.
         """
         if first is None:
             first = model.score(features, critic_inputs[None])[0]
-        if len(self.views) == 1 or len(critic_inputs) == 0:
+        if self.num_views == 1 or len(critic_inputs) == 0:
             return first
         if views is None:
             views = self.view_features(model, features)
         assert views is not None
-        others = model.score(views, critic_inputs[None].expand(views.num_states, -1, -1))
-        return (first + others.sum(dim=0)) / len(self.views)
+        turned = {turn: turn_critic_inputs(critic_inputs, turn) for turn in self.turns}
+        others = model.score(views, torch.stack([turned[turn] for turn, _ in self._others()]))
+        return (first + others.sum(dim=0)) / self.num_views
 
     def to_meta(self) -> dict[str, Any]:
-        """``{'method': 'platt', 'temperature', 'bias', 'views', **info}`` for a model file."""
+        """``{'method': 'platt', 'temperature', 'bias', 'views', 'quarter_turns', **info}``
+        for a model file."""
         return {'method': 'platt', 'temperature': float(self.temperature),
                 'bias': float(self.bias), 'views': [list(v) for v in self.views],
-                **dict(self.info)}
+                'quarter_turns': list(self.turns), **dict(self.info)}
 
     @classmethod
     def from_meta(cls, meta: Optional[Mapping[str, Any]]) -> 'Calibration':
         """The calibration in a model's metadata (identity when there is none; a stored one
-        without ``views`` reads the identity view alone).
+        without ``views`` or ``quarter_turns`` reads the image alone in that respect).
 
         Raises:
             ValueError: a stored calibration that is malformed or out of bounds (names the
@@ -176,15 +208,19 @@ class Calibration:
             raise ValueError(f"meta['calibration'] must be a dict with method 'platt', "
                              f'got {data!r:.80}')
         info = tuple((k, v) for k, v in data.items()
-                     if k not in ('method', 'temperature', 'bias', 'views'))
+                     if k not in ('method', 'temperature', 'bias', 'views', 'quarter_turns'))
         views = data.get('views', [IDENTITY_VIEW])
         if not isinstance(views, (list, tuple)) or len(views) > MAX_VIEWS:
             raise ValueError(f"meta['calibration']['views'] must be a list of at most "
                              f'{MAX_VIEWS} channel orders, got {views!r:.80}')
+        turns = data.get('quarter_turns', [0])
+        if not isinstance(turns, (list, tuple)) or len(turns) > len(QUARTER_TURNS):
+            raise ValueError(f"meta['calibration']['quarter_turns'] must be a list of at most "
+                             f'{len(QUARTER_TURNS)} quarter turns, got {turns!r:.80}')
         try:
             return cls(_number(data, 'temperature', 'calibration'),
                        _number(data, 'bias', 'calibration'), info or (('fitted', 1),),
-                       _check_views(views))
+                       _check_views(views), _check_turns(turns))
         except ValueError as error:
             raise ValueError(f"meta['calibration']: {error}") from None
 

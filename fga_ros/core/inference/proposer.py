@@ -13,8 +13,9 @@ Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
    (:mod:`.exploration`) of which those the critic scores at least ``EXPLORE_MIN_SCORE``
    join (they find modes the actor misses);
 3. calibrated critic scores of the candidates (Platt scaling of the critic's mean logit over
-   the colour views stored with the model; explored grasps are screened on the image as it
-   is, and only those reaching ``EXPLORE_MIN_SCORE`` there are scored on the other views);
+   the views stored with the model: the image turned by quarter turns, its channels
+   reordered; explored grasps are screened on the image as it is, and only those reaching
+   ``EXPLORE_MIN_SCORE`` there are scored on the other views);
 4. the task constraints (:mod:`.constraints`) drop candidates; while fewer than
    ``num_grasps`` allowed candidates reach the score floor, further rounds are drawn, up to
    ``MAX_SAMPLES`` actor samples in all and a time budget;
