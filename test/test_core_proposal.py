@@ -12,7 +12,7 @@ from torch import nn
 from fga_ros.core.common.config import load_config
 from fga_ros.core.estimators.kde import kde_log_density
 from fga_ros.core.inference.clusters import cluster_by_floor, cluster_grasps, connected_labels
-from fga_ros.core.inference.defaults import MAX_GRASPS, PAPER_REJECT_FRACTION
+from fga_ros.core.inference.defaults import MAX_GRASPS, PAPER_REJECT_FRACTION, SPREAD_MARGIN
 from fga_ros.core.inference.density import (
     keep_densest,
     num_to_reject,
@@ -20,7 +20,7 @@ from fga_ros.core.inference.density import (
     self_log_density,
 )
 from fga_ros.core.inference.proposer import Proposal, Proposer
-from fga_ros.core.inference.ranking import rank_order
+from fga_ros.core.inference.ranking import rank_order, spread_order
 from fga_ros.core.models.model_file import export_model
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import WORKSPACE_HI, WORKSPACE_LO, make_scene, render
@@ -270,6 +270,44 @@ def test_rank_order_known_answer():
     modes = np.array([0, 0, 1, 0, 2, 1])
     np.testing.assert_array_equal(rank_order(scores, modes, 'score'), [0, 1, 2, 3, 4, 5])
     np.testing.assert_array_equal(rank_order(scores, modes, 'diverse'), [0, 2, 4, 1, 5, 3])
+
+
+def test_diverse_ranking_suppresses_near_copies_within_a_cluster():
+    # one cluster: grasps 0-2 within one cell of each other, 3, 4 and 5 further along; 5
+    # scores more than SPREAD_MARGIN below the best
+    cells = np.array([[0.0, 0, 0, 0], [0.5, 0, 0, 0], [0.2, 0.3, 0, 0], [1.5, 0, 0, 0],
+                      [3.0, 0, 0, 0], [5.0, 0, 0, 0]])
+    scores = np.array([0.99, 0.98, 0.97, 0.96, 0.95, 0.80])
+    assert 0.99 - 0.95 <= SPREAD_MARGIN < 0.99 - 0.80
+    one = np.zeros(6, dtype=np.int64)
+    np.testing.assert_array_equal(rank_order(scores, one, 'diverse'), [0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(rank_order(scores, one, 'diverse', cells=cells, count=6),
+                                  [0, 3, 4, 1, 2, 5])  # kept by suppression, then by score
+    # at most `count` chosen by suppression; 'score' ignores the cells
+    np.testing.assert_array_equal(rank_order(scores, one, 'diverse', cells=cells, count=2),
+                                  [0, 3, 1, 2, 4, 5])
+    np.testing.assert_array_equal(rank_order(scores, one, 'score', cells=cells, count=6),
+                                  [0, 1, 2, 3, 4, 5])
+    # round-robin over clusters first: cluster 1's best comes second
+    two = np.array([0, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(rank_order(scores, two, 'diverse', cells=cells, count=6),
+                                  [0, 4, 3, 1, 2, 5])
+
+
+def test_spread_order_against_a_brute_force_loop():
+    rng = np.random.default_rng(8)
+    cells = rng.uniform(0, 4, size=(60, 3))
+    cost = rng.random(60)
+    for margin in (1.0, 0.3):
+        order = spread_order(cost, cells, count=10, margin=margin)
+        kept = []
+        for i in np.argsort(cost, kind='stable'):
+            if len(kept) < 10 and cost[i] <= cost.min() + margin \
+                    and all(np.abs(cells[i] - cells[k]).max() >= 1.0 for k in kept):
+                kept.append(i)
+        rest = sorted(set(range(60)) - set(kept), key=lambda i: cost[i])
+        np.testing.assert_array_equal(order, kept + rest)
+    assert len(spread_order(np.zeros(0), np.zeros((0, 3)), 4)) == 0
 
 
 def test_cluster_grasps_separates_and_wraps_angle():

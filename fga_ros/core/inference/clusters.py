@@ -20,6 +20,15 @@ CLUSTER_CELL_ANGLE = 0.5
 (sin 2a, cos 2a): a chord of 0.5 is a gripper-angle difference of about 14.5 degrees."""
 
 
+def cell_coordinates(critic_inputs: ArrayLike, cell_px: float = CLUSTER_CELL_PX,
+                     cell_angle: float = CLUSTER_CELL_ANGLE) -> np.ndarray:
+    """Critic inputs (n, 4) ``[x_n, y_n, sin 2a, cos 2a]`` in units of the clustering grid's
+    spacing: (n, 4) float64, x and y in ``cell_px`` pixels, the doubled-angle vector in
+    ``cell_angle``."""
+    spacing = np.array([cell_px / HALF_WIDTH] * 2 + [cell_angle] * 2)
+    return np.asarray(critic_inputs, dtype=np.float64) / spacing
+
+
 def cluster_grasps(critic_inputs: ArrayLike, scores: ArrayLike,
                    cell_px: float = CLUSTER_CELL_PX,
                    cell_angle: float = CLUSTER_CELL_ANGLE) -> np.ndarray:
@@ -43,8 +52,7 @@ def cluster_grasps(critic_inputs: ArrayLike, scores: ArrayLike,
     n = len(critic_inputs)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    spacing = np.array([cell_px / HALF_WIDTH] * 2 + [cell_angle] * 2)
-    cells = np.floor(critic_inputs / spacing).astype(np.int64)
+    cells = np.floor(cell_coordinates(critic_inputs, cell_px, cell_angle)).astype(np.int64)
     cells -= cells.min(axis=0)
     radix = cells.max(axis=0) + 1
     keys = np.ravel_multi_index(cells.T, radix)

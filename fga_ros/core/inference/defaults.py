@@ -58,6 +58,17 @@ RANKING = 'diverse'
 """Default ranking (one of ``choices.RANKINGS``): the best grasp of every cluster first, so
 that the first grasps of an answer spread over the object's ways of being held."""
 
+SPREAD_MARGIN = 0.05
+"""'diverse' ranking within a cluster: grasps whose ranking cost is within this of the
+cluster's best (a score at most 0.05 lower, by default) are taken by non-maximum
+suppression, skipping near-copies of grasps already ranked (``ranking.spread_order``).
+Measured on 40 evaluation scenes per shape (seed 1000; README "Asking for grasps from a
+planner"): returned grasps without a near-copy among the 16, H 4 -> 84 %, 8 9 -> 85 %, Spoon
+3 -> 53 %, T 1 -> 56 %, Box 3 -> 10 %, at 98.0-99.1 % feasible on the training shapes
+(98.4-99.4 % before) and 92.5 % on the Box (93.8 %); with no margin, 60-89 % without a
+near-copy but T 96.2 % and the Box 88.8 % feasible (suppression then reaches the edges of a
+mode, where the critic errs)."""
+
 SCORE_FLOOR = 0.5
 """Calibrated score below which a grasp is never ranked ahead of one above it, and below
 which the best candidate makes a proposal abstain (success = false)."""

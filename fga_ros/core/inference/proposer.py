@@ -65,7 +65,7 @@ from fga_ros.core.inference.calibration import (
     gate_verdict,
     gates_from_meta,
 )
-from fga_ros.core.inference.clusters import cluster_by_floor
+from fga_ros.core.inference.clusters import cell_coordinates, cluster_by_floor
 from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
     EXPLORE,
@@ -210,7 +210,8 @@ def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.n
         cost: (m,) ranking cost (default 1 - score). extra: further :class:`Proposal` fields.
     """
     labels = cluster_by_floor(critic_inputs, scores, floor)
-    top = rank_order(scores, labels, ranking, floor, cost)[:num_grasps]
+    top = rank_order(scores, labels, ranking, floor, cost, cell_coordinates(critic_inputs),
+                     num_grasps)[:num_grasps]
     kept = labels[top]
     _, first = np.unique(kept, return_index=True)
     lookup = np.empty(labels.max() + 1, dtype=np.int64)
