@@ -31,6 +31,7 @@ from fga_ros.core.inference.calibration import (
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
 from fga_ros.core.inference.defaults import SCORE_FLOOR
 from fga_ros.core.inference.proposer import Proposer
+from fga_ros.core.models.model_file import export_model
 
 
 def test_fit_platt_recovers_temperature_and_bias():
@@ -202,6 +203,18 @@ def test_a_gate_for_another_model_is_refused(bundled):
     small = fit_novelty_gate(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), 0.9)
     with pytest.raises(ValueError, match='another model'):
         Proposer(state.model, state.config, meta={'novelty': small.to_meta()})
+
+
+def test_a_model_file_with_bad_views_is_refused_and_the_old_model_kept(bundled, tmp_path):
+    state = bundled.snapshot()
+    for field, value in (('quarter_turns', [0, 9]), ('quarter_turns', list(range(5000))),
+                         ('views', [[0, 1, 2]] * 5000)):
+        meta = dict(state.meta, calibration=dict(state.meta['calibration'], **{field: value}))
+        path = tmp_path / f'{field}.pt'
+        export_model(path, state.model, state.config, meta)
+        with pytest.raises(ValueError, match=field):
+            bundled.reload(path)
+        assert bundled.snapshot() is state  # still serving the model it had
 
 
 def test_images_without_an_object_abstain(bundled):
