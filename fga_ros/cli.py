@@ -19,6 +19,8 @@ import numpy as np
 from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
 from fga_ros.core.inference.defaults import (
+    EXPLORE,
+    MIN_CANDIDATES,
     NUM_GRASPS,
     OVERSAMPLE,
     PAPER_REJECT_FRACTION,
@@ -558,7 +560,9 @@ def cmd_propose(args):
         scene = sim.make_scene(args.shape, args.seed, args.distortion)
         image = sim.render(scene)
     optional = {name: value for name, value in (('reject_fraction', args.reject),
-                                                ('oversample', args.oversample))
+                                                ('oversample', args.oversample),
+                                                ('min_candidates', args.min_candidates),
+                                                ('explore', args.explore))
                 if value is not None}
     # The first call warms the model up (allocations, kernels); the second, identical one
     # gives the proposal and its steady-state time.
@@ -1001,6 +1005,12 @@ def _add_proposal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--oversample', type=int, default=None,
                    help='actor samples per returned grasp, the critic keeps the best '
                         f'(default: {OVERSAMPLE})')
+    p.add_argument('--min-candidates', type=int, default=None,
+                   help='actor samples drawn at least (default: '
+                        f'{MIN_CANDIDATES}; fewer: faster, rare modes missed more often)')
+    p.add_argument('--explore', type=int, default=None,
+                   help='grasps centred on the object the critic also scores (default: '
+                        f'{EXPLORE}; 0: none)')
     _add_device(p)
 
 

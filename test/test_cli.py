@@ -66,6 +66,18 @@ def test_propose_on_a_scene_and_on_an_image_file(capsys, tmp_path, model_path):
     assert code == 0 and '4 grasps for' in out
 
 
+def test_propose_candidate_counts_trade_coverage_for_speed(capsys):
+    code, out, err = _run(capsys, 'propose', '--shape', 'H', '--seed', 3, '--json', '--out', '',
+                          '--min-candidates', 128, '--explore', 0)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result['num_sampled'] == 128 and len(result['grasps']) == 16
+    for flag, value, message in (('--min-candidates', 0, 'min_candidates must be in [1, '),
+                                 ('--explore', -1, 'explore must be in [0, ')):
+        code, _, err = _run(capsys, 'propose', '--out', '', flag, value)
+        assert code == 2 and message in err, err
+
+
 def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
     path = tmp_path / 'eval.json'
     code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'H,Box',

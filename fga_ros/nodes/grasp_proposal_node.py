@@ -46,8 +46,11 @@ from fga_ros.bridge.display_topics import CAMERA_TOPIC
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.defaults import (
+    EXPLORE,
     MAX_GRASPS,
     MAX_OVERSAMPLE,
+    MAX_SAMPLES,
+    MIN_CANDIDATES,
     OVERSAMPLE,
     SCORE_FLOOR,
     TIME_BUDGET_S,
@@ -152,6 +155,13 @@ class GraspProposalNode(Node):
         self.declare_parameter('oversample', OVERSAMPLE, descriptor(
             'actor samples drawn per returned grasp; the critic keeps the best',
             int_range=(1, MAX_OVERSAMPLE)))
+        self.declare_parameter('min_candidates', MIN_CANDIDATES, descriptor(
+            'actor samples drawn at least per request (fewer: faster, rare ways of holding '
+            'missed more often)', int_range=(1, MAX_SAMPLES)))
+        self.declare_parameter('explore', EXPLORE, descriptor(
+            'grasps centred on the object the critic scores per request besides the actor '
+            'samples (0: none; fewer: faster, unseen objects covered less)',
+            int_range=(0, MAX_SAMPLES)))
         self.declare_parameter('score_floor', SCORE_FLOOR, descriptor(
             'calibrated score below which a grasp ranks last, and below which the best '
             'candidate makes a request answer success = false', float_range=(0.0, 1.0)))
@@ -238,11 +248,13 @@ class GraspProposalNode(Node):
 
     def _run_proposal(self, rgb, settings, constraints=None):
         """Proposal for an RGB image with the request's settings and constraints and the
-        node's oversample, floor and time budget."""
+        node's oversample, candidate counts, floor and time budget."""
         return self.proposer.propose(rgb, settings.num_grasps,
                                      reject_fraction=settings.reject_fraction,
                                      ranking=settings.ranking,
                                      oversample=self._param('oversample'),
+                                     min_candidates=self._param('min_candidates'),
+                                     explore=self._param('explore'),
                                      constraints=constraints,
                                      floor=self._param('score_floor'),
                                      time_budget=self._param('constraint_time_budget'))
