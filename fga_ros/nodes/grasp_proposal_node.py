@@ -152,22 +152,7 @@ class GraspProposalNode(Node):
             float_range=(0.0, 0.99)))
         self.declare_parameter('ranking', defaults.ranking, descriptor(
             'ranking when a request leaves it empty: ' + ', '.join(RANKINGS)))
-        self.declare_parameter('oversample', OVERSAMPLE, descriptor(
-            'actor samples drawn per returned grasp; the critic keeps the best',
-            int_range=(1, MAX_OVERSAMPLE)))
-        self.declare_parameter('min_candidates', MIN_CANDIDATES, descriptor(
-            'actor samples drawn at least per request (fewer: faster, rare ways of holding '
-            'missed more often)', int_range=(1, MAX_SAMPLES)))
-        self.declare_parameter('explore', EXPLORE, descriptor(
-            'grasps centred on the object the critic scores per request besides the actor '
-            'samples (0: none; fewer: faster, unseen objects covered less)',
-            int_range=(0, MAX_SAMPLES)))
-        self.declare_parameter('score_floor', SCORE_FLOOR, descriptor(
-            'calibrated score below which a grasp ranks last, and below which the best '
-            'candidate makes a request answer success = false', float_range=(0.0, 1.0)))
-        self.declare_parameter('constraint_time_budget', TIME_BUDGET_S, descriptor(
-            'a constrained request draws no further round of samples after this long, s',
-            float_range=(0.01, 60.0)))
+        self._declare_proposal_parameters()
         self.declare_parameter('max_grasps', 1024, descriptor(
             'largest num_grasps a request may ask for', read_only=True,
             int_range=(1, MAX_GRASPS)))
@@ -201,6 +186,25 @@ class GraspProposalNode(Node):
         self.declare_parameter('moveit_grasp_planning', False, descriptor(
             'also serve moveit_msgs/srv/GraspPlanning on plan_grasps (needs moveit_msgs)',
             read_only=True))
+
+    def _declare_proposal_parameters(self):
+        """How much a proposal samples and scores, its floor and its time budget."""
+        self.declare_parameter('oversample', OVERSAMPLE, descriptor(
+            'actor samples drawn per returned grasp; the critic keeps the best',
+            int_range=(1, MAX_OVERSAMPLE)))
+        self.declare_parameter('min_candidates', MIN_CANDIDATES, descriptor(
+            'actor samples drawn at least per request (fewer: faster, rare ways of holding '
+            'missed more often)', int_range=(1, MAX_SAMPLES)))
+        self.declare_parameter('explore', EXPLORE, descriptor(
+            'grasps centred on the object the critic scores per request besides the actor '
+            'samples (0: none; fewer: faster, unseen objects covered less)',
+            int_range=(0, MAX_SAMPLES)))
+        self.declare_parameter('score_floor', SCORE_FLOOR, descriptor(
+            'calibrated score below which a grasp ranks last, and below which the best '
+            'candidate makes a request answer success = false', float_range=(0.0, 1.0)))
+        self.declare_parameter('constraint_time_budget', TIME_BUDGET_S, descriptor(
+            'a constrained request draws no further round of samples after this long, s',
+            float_range=(0.01, 60.0)))
 
     def _declare_camera_parameters(self):
         """table_frame and the workspace: which cameras the node maps (any, or top-down)."""
