@@ -347,7 +347,9 @@ def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
             ax.set_ylim(0, scale)
         ax.set_title(heading, fontsize=10)
     axes[-1].set_xlabel('training time [h]')
-    if len(records) > 1:
+    if len(records) > 1 and np.all(np.diff(hours) > 0) and np.all(np.diff(steps) > 0):
+        # a step axis on top, where time maps one-to-one onto steps (not across a resume
+        # that restarted the clock or evaluated twice at one time)
         top = axes[0].secondary_xaxis('top', functions=(
             lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
         top.set_xlabel('training step')
