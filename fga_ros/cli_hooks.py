@@ -3,6 +3,7 @@
 import math
 import signal
 import sys
+import threading
 
 from tqdm import tqdm
 
@@ -77,6 +78,17 @@ class TensorBoardHooks(TrainingHooks):
             self.writer = None
             return
         self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
+        self._excepthook = threading.excepthook
+        threading.excepthook = self._writer_thread_error
+
+    def _writer_thread_error(self, args: threading.ExceptHookArgs) -> None:
+        """An OSError of TensorBoard's writer thread (a full disk, a read-only directory) is
+        not printed as a traceback: the writer raises it again at the next scalar or at
+        close, in the training thread, where ``fga train`` reports it in one line."""
+        if isinstance(args.exc_value, OSError) \
+                and type(args.thread).__module__.startswith('tensorboard'):
+            return
+        self._excepthook(args)
 
     def on_log(self, step, scalars):
         if self.writer is not None:
@@ -91,6 +103,7 @@ class TensorBoardHooks(TrainingHooks):
 
     def close(self):
         if self.writer is not None:
+            threading.excepthook = self._excepthook
             self.writer.close()
 
 

@@ -85,6 +85,8 @@ def write_error(path, error: BaseException) -> WriteError:
 def describe_os_error(error: OSError) -> str:
     """One line for an OSError met while reading or writing: '<path>: <cause>'."""
     where = error.filename if error.filename is not None else 'a file'
+    if isinstance(where, bytes):  # some libraries (TensorBoard's writer) name files in bytes
+        where = os.fsdecode(where)
     return f'{where}: {cause_of(error)}'
 
 

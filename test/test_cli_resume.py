@@ -198,3 +198,25 @@ def test_an_unusable_run_description_is_named(capsys, tmp_path, text, reason):
     assert code == cli.EXIT_USAGE and 'Traceback' not in err
     assert f'{out / RUN_FILE}' in err and reason in err
     assert (out / RUN_FILE).read_text() == text
+
+
+def test_tensorboard_writer_thread_errors_are_left_to_the_one_line_report(tmp_path,
+                                                                          monkeypatch):
+    import threading
+    writer_thread = pytest.importorskip('tensorboard.summary.writer.event_file_writer')
+    seen = []
+    monkeypatch.setattr(threading, 'excepthook', seen.append)
+
+    def args(error, thread):
+        return threading.ExceptHookArgs((type(error), error, None, thread))
+
+    board = cli_hooks.TensorBoardHooks(tmp_path / 'tb')
+    tb_thread = writer_thread._AsyncWriterThread.__new__(writer_thread._AsyncWriterThread)
+    threading.excepthook(args(OSError(30, 'Read-only file system', b'/x/events'), tb_thread))
+    assert seen == []  # the training thread meets it again and reports it in one line
+    other = args(OSError(30, 'Read-only file system'), threading.Thread())
+    threading.excepthook(other)
+    threading.excepthook(args(ValueError('bug'), tb_thread))
+    assert [a.exc_type for a in seen] == [OSError, ValueError]  # anything else as before
+    board.close()
+    assert threading.excepthook == seen.append

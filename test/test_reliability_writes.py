@@ -294,7 +294,11 @@ def test_sigterm_while_the_run_directory_is_read_only(read_only_dir):
     directory, make_read_only = read_only_dir
     run = directory / 'run'
     argv = [sys.executable, '-m', 'fga_ros.cli', 'train', '--preset', 'tiny', '--out', str(run),
-            '--no-progress'] + [f'--set={k}={v}' for k, v in dict(SMALL, steps=100_000).items()]
+            '--no-progress'] + [f'--set={k}={v}' for k, v in dict(
+                SMALL, steps=100_000, checkpoint_every=50).items()]
+    # checkpoints 50 steps apart: the next periodic one cannot fail on the read-only directory
+    # before the SIGTERM is handled (with one per step it sometimes did, and the process then
+    # met the SIGTERM on its way out, after its handler was gone)
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
@@ -316,3 +320,10 @@ def test_sigterm_while_the_run_directory_is_read_only(read_only_dir):
     assert lines[-1].startswith('fga train: error: cannot write ') and (
         'read-only file system' in lines[-1] or 'permission denied' in lines[-1]), lines
     assert ckpt.load_checkpoint(run / CHECKPOINT_NAME)['step'] >= 1
+
+
+def test_os_errors_name_the_file_as_text():
+    error = OSError(30, 'Read-only file system', b'/runs/js/tensorboard/events.out')
+    assert file_writes.describe_os_error(error) == \
+        '/runs/js/tensorboard/events.out: read-only file system'
+    assert file_writes.describe_os_error(OSError(28, 'No space')).startswith('a file: ')
