@@ -377,7 +377,7 @@ def cmd_record(args):
     """Oracle demonstrations of the simulator written to a dataset file."""
     from fga_ros.core.common.config import load_config
     from fga_ros.core.common.dataset import write_dataset
-    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.common.env import SimEnvironment, prefill_rng
 
     check_file(args.out, '--out')
     if Path(args.out).exists():
@@ -391,7 +391,7 @@ def cmd_record(args):
     fraction = (config.prefill_imitation_fraction if args.imitation_fraction is None
                 else args.imitation_fraction)
     env = SimEnvironment(shapes, args.distortion, seed=args.seed)
-    demos = env.demonstrations(states, per_state, np.random.default_rng(args.seed), fraction)
+    demos = env.demonstrations(states, per_state, prefill_rng(args.seed), fraction)
     source = (f'fga record: simulator oracle, shapes {",".join(shapes)}, distortion '
               f'{args.distortion}, seed {args.seed}, imitation fraction {fraction:g}')
     path = write_dataset(args.out, demos, source)

@@ -6,10 +6,11 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from fga_ros import sim
 from fga_ros.core.common import dataset as ds
-from fga_ros.core.common.env import SimEnvironment
+from fga_ros.core.common.env import SimEnvironment, prefill_rng
 from fga_ros.core.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -195,3 +196,37 @@ def test_recorded_prefill_matches_the_oracle_examples(tiny_config, tmp_path):
     assert 0 < log.labels.mean() < 1  # expert and random grasps
     assert set(np.unique(log.states)) == set(range(len(log.images)))
     assert all(sim.IMAGE_SIZE == s for s in log.images.shape[1:3])
+
+
+class WithoutDemonstrations:
+    """``SimEnvironment`` of the same problem stream whose oracle must not be asked."""
+
+    def __init__(self, shapes, seed):
+        self._sim = SimEnvironment(shapes, seed=seed)
+
+    def new_states(self, count):
+        return self._sim.new_states(count)
+
+    def try_grasps(self, actions):
+        return self._sim.try_grasps(actions)
+
+    def demonstrations(self, *args, **kwargs):
+        raise AssertionError('a run prefilled from a file asked the oracle')
+
+
+def test_a_run_prefilled_from_a_recording_trains_as_the_oracle_run(tiny_config, tmp_path):
+    config = tiny_config
+    oracle = Trainer(config, SimEnvironment(config.shapes, seed=4), tmp_path / 'oracle')
+    num_states, per_state = oracle.prefill_scenes()
+    # what `fga record --seed <config.seed>` writes for this preset
+    recording = SimEnvironment(config.shapes, seed=config.seed).demonstrations(
+        num_states, per_state, prefill_rng(config.seed), config.prefill_imitation_fraction)
+    path = ds.write_dataset(tmp_path / 'demos.zip', recording, 'fga record')
+    from_file = Trainer(config, WithoutDemonstrations(config.shapes, seed=4), tmp_path / 'file',
+                        dataset=ds.read_dataset(path))
+    oracle.run(steps=3)
+    from_file.run(steps=3)
+    assert from_file.replay.sizes() == oracle.replay.sizes()
+    for (name, a), (_, b) in zip(oracle.model.state_dict().items(),
+                                 from_file.model.state_dict().items()):
+        assert torch.equal(a, b), name  # the same updates on the same data, bit for bit

@@ -36,6 +36,18 @@ class Environment(Protocol):
         the rest uniform random grasps; labels are the true outcomes."""
 
 
+PREFILL_STREAM = 1
+"""Second seed word of the prefill's random stream (:func:`prefill_rng`)."""
+
+
+def prefill_rng(seed: int) -> np.random.Generator:
+    """The random stream of the imitation prefill of a run seeded ``seed`` (its scenes and
+    grasps), apart from the training stream: ``fga record --seed S`` writes the examples a
+    run with seed S would ask the oracle for, and a run prefilled from that file then trains
+    exactly as the run that asked the oracle."""
+    return np.random.default_rng([seed, PREFILL_STREAM])
+
+
 def grasp_batch(actions: np.ndarray, num_states: int) -> np.ndarray:
     """Check the argument of ``try_grasps``: (num_states, k, 3) float64 grasps.
 

@@ -19,7 +19,7 @@ import torch
 
 from fga_ros.core.common.config import TrainConfig, config_to_dict
 from fga_ros.core.common.dataset import DatasetWriter, GraspDataset
-from fga_ros.core.common.env import Environment
+from fga_ros.core.common.env import Environment, prefill_rng
 from fga_ros.core.common.tensors import (
     configure_threads,
     images_to_tensor,
@@ -175,7 +175,7 @@ class Trainer:
         if self.dataset is not None:
             demos = self.dataset.records()
         elif num_states:
-            demos = self.env.demonstrations(num_states, per_state, self.rng,
+            demos = self.env.demonstrations(num_states, per_state, prefill_rng(cfg.seed),
                                             cfg.prefill_imitation_fraction)
         else:
             demos = ()
