@@ -1,6 +1,7 @@
 """What ``fga train`` plugs into ``Trainer.run``: progress bars, TensorBoard, Ctrl-C/SIGTERM."""
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -8,6 +9,7 @@ import threading
 from tqdm import tqdm
 
 from fga_ros.core.training.hooks import TrainingHooks
+from fga_ros.file_writes import WriteError, write_error
 
 
 class ProgressHooks(TrainingHooks):
@@ -90,21 +92,35 @@ class TensorBoardHooks(TrainingHooks):
             return
         self._excepthook(args)
 
-    def on_log(self, step, scalars):
-        if self.writer is not None:
+    def _add(self, scalars, step, prefix=''):
+        """Add scalars (NaN skipped); an OSError of the writer (this call's or its thread's)
+        becomes the WriteError naming the event file."""
+        if self.writer is None:
+            return
+        try:
             for name, value in scalars.items():
                 if not math.isnan(value):
-                    self.writer.add_scalar(name, value, step)
+                    self.writer.add_scalar(prefix + name, value, step)
+        except OSError as error:
+            raise self._write_error(error) from None
+
+    def _write_error(self, error: OSError) -> WriteError:
+        path = error.filename if error.filename is not None else self.writer.get_logdir()
+        return write_error(os.fsdecode(path), error)
+
+    def on_log(self, step, scalars):
+        self._add(scalars, step)
 
     def on_eval(self, step, metrics):
-        if self.writer is not None:
-            for name, value in metrics.items():
-                self.writer.add_scalar(f'eval/{name}', value, step)
+        self._add(metrics, step, 'eval/')
 
     def close(self):
         if self.writer is not None:
             threading.excepthook = self._excepthook
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError as error:
+                raise self._write_error(error) from None
 
 
 class SignalStop(TrainingHooks):

@@ -220,3 +220,21 @@ def test_tensorboard_writer_thread_errors_are_left_to_the_one_line_report(tmp_pa
     assert [a.exc_type for a in seen] == [OSError, ValueError]  # anything else as before
     board.close()
     assert threading.excepthook == seen.append
+
+
+def test_tensorboard_write_errors_become_one_line_write_errors(tmp_path, monkeypatch):
+    from fga_ros.file_writes import WriteError
+    board = cli_hooks.TensorBoardHooks(tmp_path / 'tb')
+    if board.writer is None:
+        pytest.skip('tensorboard is not installed')
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, 'Read-only file system', b'/runs/js/tensorboard/events.out')
+
+    monkeypatch.setattr(board.writer, 'add_scalar', read_only)
+    with pytest.raises(WriteError, match='^cannot write /runs/js/tensorboard/events.out: '
+                                         'read-only file system$'):
+        board.on_log(3, {'loss/critic': 0.5})
+    monkeypatch.setattr(board.writer, 'close', read_only)
+    with pytest.raises(WriteError, match='cannot write /runs/js/tensorboard/events.out'):
+        board.close()
