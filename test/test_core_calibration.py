@@ -91,7 +91,7 @@ def test_views_and_bounds_of_a_stored_calibration():
     assert (again.views, again.turns, again.num_views) == (cal.views, CALIBRATION_TURNS, 8)
     older = Calibration.from_meta(_platt())  # older files: the image alone
     assert (older.views, older.turns) == (((0, 1, 2),), (0,))
-    for turns in ([1, 0], [0, 0], [0, 4], [0, 1.0], [0, True], 'x', [0, 1, 2, 3, 1]):
+    for turns in ([1, 0], [0, 0], [0, 4], [0, 1.0], [0, True], 'x', [0, 1, 2, 3, 1], [0, [1]]):
         with pytest.raises(ValueError, match='quarter_turns'):
             Calibration.from_meta(_platt(quarter_turns=turns))
     for views, problem in (([[1, 2, 0]], 'identity first'), ([[0, 1, 2], [0, 1, 2]], 'distinct'),

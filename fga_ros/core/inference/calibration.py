@@ -28,8 +28,8 @@ fraction_b|, a fraction in [0, 1].
 Metadata layout (JSON-like, ``meta['calibration']``, ``meta['novelty']`` (pooled) and
 ``meta['novelty_texture']``), see :meth:`Calibration.to_meta` and :meth:`NoveltyGate.to_meta`;
 everything read back is checked and bounded (at most ``MAX_VIEWS`` channel orders, the
-quarter turns distinct in 0..3, at most ``MAX_GATE_DIM``
-gate features, finite numbers, temperature in [1e-3, 1e3], |bias| <= 100).
+quarter turns distinct in 0..3, at most ``MAX_GATE_DIM`` gate features, finite numbers,
+temperature in [1e-3, 1e3], |bias| <= 100).
 """
 
 from dataclasses import dataclass
@@ -94,9 +94,8 @@ def _check_turns(turns: Sequence[int]) -> tuple[int, ...]:
     """Quarter turns as a tuple: distinct values of ``QUARTER_TURNS``, 0 first; ValueError
     otherwise."""
     out = tuple(turns)
-    if not out or out[0] != 0 or len(set(out)) != len(out) \
-            or not all(isinstance(t, int) and not isinstance(t, bool) and t in QUARTER_TURNS
-                       for t in out):
+    if not all(isinstance(t, int) and not isinstance(t, bool) and t in QUARTER_TURNS
+               for t in out) or not out or out[0] != 0 or len(set(out)) != len(out):
         raise ValueError(f'quarter_turns must be distinct values of {list(QUARTER_TURNS)}, 0 '
                          f'first, got {turns!r:.80}')
     return out
