@@ -14,12 +14,15 @@ from one consistent set of weights.
 Bad requests are answered with success = false and a message; they never stop the node.
 
 Serving: requests are taken from a service queue of ``service_queue_depth`` (keep last,
-reliable) and up to ``serving_threads`` of them are proposed at once (a callback group
-that runs that many callbacks in parallel, on a multi-threaded executor with one thread
-more); camera frames, model swaps and parameter changes are handled by their own callback
-group on the spare thread, so they never wait behind requests. The response is sent as soon
-as the proposal is ready: the display (markers, poses, annotated image, table cloud; see
-:mod:`fga_ros.nodes.proposal_display`) is published afterwards by a thread of its own.
+reliable) and up to ``serving_threads`` of them are handled at once (a callback group that
+runs that many callbacks in parallel, on a multi-threaded executor with one thread more);
+their proposals run in ``proposal_workers`` processes (:mod:`fga_ros.core.inference.
+proposer_pool`; 0: in the node's own process, where Python's interpreter lock makes the
+threads take turns). Camera frames, model swaps and parameter changes are handled by their
+own callback group on the spare thread, so they never wait behind requests. The response
+is sent as soon as the proposal is ready: the display (markers, poses, annotated image,
+table cloud; see :mod:`fga_ros.nodes.proposal_display`) is published afterwards by a thread
+of its own.
 """
 
 import threading
@@ -56,6 +59,7 @@ from fga_ros.core.inference.defaults import (
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
+from fga_ros.core.inference.proposer_pool import ProposerPool
 from fga_ros.nodes.common import (
     LimitedCallbackGroup,
     declare_camera_geometry,
@@ -70,6 +74,15 @@ TORCH_THREADS = 1
 """Default torch intra-op threads of one proposal: requests run in parallel instead (with
 more threads per call, torch's threads spin against each other on a busy CPU: 64 grasps
 took 13 ms with one thread and 120-190 ms with two on this project's loaded 2-core machine)."""
+
+PROPOSAL_WORKERS = 2
+"""Default worker processes that run the proposals (README "Serving under load": with 20
+clients, 2 workers and 4 serving threads answered 85 calls/s on this project's 2-core
+machine, the node's threads alone 57)."""
+
+SERVING_THREADS = 6
+"""Default requests the node handles at once: two per worker, so that a worker never waits
+while the node converts a request or builds a response."""
 
 try:  # optional: MoveIt's grasp-planning interface
     from moveit_msgs.msg import Grasp as MoveItGrasp
@@ -108,6 +121,9 @@ class GraspProposalNode(Node):
         checkpoint = self._param('checkpoint')
         self.proposer = Proposer.from_checkpoint(checkpoint or None)
         self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
+        workers = self._param('proposal_workers')
+        self.pool = (ProposerPool(self.proposer, workers, self._param('torch_threads'))
+                     if workers else None)
         if self._param('warmup'):
             self._warm_up()
         self.add_on_set_parameters_callback(self.parameters_callback)
@@ -170,9 +186,12 @@ class GraspProposalNode(Node):
         self.declare_parameter('image_wait', 5.0, descriptor(
             'a request without an image waits up to this long for the first camera frame, s',
             float_range=(0.0, 60.0)))
-        self.declare_parameter('serving_threads', 2, descriptor(
-            'requests proposed at once (executor threads of the service)', read_only=True,
+        self.declare_parameter('serving_threads', SERVING_THREADS, descriptor(
+            'requests handled at once (executor threads of the service)', read_only=True,
             int_range=(1, 64)))
+        self.declare_parameter('proposal_workers', PROPOSAL_WORKERS, descriptor(
+            "processes that run the proposals, each with a copy of the model (0: the node's "
+            'own process)', read_only=True, int_range=(0, 64)))
         self.declare_parameter('torch_threads', TORCH_THREADS, descriptor(
             "torch intra-op threads of one proposal (0: torch's default, one per core)",
             read_only=True, int_range=(0, 64)))
@@ -235,8 +254,12 @@ class GraspProposalNode(Node):
                           durability=DurabilityPolicy.VOLATILE)
 
     def destroy_node(self):
-        """Stop the display thread, then destroy the node (its publishers)."""
-        self.display.close()
+        """Stop the display thread and the proposal workers, then destroy the node."""
+        if hasattr(self, 'display'):
+            self.display.close()
+        pool = getattr(self, 'pool', None)
+        if pool is not None:
+            pool.close()
         return super().destroy_node()
 
     @staticmethod
@@ -244,24 +267,33 @@ class GraspProposalNode(Node):
         return checkpoint or f'share/fga_ros/{"/".join(BUNDLED_MODEL)} (bundled)'
 
     def _warm_up(self):
-        """One proposal on a simulator image, so that the first request is not slow."""
-        settings = self._settings()
+        """One proposal on a simulator image (in every worker), so that the first request
+        is not slow."""
         rgb = sim.render(sim.make_scene(sim.train_shapes()[0], 0))
-        proposal = self._run_proposal(rgb, settings)
-        self.get_logger().info(f'warm-up proposal took {proposal.inference_ms:.0f} ms')
+        kwargs = self._proposal_kwargs(self._settings())
+        if self.pool is None:
+            times = [self.proposer.propose(rgb, **kwargs).inference_ms]
+        else:
+            times = self.pool.warm_up(rgb, **kwargs)
+        self.get_logger().info('warm-up proposal took ' + ', '.join(f'{t:.0f}' for t in times)
+                               + f' ms ({len(times)} worker process(es))' * bool(self.pool))
+
+    def _proposal_kwargs(self, settings, constraints=None):
+        """``Proposer.propose`` arguments: the request's settings and constraints and the
+        node's oversample, candidate counts, floor and time budget."""
+        return {'num_grasps': settings.num_grasps, 'reject_fraction': settings.reject_fraction,
+                'ranking': settings.ranking, 'oversample': self._param('oversample'),
+                'min_candidates': self._param('min_candidates'),
+                'explore': self._param('explore'), 'constraints': constraints,
+                'floor': self._param('score_floor'),
+                'time_budget': self._param('constraint_time_budget')}
 
     def _run_proposal(self, rgb, settings, constraints=None):
-        """Proposal for an RGB image with the request's settings and constraints and the
-        node's oversample, candidate counts, floor and time budget."""
-        return self.proposer.propose(rgb, settings.num_grasps,
-                                     reject_fraction=settings.reject_fraction,
-                                     ranking=settings.ranking,
-                                     oversample=self._param('oversample'),
-                                     min_candidates=self._param('min_candidates'),
-                                     explore=self._param('explore'),
-                                     constraints=constraints,
-                                     floor=self._param('score_floor'),
-                                     time_budget=self._param('constraint_time_budget'))
+        """Proposal for an RGB image (in a worker process when the node has them)."""
+        kwargs = self._proposal_kwargs(settings, constraints)
+        if self.pool is None:
+            return self.proposer.propose(rgb, **kwargs)
+        return self.pool.propose(rgb, **kwargs)
 
     def _table_pixels(self, image_frame, camera):
         """``to_pixels`` of ``requests.resolve_constraints``: TF into the image's frame, then
@@ -308,7 +340,7 @@ class GraspProposalNode(Node):
 
     def _reload(self, checkpoint):
         """Swap the model atomically (running requests finish on the old one)."""
-        self.proposer.reload(checkpoint or None)
+        (self.proposer if self.pool is None else self.pool).reload(checkpoint or None)
         self.get_logger().info(f'loaded model {self._model_name(checkpoint)}')
 
     def checkpoint_callback(self, msg):
