@@ -15,7 +15,7 @@ from fga_ros.core.analysis.calibration_fit import (
 )
 from fga_ros.core.analysis.evaluation import evaluation_scenes
 from fga_ros.core.analysis.ood_images import ood_images
-from fga_ros.core.common.actions import turn_critic_inputs
+from fga_ros.core.common.actions import encode_actions, turn_critic_inputs
 from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.inference.calibration import (
     Calibration,
@@ -172,6 +172,25 @@ def test_view_logits_are_the_mean_over_turned_images(bundled):
             for turn in cal.turns for view in cal.views]
     assert len(each) == cal.num_views == 6
     torch.testing.assert_close(mean, torch.stack(each).mean(dim=0), atol=1e-4, rtol=1e-4)
+    stacked = cal.view_images(images_to_tensor(image, state.config.image_size))
+    for k, (turn, view) in enumerate((t, v) for t in cal.turns for v in cal.views):
+        torch.testing.assert_close(stacked[k], images_to_tensor(np.ascontiguousarray(
+            np.rot90(image[..., list(view)], turn, axes=(0, 1))), state.config.image_size)[0])
+
+
+def test_proposal_scores_are_the_calibrated_mean_over_the_views(bundled):
+    """The proposer scores the image and its views in one batched pass: the same scores as
+    the calibration's own mean logit over the views, computed view by view."""
+    state = bundled.snapshot()
+    image = sim.render(evaluation_scenes('T', 1, seed=5)[0])
+    for explore in (0, 64):
+        proposal = bundled.propose(image, num_grasps=32, seed=1, explore=explore, floor=0.0)
+        with torch.inference_mode():
+            features = state.model.features(images_to_tensor(image, state.config.image_size))
+            inputs = encode_actions(torch.tensor(proposal.actions, dtype=torch.float32))
+            expected = state.calibration.scores(
+                state.calibration.logits(state.model, features, inputs))
+        np.testing.assert_allclose(proposal.scores, expected.numpy(), atol=1e-4)
 
 
 def _sets(shifts, rng, familiar=0.0):

@@ -152,6 +152,12 @@ class Calibration:
         z = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings
 
+    def view_images(self, images: torch.Tensor) -> torch.Tensor:
+        """One image (1, 3, H, W), any dtype, followed by its views beyond the image as it
+        is: (num_views, 3, H, W)."""
+        return torch.cat([images] + [torch.rot90(images[:, list(view)], turn, dims=(-2, -1))
+                                     for turn, view in self._others()])
+
     def view_features(self, model: 'Network', features: ImageFeatures
                       ) -> Optional[ImageFeatures]:
         """``ImageFeatures`` (num_views - 1 states) of one image's views beyond the image as

@@ -2,8 +2,9 @@
 
 Pipeline of :meth:`Proposer.propose` for one camera image (batch size 1):
 
-1. one pass of the feature extractor; with novelty gates stored with the model, an image
-   unlike the training scenes abstains here (:mod:`.calibration`);
+1. one pass of the feature extractor over the image and its calibration views (one batch);
+   with novelty gates stored with the model, an image unlike the training scenes abstains
+   here (:mod:`.calibration`);
 2. a round of candidates: ``max(MIN_CANDIDATES, ceil(oversample * num_grasps / (1 -
    reject_fraction)))`` actor samples (one batched call of the actor head), their
    log-density under the actor's Gaussian KDE (eq. 8, bandwidth ``config.kde_bandwidth``,
@@ -173,6 +174,17 @@ class ModelState(typing.NamedTuple):
 def _features(model: Network, config: TrainConfig, image: np.ndarray,
               device: torch.device) -> ImageFeatures:
     return model.features(images_to_tensor(image, config.image_size, device))
+
+
+def _all_view_features(state: ModelState, image: np.ndarray, device: torch.device
+                        ) -> tuple[ImageFeatures, Optional[ImageFeatures]]:
+    """Features of the image (1 state) and of its other calibration views (num_views - 1
+    states; None without them), from one batched pass of the feature extractor."""
+    images = images_to_tensor(image, state.config.image_size, device)
+    if state.calibration.num_views == 1:
+        return state.model.features(images), None
+    every = state.model.features(state.calibration.view_images(images))
+    return ImageFeatures(*(t[:1] for t in every)), ImageFeatures(*(t[1:] for t in every))
 
 
 def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, n: int,
@@ -440,7 +452,7 @@ class Proposer:
         generator = self._generator(generator, seed)
         state = self._state
         with torch.inference_mode():
-            features = _features(state.model, state.config, image, self.device)
+            features, views = _all_view_features(state, image, self.device)
             novelty, why = (gate_verdict(state.gates, features.trunk) if state.gates
                             else (math.nan, ''))
             if why:
@@ -448,13 +460,14 @@ class Proposer:
                     f'abstained: the image does not look like a scene the model was trained '
                     f'on ({why}); no grasp proposed', 0, 0, start, novelty=novelty,
                     num_rounds=0)
-            drawn = self._draw_rounds(state, image, features, request, constraints, generator,
-                                      start)
+            drawn = self._draw_rounds(state, image, (features, views), request, constraints,
+                                      generator, start)
         return _answer(drawn, request, constraints, novelty, start)
 
-    def _draw_rounds(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
-                     request: _Request, constraints: TaskConstraints,
-                     generator: Optional[torch.Generator], start: float) -> _Rounds:
+    def _draw_rounds(self, state: ModelState, image: np.ndarray,
+                     features: tuple[ImageFeatures, Optional[ImageFeatures]], request: _Request,
+                     constraints: TaskConstraints, generator: Optional[torch.Generator],
+                     start: float) -> _Rounds:
         """Rounds of candidates until one is enough: without filtering constraints always
         one; with them, until ``num_grasps`` allowed candidates reach the floor, the
         sample budget is spent or ``time_budget`` has passed."""
@@ -477,12 +490,16 @@ class Proposer:
                 break
         return _Rounds(rounds, drawn, explored, rejected, best_any)
 
-    def _round(self, state: ModelState, image: np.ndarray, features: ImageFeatures,
-               num_sampled: int, reject_fraction: float, explore: int,
+    def _round(self, state: ModelState, image: np.ndarray,
+               all_features: tuple[ImageFeatures, Optional[ImageFeatures]], num_sampled: int,
+               reject_fraction: float, explore: int,
                generator: Optional[torch.Generator]) -> tuple[np.ndarray, ...]:
         """One round of candidates: (actions (m, 3), critic inputs (m, 4), calibrated scores
-        (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps."""
+        (m,), log-densities (m,)) numpy arrays; actor samples first, then explored grasps.
+        ``all_features``: those of the image and of its other views (``_all_view_features``).
+        """
         model, config, calibration = state.model, state.config, state.calibration
+        features, views = all_features
         out = model.sample(features, num_sampled, generator)[0]
         log_density = self_log_density(out, config.kde_bandwidth)
         keep = torch.topk(log_density, num_sampled - num_to_reject(num_sampled, reject_fraction),
@@ -498,7 +515,7 @@ class Proposer:
                 calibration.scores(first[len(out):]) >= EXPLORE_MIN_SCORE)[:, 0]
             index = torch.cat([torch.arange(len(out), device=self.device), found])
             inputs, first = inputs[index], first[index]
-        scores = calibration.scores(calibration.logits(model, features, inputs, first))
+        scores = calibration.scores(calibration.logits(model, features, inputs, first, views))
         if explore:
             passed = len(out) + torch.nonzero(scores[len(out):] >= EXPLORE_MIN_SCORE)[:, 0]
             found_density = (kde_log_density(inputs[passed], out, config.kde_bandwidth)
