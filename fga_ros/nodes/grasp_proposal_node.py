@@ -77,8 +77,8 @@ took 13 ms with one thread and 120-190 ms with two on this project's loaded 2-co
 
 PROPOSAL_WORKERS = 2
 """Default worker processes that run the proposals (README "Serving under load": with 20
-clients, 2 workers and 4 serving threads answered 85 calls/s on this project's 2-core
-machine, the node's threads alone 57)."""
+clients, 2 workers and 6 serving threads answered 87 calls/s on this project's 2-core
+machine, the node's threads alone 57.6)."""
 
 SERVING_THREADS = 6
 """Default requests the node handles at once: two per worker, so that a worker never waits
