@@ -81,8 +81,9 @@ clients, 2 workers and 6 serving threads answered 87 calls/s on this project's 2
 machine, the node's threads alone 57.6)."""
 
 SERVING_THREADS = 6
-"""Default requests the node handles at once: two per worker, so that a worker never waits
-while the node converts a request or builds a response."""
+"""Default requests the node handles at once: three per default worker, so that a worker
+never waits while the node converts a request or builds a response (20 clients: 85.2 calls/s
+with 4, 87.3 with 6, one 45 s run each)."""
 
 try:  # optional: MoveIt's grasp-planning interface
     from moveit_msgs.msg import Grasp as MoveItGrasp
