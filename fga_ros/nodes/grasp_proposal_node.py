@@ -82,7 +82,7 @@ machine, the node's threads alone 57.6)."""
 
 SERVING_THREADS = 6
 """Default requests the node handles at once: three per default worker, so that a worker
-never waits while the node converts a request or builds a response (20 clients: 85.2 calls/s
+never waits while the node converts a request or builds a response (20 clients: 83.3 calls/s
 with 4, 87.3 with 6, one 45 s run each)."""
 
 try:  # optional: MoveIt's grasp-planning interface
