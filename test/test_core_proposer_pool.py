@@ -113,7 +113,7 @@ def _alive(pid):
 
 
 def test_a_dead_or_hung_worker_is_replaced(files, image):
-    with ProposerPool(Proposer.from_checkpoint(files[0]), workers=1, call_timeout=3.0) as pool:
+    with ProposerPool(Proposer.from_checkpoint(files[0]), workers=1, call_timeout=5.0) as pool:
         pool.warm_up(image, num_grasps=4)
         (first,) = pool.worker_pids()
         os.kill(first, signal.SIGKILL)

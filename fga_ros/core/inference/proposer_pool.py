@@ -39,7 +39,7 @@ CALL_TIMEOUT_S = 60.0
 """Default wall time, s, a worker may take for one call before it is replaced."""
 
 START_TIMEOUT_S = 300.0
-"""Wall time, s, a new worker may take to start, receive the model and warm up."""
+"""Wall time, s, a new worker may take to start (import torch) and receive the model."""
 
 
 class WorkerError(RuntimeError):
@@ -126,7 +126,8 @@ class ProposerPool:
         workers: number of worker processes, 1..MAX_WORKERS.
         torch_threads: torch intra-op threads of each worker (0: torch's default).
         seed: worker i draws from seed + i (None: a random seed per worker).
-        call_timeout: s a worker may take for one call before it is replaced, > 0.
+        call_timeout: s a worker may take for one call before it is replaced, > 0 (a new
+            worker gets START_TIMEOUT_S to start and load the model first).
     """
 
     def __init__(self, proposer: Proposer, workers: int, torch_threads: int = 1,
@@ -205,8 +206,9 @@ class ProposerPool:
         generation, state = self._current  # the model of this call, read once
         worker = self._idle.get()
         try:
-            if worker.generation != generation:
-                self._load(worker, generation, state, self.call_timeout)
+            if worker.generation != generation:  # a new worker may still be starting
+                self._load(worker, generation, state,
+                           START_TIMEOUT_S if worker.generation == 0 else self.call_timeout)
             worker.send(('propose', image, kwargs))
             proposal = worker.receive(self.call_timeout)
         except (EOFError, OSError, TimeoutError) as error:
