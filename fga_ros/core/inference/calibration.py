@@ -164,9 +164,7 @@ class Calibration:
         it is, from its features (1 state); None with the image alone."""
         if self.num_views == 1:
             return None
-        image = features.images[0]  # (3, H, W) in [-1, 1]
-        images = torch.stack([torch.rot90(image[list(view)], turn, dims=(-2, -1))
-                              for turn, view in self._others()])
+        images = self.view_images(features.images[:1])[1:]  # in [-1, 1]
         return model.features((images + 1.0) * 0.5)  # back to [0, 1]: same normalisation
 
     def logits(self, model: 'Network', features: ImageFeatures, critic_inputs: torch.Tensor,

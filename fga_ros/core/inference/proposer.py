@@ -465,16 +465,16 @@ class Proposer:
         return _answer(drawn, request, constraints, novelty, start)
 
     def _draw_rounds(self, state: ModelState, image: np.ndarray,
-                     features: tuple[ImageFeatures, Optional[ImageFeatures]], request: _Request,
-                     constraints: TaskConstraints, generator: Optional[torch.Generator],
-                     start: float) -> _Rounds:
+                     all_features: tuple[ImageFeatures, Optional[ImageFeatures]],
+                     request: _Request, constraints: TaskConstraints,
+                     generator: Optional[torch.Generator], start: float) -> _Rounds:
         """Rounds of candidates until one is enough: without filtering constraints always
         one; with them, until ``num_grasps`` allowed candidates reach the floor, the
         sample budget is spent or ``time_budget`` has passed."""
         rounds: list[tuple[np.ndarray, ...]] = []
         drawn, explored, rejected, best_any = 0, 0, 0, -math.inf
         while True:
-            batch = self._round(state, image, features, request.num_sampled,
+            batch = self._round(state, image, all_features, request.num_sampled,
                                 request.reject_fraction, request.explore, generator)
             drawn += request.num_sampled
             explored += request.explore
