@@ -276,8 +276,9 @@ class GraspProposalNode(Node):
             times = [self.proposer.propose(rgb, **kwargs).inference_ms]
         else:
             times = self.pool.warm_up(rgb, **kwargs)
-        self.get_logger().info('warm-up proposal took ' + ', '.join(f'{t:.0f}' for t in times)
-                               + f' ms ({len(times)} worker process(es))' * bool(self.pool))
+        where = '' if self.pool is None else f' ({len(times)} worker processes)'
+        self.get_logger().info('warm-up proposal took '
+                               + ', '.join(f'{t:.0f}' for t in times) + f' ms{where}')
 
     def _proposal_kwargs(self, settings, constraints=None):
         """``Proposer.propose`` arguments: the request's settings and constraints and the
