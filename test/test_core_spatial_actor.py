@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
+from fga_ros.core.common.actions import CENTRE, HALF_WIDTH, decode_actor
 from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.estimators.divergences import categorical_divergence
 from fga_ros.core.models.nets import ActorCritic
@@ -85,10 +85,12 @@ def test_bad_latents_are_rejected(actor):
         actor.act_on_trunk(torch.zeros(1, CHANNELS, GRID, GRID), torch.zeros(1, 5, 3))
 
 
-@pytest.mark.parametrize('divergence', ['js', 'fkl', 'rkl', 'gan', 'me'])
-def test_every_objective_trains_the_cell_choice_and_the_placement(tiny_config, divergence):
+@pytest.mark.parametrize('divergence, angle_bins', [
+    ('js', 1), ('fkl', 1), ('rkl', 1), ('gan', 1), ('me', 1), ('js', 4), ('gan', 4)])
+def test_every_objective_trains_the_cell_choice_and_the_placement(tiny_config, divergence,
+                                                                   angle_bins):
     config = dataclasses.replace(tiny_config, actor_head='spatial', divergence=divergence,
-                                 critic_readout='local')
+                                 critic_readout='local', actor_angle_bins=angle_bins)
     torch.manual_seed(0)
     model = ActorCritic(config)
     assert model.latent_dim == config.latent_dim + 1
@@ -154,3 +156,56 @@ def test_cell_target_follows_the_critic_and_the_cell_term_trains_only_the_scorer
     actor_step_loss(model, config, images, torch.Generator().manual_seed(0))[0].backward()
     with pytest.raises(ValueError, match='cell_fkl_weight'):
         dataclasses.replace(config, divergence='gan')
+
+
+def test_with_angle_bins_each_choice_places_alpha_in_its_bin():
+    torch.manual_seed(0)
+    bins = 4
+    actor = SpatialActor(CHANNELS, GRID, IMAGE, latent_dim=3, hidden=(16, 16),
+                         angle_bins=bins)
+    trunk = torch.randn(2, CHANNELS, GRID, GRID)
+    log_probs = actor.cell_log_probs(trunk)
+    assert log_probs.shape == (2, GRID * GRID * bins)
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2))
+    # the bins of one cell share its reach: all reachable or all not
+    assert (actor.unreachable.reshape(-1, bins) == actor.unreachable[::bins, None]).all()
+    z = 2.0 * torch.rand(2, 2000, 4) - 1.0
+    actions, log_choice = actor.act_on_trunk(trunk, z)
+    choices = choose_cells(log_probs, z[..., 0])
+    torch.testing.assert_close(log_choice, torch.gather(log_probs, 1, choices))
+    alpha = decode_actor(actions)[..., 2]
+    expected_bin = torch.floor(alpha / (torch.pi / bins)).long().clamp(max=bins - 1)
+    assert (expected_bin == choices % bins).all()
+    assert len(torch.unique(choices % bins)) == bins
+    offset = actions[..., :2] - actor.centres[choices // bins]
+    assert (offset.abs() <= actor.reach + 1e-6).all()
+    # the radius is the MLP's, as with one bin: the radius weight still shapes it
+    assert (actions[..., 2:].norm(dim=-1) <= 2 ** 0.5 + 1e-6).all()
+
+
+def test_cell_target_with_angle_bins_follows_the_critic_in_alpha(tiny_config, monkeypatch):
+    config = dataclasses.replace(tiny_config, actor_head='spatial', critic_readout='local',
+                                 actor_angle_bins=4, cell_fkl_weight=1.0)
+    torch.manual_seed(0)
+    model = ActorCritic(config)
+    features = model.features(torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8))
+    # feasible only for alpha in [0, pi / 4), i.e. 2 alpha in [0, pi / 2): bin 0 of 4
+    monkeypatch.setattr(model, 'score', lambda f, a: torch.where(
+        (a[..., 2] >= 0) & (a[..., 3] > 0), 20.0, -20.0))
+    probs = cell_target(model, features, points_per_cell=8).exp()[0]
+    choices = torch.nonzero(~model.actor.unreachable).squeeze(1)
+    inside = (model.actor.centres[choices // 4].abs() + 0.5 * model.actor.reach <= 1.0).all(-1)
+    in_bin0 = probs[(choices % 4 == 0) & inside]
+    torch.testing.assert_close(in_bin0, in_bin0[:1].expand_as(in_bin0))
+    assert probs[choices % 4 != 0].max() < 1e-6 * in_bin0.min()
+    monkeypatch.undo()
+    loss = cell_fkl_loss(model, features, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(p.grad is not None for p in model.actor.cell_scores.parameters())
+
+
+def test_angle_bins_need_the_spatial_head(tiny_config):
+    with pytest.raises(ValueError, match='actor_angle_bins > 1 needs actor_head: spatial'):
+        dataclasses.replace(tiny_config, actor_head='flat', actor_angle_bins=2)
+    with pytest.raises(ValueError, match='actor_angle_bins must be > 0'):
+        dataclasses.replace(tiny_config, actor_head='spatial', actor_angle_bins=0)

@@ -35,10 +35,10 @@ ARCHITECTURE_FIELDS = (
     'image_size', 'embed_channels', 'num_blocks', 'bottleneck_channels',
     'pixel_mlp_channels', 'latent_dim', 'actor_head', 'actor_hidden', 'critic_hidden',
     'critic_readout',
-    'readout_span', 'readout_width', 'method', 'heatmap_angles',
+    'readout_span', 'readout_width', 'method', 'heatmap_angles', 'actor_angle_bins',
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
-ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden')
+ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden', 'actor_angle_bins')
 """The architecture fields of the actor head alone; the others fix the extractor and the
 critic (a warm start copies those from another model)."""
 
@@ -48,6 +48,7 @@ UPPER_BOUNDS = {
     'image_size': 512, 'embed_channels': 1024, 'num_blocks': 64, 'bottleneck_channels': 1024,
     'pixel_mlp_channels': 1024, 'latent_dim': 256, 'actor_hidden': 4096, 'critic_hidden': 4096,
     'readout_span': 256.0, 'readout_width': 256.0, 'heatmap_angles': 64,
+    'actor_angle_bins': 64,
     'heatmap_beta': 10_000.0,
     # estimators and batches
     'num_supports': 4096, 'resample_per_support': 64, 'uncertainty_proposals': 16384,
@@ -99,6 +100,10 @@ class TrainConfig:
     """the actor: 'flat' (appendix B: MLP on the flattened feature vector and z) or
     'spatial' (a choice among the trunk map's cells, then a local MLP on the features
     around the chosen cell; fga_ros/core/models/spatial_actor.py)"""
+    actor_angle_bins: int = 1
+    """spatial actor: angle bins of its discrete choice, a choice being a (cell, bin) pair
+    and the local MLP placing alpha within the bin's pi / actor_angle_bins (1: one choice
+    per cell, alpha free)"""
     actor_hidden: tuple = (256, 256, 256)
     """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
     critic_hidden: tuple = (256, 256)
@@ -239,7 +244,7 @@ class TrainConfig:
             'critic_batch', 'replay_positive', 'replay_negative', 'prefill_scenes', 'steps',
             'interaction_steps', 'grasps_per_state', 'critic_actions_per_state',
             'readout_span', 'readout_width', 'eval_states', 'eval_actions', 'log_every',
-            'lr_actor', 'lr_critic', 'heatmap_angles', 'heatmap_beta',
+            'lr_actor', 'lr_critic', 'heatmap_angles', 'heatmap_beta', 'actor_angle_bins',
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -282,6 +287,9 @@ class TrainConfig:
         if self.divergence not in DIVERGENCES:
             raise ValueError(f'divergence must be one of {DIVERGENCES}, got '
                              f'{quote(self.divergence)}')
+        if self.actor_angle_bins > 1 and self.actor_head != 'spatial':
+            raise ValueError('actor_angle_bins > 1 needs actor_head: spatial, got '
+                             f'{quote(self.actor_head)}')
         if self.cell_fkl_weight > 0 and (self.actor_head != 'spatial'
                                          or self.divergence not in F_DIVERGENCES):
             raise ValueError('cell_fkl_weight > 0 needs actor_head: spatial and an '

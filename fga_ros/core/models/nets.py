@@ -170,7 +170,7 @@ class ActorCritic(nn.Module):
         else:
             self.actor = SpatialActor(config.embed_channels, self.extractor.grid,
                                       config.image_size, config.latent_dim,
-                                      config.actor_hidden)
+                                      config.actor_hidden, config.actor_angle_bins)
         self.latent_dim = self.actor.latent_dim
         """Latent size the actor takes (the spatial head adds its cell choice)."""
         if config.critic_readout == 'flat':

@@ -13,6 +13,13 @@ head is a mixture over the trunk map's cells instead (``actor_head: spatial``):
   components and returns the grasp centre within ``REACH_CELLS`` of the cell centre, and
   ``[r sin 2alpha, r cos 2alpha]`` as appendix B's actor does.
 
+With ``angle_bins`` B > 1 a choice is a (cell, angle bin) pair: the scorer gives B logits
+per cell, bin b holding alpha in [b pi / B, (b + 1) pi / B), and the MLP, told the bin
+(one-hot), places alpha within it. Two ways of holding an object at one place with
+different closing directions (the 8's waist across the ring grasps there) are then two
+choices, each with its own probability, where a single smooth MLP of the latent would have
+to split its output between them.
+
 What is learnt at one place holds at every place. The offset and angle are
 reparameterised, so the f-divergence estimator of eq. 10 trains the MLP through the
 samples as in the paper; the discrete cell choice has no pathwise gradient, so the trainer
@@ -62,6 +69,10 @@ class SpatialActor(ActorHead):
             choice (``self.latent_dim`` is d + 1).
         hidden: widths of the local MLP's hidden layers (the cell scorer is a 3 x 3 conv
             and a 1 x 1 conv of ``SCORER_CHANNELS``, then a 1 x 1 conv to one logit).
+        angle_bins: B, angle bins per cell of the discrete choice (1: alpha is free).
+
+    Choices are numbered ``cell * B + bin``; ``cell_log_probs`` and ``unreachable`` have
+    one entry per choice.
     """
 
     patch_offsets: torch.Tensor
@@ -69,18 +80,22 @@ class SpatialActor(ActorHead):
     centres: torch.Tensor
     """(G * G, 2) buffer: cell centres (x, y) in network units"""
     unreachable: torch.Tensor
-    """(G * G,) bool buffer: cells whose reach lies wholly outside the workspace"""
+    """(G * G * B,) bool buffer: choices whose cell's reach lies wholly outside the
+    workspace"""
 
     def __init__(self, trunk_channels: int, grid_side: int, image_size: int, latent_dim: int,
-                 hidden: Sequence[int]) -> None:
+                 hidden: Sequence[int], angle_bins: int = 1) -> None:
         super().__init__()
         self.latent_dim = latent_dim + 1
+        self.angle_bins = angle_bins
         self.cell_scores = nn.Sequential(
             nn.Conv2d(trunk_channels, SCORER_CHANNELS, 3, padding=1), nn.ReLU(),
             nn.Conv2d(SCORER_CHANNELS, SCORER_CHANNELS, 1), nn.ReLU(),
-            nn.Conv2d(SCORER_CHANNELS, 1, 1))
+            nn.Conv2d(SCORER_CHANNELS, angle_bins, 1))
         side = 2 * NEIGHBOURHOOD + 1
-        self.local = _mlp(trunk_channels * side * side + latent_dim, hidden, ACTION_DIM)
+        bin_inputs = angle_bins if angle_bins > 1 else 0
+        self.local = _mlp(trunk_channels * side * side + latent_dim + bin_inputs, hidden,
+                          ACTION_DIM)
         # flat index offsets of the patch around a cell in the zero-padded map
         padded = grid_side + 2 * NEIGHBOURHOOD
         steps = torch.arange(-NEIGHBOURHOOD, NEIGHBOURHOOD + 1)
@@ -97,15 +112,18 @@ class SpatialActor(ActorHead):
         self.reach = REACH_CELLS * EMBED_STRIDE * scale / HALF_WIDTH
         self.register_buffer('centres', centres, persistent=False)
         reachable = (centres.abs() - self.reach <= 1.0).all(-1)
-        self.register_buffer('unreachable', ~reachable, persistent=False)
+        self.register_buffer('unreachable', ~reachable.repeat_interleave(angle_bins),
+                             persistent=False)
 
     def cell_log_probs(self, trunk: torch.Tensor) -> torch.Tensor:
-        """log pi(c | s) (S, G * G) of every cell; unreachable cells get -inf."""
-        logits = self.cell_scores(trunk).flatten(1)
+        """log pi(c | s) (S, G * G * B) of every choice; unreachable ones get -inf."""
+        logits = self.cell_scores(trunk).permute(0, 2, 3, 1).flatten(1)
         return torch.log_softmax(logits.masked_fill(self.unreachable, float('-inf')), dim=-1)
 
-    def place(self, trunk: torch.Tensor, cells: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Actions (S, n, 4) of the local MLP at chosen cells (S, n), latents (S, n, d)."""
+    def place(self, trunk: torch.Tensor, choices: torch.Tensor, z: torch.Tensor
+              ) -> torch.Tensor:
+        """Actions (S, n, 4) of the local MLP at chosen choices (S, n), latents (S, n, d)."""
+        cells, bins = choices // self.angle_bins, choices % self.angle_bins
         num_states, channels = trunk.shape[:2]
         padded = functional.pad(trunk, (NEIGHBOURHOOD,) * 4).flatten(2)  # (S, C, P)
         row, col = cells // self.grid_side, cells % self.grid_side
@@ -113,9 +131,24 @@ class SpatialActor(ActorHead):
         index = (middle.unsqueeze(-1) + self.patch_offsets).flatten(1)  # (S, n * 9)
         local = torch.gather(padded, 2, index.unsqueeze(1).expand(-1, channels, -1))
         local = local.reshape(num_states, channels, cells.shape[1], -1).permute(0, 2, 1, 3)
-        out = torch.tanh(self.local(torch.cat([local.flatten(2), z], dim=-1)))
+        inputs = [local.flatten(2), z]
+        if self.angle_bins > 1:
+            inputs.append(functional.one_hot(bins, self.angle_bins).to(z.dtype))
+        out = torch.tanh(self.local(torch.cat(inputs, dim=-1)))
         centre = self.centres[cells] + self.reach * out[..., :2]
-        return torch.cat([centre, out[..., 2:]], dim=-1)
+        if self.angle_bins == 1:
+            return torch.cat([centre, out[..., 2:]], dim=-1)
+        return torch.cat([centre, self._into_bin(out[..., 2:], bins)], dim=-1)
+
+    def _into_bin(self, sin_cos: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        """[r sin 2alpha, r cos 2alpha] (S, n, 2) with 2alpha in bin ``bins`` (S, n): the
+        MLP's direction phi in (-pi, pi] is squeezed onto the bin's arc of 2 pi / B, its
+        radius r kept."""
+        radius = sin_cos.norm(dim=-1)
+        phi = torch.atan2(sin_cos[..., 0], sin_cos[..., 1])
+        twice_alpha = (2.0 * torch.pi * bins + phi + torch.pi) / self.angle_bins
+        return torch.stack([radius * torch.sin(twice_alpha),
+                            radius * torch.cos(twice_alpha)], dim=-1)
 
     def forward(self, features: ImageFeatures, z: torch.Tensor) -> ActorOutput:
         return self.act_on_trunk(features.trunk, z)

@@ -117,26 +117,30 @@ def _spatial_actor(model: ActorCritic) -> SpatialActor:
 def cell_target(model: ActorCritic, features: ImageFeatures,
                 points_per_cell: int = CELL_TARGET_POINTS,
                 generator: Optional[torch.Generator] = None) -> Tensor:
-    """Target probabilities of the spatial actor's reachable cells: the critic's
-    feasibility mass of grasps centred in each cell, as log-probabilities (S, R), detached.
+    """Target probabilities of the spatial actor's reachable choices (cell, angle bin):
+    the critic's feasibility mass of grasps centred in the cell with alpha in the bin, as
+    log-probabilities (S, R), detached.
 
-    Each cell gets ``points_per_cell`` grasps with centres uniform over its square (one
-    cell wide) and alpha uniform in [0, pi) at the radius weight's peak r = RADIUS_MEAN;
-    a cell's mass is their mean ``feasibility`` (critic score, workspace indicator), raised
-    to SCORE_FLOOR. R: cells not ``unreachable``, in index order.
+    Each choice gets ``points_per_cell`` grasps with centres uniform over its cell's square
+    (one cell wide) and alpha uniform over its bin (all of [0, pi) with one bin) at the
+    radius weight's peak r = RADIUS_MEAN; a choice's mass is their mean ``feasibility``
+    (critic score, workspace indicator), raised to SCORE_FLOOR. R: choices not
+    ``unreachable``, in index order.
     """
     actor = _spatial_actor(model)
-    centres = actor.centres[~actor.unreachable]  # (R, 2)
-    num_states, cells = features.num_states, centres.shape[0]
-    u = torch.rand((num_states, cells, points_per_cell, 3), generator=generator,
+    choices = torch.nonzero(~actor.unreachable).squeeze(1)  # (R,)
+    centres = actor.centres[choices // actor.angle_bins]  # (R, 2)
+    bins = (choices % actor.angle_bins).to(centres.dtype)
+    num_states, count = features.num_states, centres.shape[0]
+    u = torch.rand((num_states, count, points_per_cell, 3), generator=generator,
                    device=features.device)
     half_cell = 0.5 * actor.reach / REACH_CELLS
     xy = centres[None, :, None, :] + (2.0 * u[..., :2] - 1.0) * half_cell
-    angle = 2.0 * math.pi * u[..., 2]  # 2 alpha
+    angle = 2.0 * math.pi * (bins[:, None] + u[..., 2]) / actor.angle_bins  # 2 alpha
     actions4 = torch.cat([xy, RADIUS_MEAN * torch.sin(angle)[..., None],
                           RADIUS_MEAN * torch.cos(angle)[..., None]], dim=-1)
     g = feasibility(model, features, actions4.reshape(num_states, -1, 4))
-    log_mass = torch.log(g.reshape(num_states, cells, -1).mean(-1).clamp_min(SCORE_FLOOR))
+    log_mass = torch.log(g.reshape(num_states, count, -1).mean(-1).clamp_min(SCORE_FLOOR))
     return log_mass - torch.logsumexp(log_mass, dim=-1, keepdim=True)
 
 
