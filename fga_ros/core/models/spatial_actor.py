@@ -122,7 +122,8 @@ class SpatialActor(ActorHead):
 
     def place(self, trunk: torch.Tensor, choices: torch.Tensor, z: torch.Tensor
               ) -> torch.Tensor:
-        """Actions (S, n, 4) of the local MLP at chosen choices (S, n), latents (S, n, d)."""
+        """Actions (S, n, 4) of the local MLP for choices (S, n) numbered ``cell * B + bin``,
+        latents (S, n, d)."""
         cells, bins = choices // self.angle_bins, choices % self.angle_bins
         num_states, channels = trunk.shape[:2]
         padded = functional.pad(trunk, (NEIGHBOURHOOD,) * 4).flatten(2)  # (S, C, P)
@@ -159,16 +160,17 @@ class SpatialActor(ActorHead):
             raise ValueError(f'z must have shape ({trunk.shape[0]}, n, {self.latent_dim}), '
                              f'got {tuple(z.shape)}')
         log_probs = self.cell_log_probs(trunk)
-        cells = choose_cells(log_probs, z[..., 0])
-        return ActorOutput(self.place(trunk, cells, z[..., 1:]),
-                           torch.gather(log_probs, 1, cells))
+        choices = choose_cells(log_probs, z[..., 0])
+        return ActorOutput(self.place(trunk, choices, z[..., 1:]),
+                           torch.gather(log_probs, 1, choices))
 
 
 def choose_cells(log_probs: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF draw of cells: log-probabilities (S, c), latents z0 (S, n) in [-1, 1]
-    -> cell indices (S, n), cell i for ``u = (z0 + 1) / 2`` in [F(i - 1), F(i)).
+    """Inverse-CDF draw of choices (cells, or (cell, angle bin) pairs): log-probabilities
+    (S, c), latents z0 (S, n) in [-1, 1] -> indices (S, n), choice i for
+    ``u = (z0 + 1) / 2`` in [F(i - 1), F(i)).
 
-    A cell of probability 0 is never returned.
+    A choice of probability 0 is never returned.
     """
     cdf = torch.cumsum(log_probs.detach().exp(), dim=-1)
     # u scaled to the total mass (1 up to rounding) and kept below it: the first cell whose
