@@ -146,8 +146,9 @@ def cell_target(model: ActorCritic, features: ImageFeatures,
 
 def cell_fkl_loss(model: ActorCritic, features: ImageFeatures,
                   generator: Optional[torch.Generator] = None) -> Tensor:
-    """Forward KL from ``cell_target`` to the spatial actor's cell probabilities pi, mean
-    over states; differentiable w.r.t. the cell scorer.
+    """Forward KL from ``cell_target`` to the spatial actor's choice probabilities pi (per
+    cell, or per (cell, angle bin) with ``actor_angle_bins`` > 1), mean over states;
+    differentiable w.r.t. the cell scorer.
 
     Its gradient on the logit of cell c is ``pi_c - p_c`` (a cross-entropy): unlike the
     score-function term of the sampled choices it reaches every cell, and a cell the actor
