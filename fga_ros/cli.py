@@ -787,6 +787,35 @@ def cmd_modes(args):
         print(f'figure: {out}')
 
 
+def cmd_grid(args):
+    """A rows x columns grid of evaluations (e.g. Table 5): JSON and a figure."""
+    from fga_ros.core.analysis.result_grid import GRID_METRICS, build_grid, grid_figure
+
+    json_path = check_file(args.json, '--json') if args.json else None
+    figure = _figure_path(args.figure, '--figure')
+    cells = []
+    for text in args.cells:
+        name, sep, path = text.partition('=')
+        row, slash, column = name.partition('/')
+        if not (sep and slash and row and column and path):
+            raise UserError(f'cell {text!r} must read ROW/COLUMN=EVAL_JSON')
+        cells.append((row, column, path))
+    grid = build_grid(cells)
+    for name, label in GRID_METRICS.items():
+        print(f'{label} (%, mean of {", ".join(grid["training_shapes"])}):')
+        print('  ' + ' ' * 20 + ''.join(f'{c:>12}' for c in grid['columns']))
+        for row in grid['rows']:
+            values = [grid['cells'][row].get(c) for c in grid['columns']]
+            print(f'  {row:<20}' + ''.join(
+                f'{100 * v["mean"][name]:>12.1f}' if v else f'{"-":>12}' for v in values))
+    if json_path:
+        write_text(json_path, json.dumps(grid, indent=1) + '\n')
+        print(f'grid: {json_path}')
+    if figure:
+        grid_figure(grid, make_parent(figure), args.title)
+        print(f'figure: {figure}')
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fga`` argument parser: one sub-command per job, each added by its ``_add_*``."""
     from fga_ros.resources import package_version
@@ -803,7 +832,7 @@ def build_parser() -> argparse.ArgumentParser:
                    **kwargs)
     sub.add_parser = sub_parser  # type: ignore[method-assign]
     for add_command in (_add_sim, _add_train, _add_record, _add_eval, _add_propose, _add_demo,
-                        _add_calibrate, _add_modes, _add_bench):
+                        _add_calibrate, _add_modes, _add_bench, _add_grid):
         add_command(sub)
     return parser
 
@@ -1076,6 +1105,18 @@ def _add_bench(sub: Any) -> None:
     _add_device(p)
     _add_no_progress(p)
     p.set_defaults(func=cmd_bench)
+
+def _add_grid(sub: Any) -> None:
+    """``fga grid``."""
+    p = sub.add_parser('grid', help='a rows x columns table of fga eval results (e.g. '
+                                    'methods x distortions, Table 5): printed, JSON, figure')
+    p.add_argument('cells', nargs='+', metavar='ROW/COLUMN=EVAL_JSON',
+                   help='one cell: its row and column names and an fga eval --json file')
+    p.add_argument('--json', default=None, help='write the grid as JSON (default: none)')
+    p.add_argument('--figure', default=None, help='write the grid figure (default: none)')
+    p.add_argument('--title', default='', help='figure title (default: none)')
+    p.set_defaults(func=cmd_grid)
+
 
 def _quiet_stdout():
     """After a broken pipe: send what is still buffered for stdout to /dev/null, so that
