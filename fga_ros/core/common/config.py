@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from fga_ros.core.common.choices import (
     ACTOR_HEADS,
+    CAMERA_VIEWS,
     CRITIC_READOUTS,
     DIVERGENCES,
     F_DIVERGENCES,
@@ -36,6 +37,7 @@ ARCHITECTURE_FIELDS = (
     'pixel_mlp_channels', 'latent_dim', 'actor_head', 'actor_hidden', 'critic_hidden',
     'critic_readout',
     'readout_span', 'readout_width', 'method', 'heatmap_angles', 'actor_angle_bins',
+    'camera_view',
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
 ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden', 'actor_angle_bins')
@@ -119,6 +121,11 @@ class TrainConfig:
     readout_width: float = 6.0
     """local readout: extent of the sampled pixels across the closing direction, same
     pixels (default: the simulated gripper's claw width)"""
+    camera_view: str = 'table'
+    """actor-critic: 'table' (the image is the table seen from straight above, pixel =
+    table point) or 'fitted' (the trainer fits the camera's table-to-image homography from
+    the prefill's successful grasps and the network rectifies every image with it;
+    fga_ros/core/models/camera_view.py)"""
 
     # Method: the paper's actor-critic or a heat-map baseline (appendix D.1).
     method: str = 'actor-critic'
@@ -276,6 +283,9 @@ class TrainConfig:
         if self.actor_head not in ACTOR_HEADS:
             raise ValueError(f'actor_head must be one of {ACTOR_HEADS}, got '
                              f'{quote(self.actor_head)}')
+        if self.camera_view not in CAMERA_VIEWS:
+            raise ValueError(f'camera_view must be one of {CAMERA_VIEWS}, got '
+                             f'{quote(self.camera_view)}')
         if self.critic_readout not in CRITIC_READOUTS:
             raise ValueError(f'critic_readout must be one of {CRITIC_READOUTS}, got '
                              f'{quote(self.critic_readout)}')

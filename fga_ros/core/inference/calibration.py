@@ -164,8 +164,7 @@ class Calibration:
         it is, from its features (1 state); None with the image alone."""
         if self.num_views == 1:
             return None
-        images = self.view_images(features.images[:1])[1:]  # in [-1, 1]
-        return model.features((images + 1.0) * 0.5)  # back to [0, 1]: same normalisation
+        return model.features_of_table(self.view_images(features.images[:1])[1:])
 
     def logits(self, model: 'Network', features: ImageFeatures, critic_inputs: torch.Tensor,
                first: Optional[torch.Tensor] = None,

@@ -183,7 +183,8 @@ def _all_view_features(state: ModelState, image: np.ndarray, device: torch.devic
     images = images_to_tensor(image, state.config.image_size, device)
     if state.calibration.num_views == 1:
         return state.model.features(images), None
-    every = state.model.features(state.calibration.view_images(images))
+    model = state.model
+    every = model.features_of_table(state.calibration.view_images(model.table_images(images)))
     return ImageFeatures(*(t[:1] for t in every)), ImageFeatures(*(t[1:] for t in every))
 
 

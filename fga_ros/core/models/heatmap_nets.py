@@ -105,7 +105,14 @@ class HeatmapModel(nn.Module):
         """``ImageFeatures`` of images (S, 3, N, N): the normalised images, the heat maps
         (S, A, N, N) as the trunk, and the flattened heat maps (S, A * N * N) as the flat
         features."""
-        normalised = normalise_images(images, self.image_size)
+        return self.features_of_table(self.table_images(images))
+
+    def table_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (S, 3, N, N) -> normalised (S, 3, N, N) in [-1, 1] (taken as the table)."""
+        return normalise_images(images, self.image_size)
+
+    def features_of_table(self, normalised: torch.Tensor) -> ImageFeatures:
+        """``features`` of ``table_images`` (S, 3, N, N), e.g. their calibration views."""
         maps = self.heat_maps(normalised)
         return ImageFeatures(normalised, maps, maps.flatten(1))
 

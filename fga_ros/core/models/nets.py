@@ -31,6 +31,7 @@ from torch import nn
 from fga_ros.core.common.actions import ACTION_DIM
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import IMAGE_CHANNELS, sample_latent
+from fga_ros.core.models.camera_view import TableRectifier
 from fga_ros.core.models.heads import ActorHead, ActorOutput, ImageFeatures
 from fga_ros.core.models.local_critic import EMBED_STRIDE, LocalCritic
 from fga_ros.core.models.spatial_actor import SpatialActor
@@ -161,6 +162,10 @@ class ActorCritic(nn.Module):
     def __init__(self, config: TrainConfig) -> None:
         super().__init__()
         self.image_size = config.image_size
+        self.rectifier: Optional[TableRectifier] = (
+            TableRectifier() if config.camera_view == 'fitted' else None)
+        """with ``camera_view: fitted``, the camera's view of the table, undone before the
+        extractor (``camera_view.py``)"""
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)
@@ -181,8 +186,18 @@ class ActorCritic(nn.Module):
                                       config.readout_width, config.critic_hidden)
 
     def features(self, images: torch.Tensor) -> ImageFeatures:
-        """``ImageFeatures`` of images (S, 3, H, W) (uint8, or float in [0, 1])."""
+        """``ImageFeatures`` of camera images (S, 3, H, W) (uint8, or float in [0, 1]);
+        their ``images`` are ``table_images``."""
+        return self.features_of_table(self.table_images(images))
+
+    def table_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Camera images (S, 3, H, W) -> normalised images of the table (S, 3, H, W) in
+        [-1, 1]: rectified when the model has a fitted camera view."""
         normalised = self.extractor.normalise(images)
+        return normalised if self.rectifier is None else self.rectifier(normalised)
+
+    def features_of_table(self, normalised: torch.Tensor) -> ImageFeatures:
+        """``ImageFeatures`` of ``table_images`` (S, 3, H, W), e.g. their calibration views."""
         trunk = self.extractor.trunk(normalised)
         return ImageFeatures(normalised, trunk, self.extractor.flatten(trunk))
 

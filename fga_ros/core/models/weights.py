@@ -12,10 +12,13 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import torch
 
 from fga_ros.core.common.config import TrainConfig
+from fga_ros.core.models.camera_view import check_homography
 from fga_ros.core.models.networks import build_network
 
 WEIGHT_DTYPE = torch.float32
 """The dtype of every network weight."""
+RECTIFIER_KEY = 'rectifier.homography'
+"""The fitted camera view of a ``camera_view: fitted`` model (``camera_view.TableRectifier``)."""
 
 
 class _MetaParameters(torch.overrides.TorchFunctionMode):
@@ -108,7 +111,8 @@ def check_weights(weights: Any, config: TrainConfig,
 
     Raises:
         ValueError: not a mapping of names to tensors, missing or unexpected weights, a
-            wrong shape or dtype, a view that is not backed by data, NaN or infinite values.
+            wrong shape or dtype, a view that is not backed by data, NaN or infinite values,
+            a fitted camera view that is not a usable homography.
             The message names the first few problems.
     """
     if not isinstance(weights, dict):
@@ -134,3 +138,5 @@ def check_weights(weights: Any, config: TrainConfig,
                          + '; '.join(text))
     for name, (shape, dtype) in expected.items():
         check_tensor(f'weight {name}', weights[name], shape, dtype)
+    if RECTIFIER_KEY in expected:
+        check_homography(weights[RECTIFIER_KEY])

@@ -27,6 +27,7 @@ from fga_ros.core.common.tensors import (
     select_device,
 )
 from fga_ros.core.models import model_file
+from fga_ros.core.models.camera_view import TableRectifier, fit_table_view, pixels_to_table
 from fga_ros.core.models.heatmap_nets import HeatmapModel
 from fga_ros.core.models.networks import build_network
 from fga_ros.core.models.weights import check_parameter_count
@@ -54,6 +55,8 @@ from fga_ros.file_writes import append_line, check_writable, write_text
 
 MODEL_NAME = 'model.pt'
 """File name of the inference-only model exported at every checkpoint."""
+CAMERA_VIEW_NAME = 'camera_view.json'
+"""The fitted camera view of a ``camera_view: fitted`` run and its fit figures."""
 EVAL_LOG_NAME = 'eval.jsonl'
 """Periodic evaluation results, one JSON object per line: step, seconds, metrics."""
 
@@ -179,14 +182,21 @@ class Trainer:
                                             cfg.prefill_imitation_fraction)
         else:
             demos = ()
+        rectifier = getattr(self.model, 'rectifier', None)
+        view_samples: list[tuple[np.ndarray, np.ndarray]] = []
         for done, (image, actions, labels) in enumerate(demos, 1):
-            self.replay.add(resize_images(image, cfg.image_size), actions, labels)
+            small = resize_images(image, cfg.image_size)
+            self.replay.add(small, actions, labels)
+            if rectifier is not None:
+                view_samples.append((small, np.asarray(actions)[np.asarray(labels, bool), :2]))
             if self.recorder is not None and self.dataset is None:
                 self.recorder.add(image, actions, labels)
             hooks.on_prefill(done, num_states)
             if done < num_states and hooks.should_stop():
                 self._empty_replay()
                 return
+        if rectifier is not None:
+            self._fit_camera_view(rectifier, view_samples)
         for _ in range(self.offline_steps):
             self.model.train()
             for _ in range(cfg.critic_steps):
@@ -197,6 +207,22 @@ class Trainer:
                 self._empty_replay()
                 return
         self.prefilled = True
+
+    def _fit_camera_view(self, rectifier: TableRectifier,
+                         samples: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Fit the camera's table view from the prefill's (image, successful grasp centres
+        in observation pixels (k, 2)) and write it, with its fit figures, to
+        ``CAMERA_VIEW_NAME`` in the run directory."""
+        fit = fit_table_view(np.stack([image for image, _ in samples]) if samples
+                             else np.zeros((0, 1, 1, 3), np.uint8),
+                             [pixels_to_table(centres) for _, centres in samples])
+        with torch.no_grad():
+            rectifier.homography.copy_(torch.from_numpy(fit.homography))
+        write_text(self.out_dir / CAMERA_VIEW_NAME, json.dumps({
+            'homography': fit.homography.tolist(), 'centres': fit.centres,
+            'on_object': _finite_or_none(fit.on_object),
+            'on_object_identity': _finite_or_none(fit.on_object_identity)},
+            indent=1) + '\n')
 
     def _empty_replay(self):
         cfg = self.config
@@ -445,6 +471,11 @@ class Trainer:
         append_line(self.out_dir / EVAL_LOG_NAME, json.dumps(record))
         hooks.on_eval(self.step, results)
         return results
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    """value, or None (JSON null) when it is NaN or infinite."""
+    return value if math.isfinite(value) else None
 
 
 def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:

@@ -1,0 +1,184 @@
+"""The fitted camera view (``camera_view: fitted``): rectification, the fit, file checks."""
+
+import dataclasses
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fga_ros.core.common.tensors import images_to_tensor
+from fga_ros.core.models.camera_view import (
+    MIN_IMAGES,
+    TableRectifier,
+    apply_homography,
+    check_homography,
+    fit_table_view,
+    pixels_to_table,
+)
+from fga_ros.core.models.model_file import CheckpointError, export_model, load_model, sign
+from fga_ros.core.models.nets import ActorCritic
+from fga_ros.sim.render import load_camera, render
+from fga_ros.sim.scene import Scene
+
+SIDE = 64
+
+
+def _pixel_to_normalised(side: int) -> np.ndarray:
+    """Pixel-centre coordinates (pixel i at i) -> normalised ones (align_corners=False)."""
+    return np.array([[2.0 / side, 0.0, 1.0 / side - 1.0],
+                     [0.0, 2.0 / side, 1.0 / side - 1.0], [0.0, 0.0, 1.0]])
+
+
+def _simulator_view(distortion: str) -> np.ndarray:
+    """The simulator's table -> image homography in normalised coordinates."""
+    n = _pixel_to_normalised(128)
+    h = n @ load_camera().homography(distortion) @ np.linalg.inv(n)
+    return h / h[2, 2]
+
+
+def _mask(image: np.ndarray) -> np.ndarray:
+    return (np.abs(image.astype(int) - image[0, 0].astype(int)).sum(-1) > 60)
+
+
+def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric mean distance (pixels) from the pixels of one mask to the other mask."""
+    def to(mask):
+        return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    return 0.5 * float(to(b)[a].mean() + to(a)[b].mean())
+
+
+@pytest.mark.parametrize('distortion', ['rotation', 'projection', 'both'])
+def test_rectifying_with_the_true_view_gives_the_top_down_image(distortion):
+    rectifier = TableRectifier()
+    rectifier.homography.copy_(torch.from_numpy(_simulator_view(distortion)))
+    for shape, seed in (('H', 0), ('T', 0), ('Spoon', 1), ('8', 2)):
+        top, seen = render(Scene(shape, seed, 'none')), render(Scene(shape, seed, distortion))
+        with torch.no_grad():
+            back = rectifier(images_to_tensor(seen, 128).float() / 255.0)[0]
+        back = (back.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+        a, b, raw = _mask(top), _mask(back), _mask(seen)
+        assert _chamfer(a, b) < 0.2  # the object is back where it is, to a fifth of a pixel
+        assert _chamfer(a, raw) > 1.0  # and it was elsewhere before
+
+
+def test_identity_view_leaves_images_as_they_are():
+    images = torch.rand(2, 3, SIDE, SIDE)
+    with torch.no_grad():
+        torch.testing.assert_close(TableRectifier()(images), images, atol=1e-5, rtol=0)
+
+
+def _blob_scenes(view: np.ndarray, count: int, rng: np.random.Generator):
+    """Disks at random table places seen through ``view``, and centres inside them."""
+    images, centres = [], []
+    n = _pixel_to_normalised(SIDE)
+    pixel_view = np.linalg.inv(n) @ view @ n
+    for _ in range(count):
+        top = np.full((SIDE, SIDE, 3), 40, np.uint8)
+        centre = rng.uniform(-0.7, 0.7, 2)
+        radius = rng.uniform(0.08, 0.2)
+        pixel = (centre + 1.0) * SIDE / 2.0 - 0.5
+        cv2.circle(top, tuple(int(round(v)) for v in pixel), int(radius * SIDE / 2), (200, 90, 30),
+                   -1)
+        images.append(cv2.warpPerspective(top, pixel_view, (SIDE, SIDE),
+                                          flags=cv2.INTER_LINEAR, borderValue=(40, 40, 40)))
+        angle, r = rng.uniform(0, 2 * math.pi, 6), radius * np.sqrt(rng.uniform(0, 0.8, 6))
+        centres.append(centre + np.stack([r * np.cos(angle), r * np.sin(angle)], -1))
+    return np.stack(images), centres
+
+
+def _error(fitted: np.ndarray, true: np.ndarray) -> float:
+    """Mean distance, in normalised units, between the two maps of a table grid."""
+    side = np.linspace(-0.8, 0.8, 9)
+    grid = torch.tensor(np.stack(np.meshgrid(side, side), -1).reshape(-1, 2))
+    a = apply_homography(torch.tensor(fitted), grid)
+    b = apply_homography(torch.tensor(true), grid)
+    return float((a - b).norm(dim=-1).mean())
+
+
+@pytest.mark.parametrize('distortion', ['none', 'rotation', 'projection'])
+def test_fit_recovers_a_known_view(distortion):
+    true = _simulator_view(distortion)
+    images, centres = _blob_scenes(true, 150, np.random.default_rng(1))
+    fit = fit_table_view(images, centres)
+    assert _error(fit.homography, true) < 0.03  # 1 network pixel = 0.031
+    assert fit.on_object > 0.8 and fit.centres == 900
+    if distortion != 'none':
+        assert _error(np.eye(3), true) > 0.1 and fit.on_object_identity < 0.5
+
+
+def test_too_few_images_keep_the_identity():
+    images, centres = _blob_scenes(_simulator_view('rotation'), MIN_IMAGES - 1,
+                                   np.random.default_rng(2))
+    fit = fit_table_view(images, centres)
+    assert np.array_equal(fit.homography, np.eye(3)) and math.isnan(fit.on_object)
+
+
+def test_pixels_to_table_is_the_critic_convention():
+    assert np.allclose(pixels_to_table(np.array([[0.0, 64.0], [128.0, 32.0]])),
+                       [[-1.0, 0.0], [1.0, -0.5]])
+
+
+@pytest.mark.parametrize('homography, message', [
+    (torch.full((3, 3), math.nan), 'finite 3x3'),
+    (torch.tensor([[1.0, 0, 0], [2.0, 0, 0], [0, 0, 1.0]]), 'degenerate'),
+    (torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [2.0, 0, 1.0]]), 'behind the camera'),
+])
+def test_unusable_views_are_named(homography, message):
+    with pytest.raises(ValueError, match=message):
+        check_homography(homography)
+
+
+def test_model_file_with_a_crafted_view_is_refused(tmp_path, tiny_config):
+    config = dataclasses.replace(tiny_config, camera_view='fitted')
+    model = ActorCritic(config)
+    model.rectifier.homography.copy_(torch.from_numpy(_simulator_view('projection')))
+    path = tmp_path / 'model.pt'
+    export_model(path, model, config)
+    loaded, loaded_config, _ = load_model(path)
+    assert loaded_config.camera_view == 'fitted'
+    torch.testing.assert_close(loaded.rectifier.homography, model.rectifier.homography)
+    data = torch.load(path, weights_only=True)
+    data['model']['rectifier.homography'] = torch.tensor(
+        [[1.0, 0, 0], [0, 1.0, 0], [0, 5.0, 1.0]])
+    torch.save(sign(data), path)
+    with pytest.raises(CheckpointError, match='model.pt: .*behind the camera'):
+        load_model(path)
+
+
+def test_unknown_camera_view_is_named(tiny_config):
+    with pytest.raises(ValueError, match='camera_view must be one of'):
+        dataclasses.replace(tiny_config, camera_view='fisheye')
+
+
+def test_trainer_fits_the_view_after_the_prefill(tmp_path, tiny_config):
+    from fga_ros.core.common.env import SimEnvironment
+    from fga_ros.core.training.trainer import CAMERA_VIEW_NAME, Trainer
+    config = dataclasses.replace(tiny_config, camera_view='fitted', distortion='rotation')
+    trainer = Trainer(config, SimEnvironment(config.shapes, 'rotation', 0), tmp_path)
+    trainer.prefill()
+    report = json.loads((tmp_path / CAMERA_VIEW_NAME).read_text())
+    assert report['centres'] > 0  # the tiny prefill has too few scenes for a fit
+    assert report['homography'] == np.eye(3).tolist() and report['on_object'] is None
+
+
+def test_calibration_views_turn_the_rectified_image(tiny_config):
+    from fga_ros.core.inference.calibration import Calibration
+    from fga_ros.core.inference.proposer import ModelState, _all_view_features
+    config = dataclasses.replace(tiny_config, camera_view='fitted')
+    model = ActorCritic(config).eval()
+    model.rectifier.homography.copy_(torch.from_numpy(_simulator_view('projection')))
+    calibration = Calibration(turns=(0, 1))
+    image = render(Scene('T', 0, 'projection'))
+    with torch.no_grad():
+        features = model.features(images_to_tensor(image, config.image_size))
+        views = calibration.view_features(model, features)
+        first, batched = _all_view_features(
+            ModelState(model, config, {}, calibration, ()), image, torch.device('cpu'))
+    turned = torch.rot90(features.images, 1, dims=(-2, -1))
+    torch.testing.assert_close(views.images, turned)  # not rectified a second time
+    torch.testing.assert_close(batched.images, turned)
+    torch.testing.assert_close(first.trunk, features.trunk, atol=1e-5, rtol=0)
+    torch.testing.assert_close(batched.trunk, views.trunk, atol=1e-5, rtol=0)
