@@ -182,3 +182,15 @@ def test_calibration_views_turn_the_rectified_image(tiny_config):
     torch.testing.assert_close(batched.images, turned)
     torch.testing.assert_close(first.trunk, features.trunk, atol=1e-5, rtol=0)
     torch.testing.assert_close(batched.trunk, views.trunk, atol=1e-5, rtol=0)
+
+
+def test_rectifier_follows_a_changed_view():
+    rectifier = TableRectifier()
+    images = torch.rand(1, 3, SIDE, SIDE)
+    with torch.no_grad():
+        rectifier(images)
+        rectifier.homography.copy_(torch.from_numpy(_simulator_view('rotation')))
+        turned = rectifier(images)
+        rectifier.load_state_dict({'homography': torch.eye(3)})
+        torch.testing.assert_close(rectifier(images), images, atol=1e-5, rtol=0)
+    assert not torch.allclose(turned, images, atol=0.05)

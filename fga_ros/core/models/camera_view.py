@@ -21,7 +21,7 @@ Coordinates: grid_sample's normalised image coordinates (``align_corners=False``
 """
 
 import math
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -98,12 +98,25 @@ class TableRectifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer('homography', torch.eye(3))
+        self._grid: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+    def grid(self, side: int, dtype: torch.dtype) -> torch.Tensor:
+        """``warp_grid`` of the current homography, kept until the homography, the side or
+        the dtype changes."""
+        if self._grid is not None:
+            homography, grid = self._grid
+            if grid.shape[1] == side and grid.dtype == dtype \
+                    and grid.device == self.homography.device \
+                    and torch.equal(homography, self.homography):
+                return grid
+        grid = warp_grid(self.homography.to(dtype), side)
+        self._grid = (self.homography.clone(), grid)
+        return grid
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (S, C, H, H) -> rectified (S, C, H, H); the background colour
         (border pixels) fills what the camera does not see."""
-        side = images.shape[-1]
-        grid = warp_grid(self.homography.to(images.dtype), side)
+        grid = self.grid(images.shape[-1], images.dtype)
         return functional.grid_sample(images, grid.expand(images.shape[0], -1, -1, -1),
                                       align_corners=False, padding_mode='border')
 
