@@ -46,8 +46,9 @@ README = ROOT / 'README.md'
 RUN_FGA = {'--version', 'sim', 'propose', 'demo'}
 """First arguments of the ``fga`` commands that are run (seconds each)."""
 
-PARSE_ONLY_FGA = {'train', 'eval', 'modes', 'bench', 'record'}
-"""First arguments of the ``fga`` commands that are only parsed (minutes to hours)."""
+PARSE_ONLY_FGA = {'train', 'eval', 'modes', 'bench', 'record', 'grid'}
+"""First arguments of the ``fga`` commands that are only parsed (minutes to hours, or, for
+``grid``, reading what such evaluations wrote; ``test_core_result_grid.py`` runs it)."""
 
 NOT_RUN = ('mkdir ', 'cd ', 'git clone ', 'source ', 'rosdep ', 'colcon ')
 """Workspace set-up of the ROS quick start: needs ROS and the network, not exercised."""

@@ -41,8 +41,11 @@ ARCHITECTURE_FIELDS = (
 )
 """Fields that fix the network's parameter shapes (a checkpoint must agree on them)."""
 ACTOR_ARCHITECTURE_FIELDS = ('latent_dim', 'actor_head', 'actor_hidden', 'actor_angle_bins')
-"""The architecture fields of the actor head alone; the others fix the extractor and the
-critic (a warm start copies those from another model)."""
+"""The architecture fields of the actor head alone; the others, but ``camera_view``, fix the
+extractor and the critic (a warm start copies those from another model)."""
+WARM_START_FREE_FIELDS = ACTOR_ARCHITECTURE_FIELDS + ('camera_view',)
+"""Architecture fields a warm start may change: the actor head's, and the camera view (fitted
+anew after the new run's prefill)."""
 
 
 UPPER_BOUNDS = {

@@ -41,6 +41,10 @@ MIN_IMAGES = 50
 """Fewest images with a successful grasp a fit is tried on: with few scenes a homography
 that squeezes the table onto where their objects happen to lie scores as well as the true
 one."""
+MIN_GAIN = 0.02
+"""Share of the centres a fit must put on the object beyond the identity to replace it: a
+top-down camera keeps the exact identity (no resampling) rather than a fit a fraction of a
+pixel off it."""
 FLOOR = 0.05
 """Added to the blurred foreground before the log: a centre off the object costs log(FLOOR)."""
 MAX_CONDITION = 1e3
@@ -116,6 +120,8 @@ class TableRectifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (S, C, H, H) -> rectified (S, C, H, H); the background colour
         (border pixels) fills what the camera does not see."""
+        if torch.equal(self.homography, torch.eye(3, device=self.homography.device)):
+            return images  # the table itself: nothing to resample
         grid = self.grid(images.shape[-1], images.dtype)
         return functional.grid_sample(images, grid.expand(images.shape[0], -1, -1, -1),
                                       align_corners=False, padding_mode='border')
@@ -155,7 +161,7 @@ class TableViewFit(NamedTuple):
     """What :func:`fit_table_view` found."""
 
     homography: np.ndarray
-    """(3, 3) table -> image, normalised coordinates; the identity when the fit lost"""
+    """(3, 3) table -> image, normalised coordinates; the identity when the fit did not win"""
     on_object: float
     """share of the successful grasp centres that it puts on object pixels (weight > 0.5)"""
     on_object_identity: float
@@ -179,7 +185,7 @@ def fit_table_view(images: np.ndarray, centres: Sequence[np.ndarray]) -> TableVi
             normalised table coordinates (x, y in [-1, 1]); images without one are skipped.
 
     The identity is kept when fewer than ``MIN_IMAGES`` images have a centre or when the fit
-    does not score above it.
+    puts fewer than ``MIN_GAIN`` more of the centres on the object.
     """
     keep = [i for i, c in enumerate(centres) if len(c)]
     count = sum(len(centres[i]) for i in keep)
@@ -207,10 +213,10 @@ def fit_table_view(images: np.ndarray, centres: Sequence[np.ndarray]) -> TableVi
     with torch.no_grad():
         fitted = start @ (torch.eye(3) + torch.cat([delta, delta.new_zeros(1)]).view(3, 3))
         fitted = fitted / fitted[2, 2]
-        if float(_score(fitted, stages[-1], points)) <= float(
-                _score(torch.eye(3), stages[-1], points)):
-            fitted = torch.eye(3)
         sharp = torch.from_numpy(weights.astype(np.float32))[:, None]
-        return TableViewFit(fitted.numpy().astype(np.float64),
-                            _on_object(fitted, sharp, points),
-                            _on_object(torch.eye(3), sharp, points), count)
+        on_object = _on_object(fitted, sharp, points)
+        on_object_identity = _on_object(torch.eye(3), sharp, points)
+        if on_object < on_object_identity + MIN_GAIN:
+            fitted, on_object = torch.eye(3), on_object_identity
+        return TableViewFit(fitted.numpy().astype(np.float64), on_object, on_object_identity,
+                            count)

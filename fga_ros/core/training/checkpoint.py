@@ -28,8 +28,8 @@ import torch
 
 import fga_ros
 from fga_ros.core.common.config import (
-    ACTOR_ARCHITECTURE_FIELDS,
     ARCHITECTURE_FIELDS,
+    WARM_START_FREE_FIELDS,
     TrainConfig,
     config_to_dict,
 )
@@ -256,7 +256,7 @@ def load_critic_weights(path: str | os.PathLike, config: TrainConfig) -> dict[st
     """
     path, data = read_payload(path, formats=(MODEL_FORMAT, FORMAT))
     _check_fields(path, data, config,
-                  [k for k in ARCHITECTURE_FIELDS if k not in ACTOR_ARCHITECTURE_FIELDS],
+                  [k for k in ARCHITECTURE_FIELDS if k not in WARM_START_FREE_FIELDS],
                   'its extractor and critic')
     weights = checked_weights(path, data, config_of(path, data))  # the whole file is sound
     return {k: v for k, v in weights.items() if k.split('.', 1)[0] in CRITIC_PARTS}
