@@ -8,6 +8,7 @@ import threading
 
 from tqdm import tqdm
 
+from fga_ros.core.models.camera_view import describe_fit
 from fga_ros.core.training.hooks import TrainingHooks
 from fga_ros.file_writes import WriteError, write_error
 
@@ -15,7 +16,8 @@ from fga_ros.file_writes import WriteError, write_error
 class ProgressHooks(TrainingHooks):
     """tqdm bars for the prefill (scenes) and the training steps; messages above them.
 
-    The training bar shows steps/s and the ETA, and every ``log_every`` steps ``critic``
+    Before the training bar, the camera-view fit's line (``camera_view: fitted``). The
+    training bar shows steps/s and the ETA, and every ``log_every`` steps ``critic``
     (critic accuracy on its last batch), ``score`` (mean critic score of the actor's
     samples) and ``hit`` (share of tried grasps that succeeded, whole run).
     """
@@ -26,8 +28,10 @@ class ProgressHooks(TrainingHooks):
         self.training = False  # the bar is the training one (else the prefill's, or none)
         self.target = 0
         self.divergence = ''
+        self.trainer = None
 
     def on_start(self, trainer, target):
+        self.trainer = trainer
         self.target = target
         self.divergence = trainer.config.divergence
         if not trainer.prefilled and trainer.step < target:
@@ -41,6 +45,9 @@ class ProgressHooks(TrainingHooks):
         if not self.training:
             self.close()
             self.training = True
+            fit = getattr(self.trainer, 'camera_view_fit', None)
+            if fit is not None:
+                tqdm.write(describe_fit(fit))
             self.bar = tqdm(total=self.target, initial=step - 1, unit='step',
                             desc=f'train {self.divergence}', dynamic_ncols=True,
                             disable=not self.enabled)

@@ -13,8 +13,10 @@ from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.models.camera_view import (
     MIN_IMAGES,
     TableRectifier,
+    TableViewFit,
     apply_homography,
     check_homography,
+    describe_fit,
     fit_table_view,
     pixels_to_table,
 )
@@ -164,6 +166,16 @@ def test_trainer_fits_the_view_after_the_prefill(tmp_path, tiny_config):
     report = json.loads((tmp_path / CAMERA_VIEW_NAME).read_text())
     assert report['centres'] > 0  # the tiny prefill has too few scenes for a fit
     assert report['homography'] == np.eye(3).tolist() and report['on_object'] is None
+    assert 'too few scenes' in describe_fit(trainer.camera_view_fit)
+
+
+def test_fit_lines_say_what_was_kept():
+    fitted = TableViewFit(_simulator_view('rotation'), 0.99, 0.4, 1000)
+    assert describe_fit(fitted) == ('camera view: fitted homography puts 99.0 % of 1000 '
+                                    'successful grasp centres on the object (the image taken '
+                                    'as the table: 40.0 %)')
+    kept = TableViewFit(np.eye(3), 0.98, 0.98, 1000)
+    assert describe_fit(kept).startswith('camera view: the image is taken as the table (98.0 %')
 
 
 def test_calibration_views_turn_the_rectified_image(tiny_config):

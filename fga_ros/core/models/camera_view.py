@@ -170,6 +170,19 @@ class TableViewFit(NamedTuple):
     """successful grasp centres the fit used"""
 
 
+def describe_fit(fit: TableViewFit) -> str:
+    """One line for a user: what the fit found and why the identity was kept, if it was."""
+    if math.isnan(fit.on_object):
+        return (f'camera view: the image is taken as the table (too few scenes with a '
+                f'successful grasp for a fit, fewer than {MIN_IMAGES})')
+    shares = (f'{100 * fit.on_object:.1f} % of {fit.centres} successful grasp centres on the '
+              f'object')
+    if np.array_equal(fit.homography, np.eye(3)):
+        return f'camera view: the image is taken as the table ({shares})'
+    return (f'camera view: fitted homography puts {shares} (the image taken as the table: '
+            f'{100 * fit.on_object_identity:.1f} %)')
+
+
 def _on_object(homography: torch.Tensor, weights: torch.Tensor, centres: torch.Tensor) -> float:
     grid = apply_homography(homography, centres)[:, :, None]
     values = functional.grid_sample(weights, grid, align_corners=False, padding_mode='zeros')

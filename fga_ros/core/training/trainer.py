@@ -27,7 +27,12 @@ from fga_ros.core.common.tensors import (
     select_device,
 )
 from fga_ros.core.models import model_file
-from fga_ros.core.models.camera_view import TableRectifier, fit_table_view, pixels_to_table
+from fga_ros.core.models.camera_view import (
+    TableRectifier,
+    TableViewFit,
+    fit_table_view,
+    pixels_to_table,
+)
 from fga_ros.core.models.heatmap_nets import HeatmapModel
 from fga_ros.core.models.networks import build_network
 from fga_ros.core.models.weights import check_parameter_count
@@ -128,6 +133,8 @@ class Trainer:
         self.recorder = recorder
         self.successes = 0
         self.interactions = 0
+        self.camera_view_fit: Optional[TableViewFit] = None
+        """what the camera-view fit of this process's prefill found (``camera_view: fitted``)"""
         check_writable(self.out_dir)  # before any work: a run that cannot save is refused
         ckpt.remove_leftovers(self.out_dir / CHECKPOINT_NAME)
         if resume and (self.out_dir / CHECKPOINT_NAME).exists():
@@ -218,6 +225,7 @@ class Trainer:
                              [pixels_to_table(centres) for _, centres in samples])
         with torch.no_grad():
             rectifier.homography.copy_(torch.from_numpy(fit.homography))
+        self.camera_view_fit = fit
         write_text(self.out_dir / CAMERA_VIEW_NAME, json.dumps({
             'homography': fit.homography.tolist(), 'centres': fit.centres,
             'on_object': _finite_or_none(fit.on_object),
