@@ -112,8 +112,8 @@ def grid_figure(grid: Mapping[str, Any], path: str | os.PathLike, title: str = '
                 ax.text(j, i, f'{value:.1f}', ha='center', va='center', fontsize=9)
         ax.set_xticks(range(len(columns)), columns, fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
-        ax.set_title(f'{label}, % (mean of {", ".join(grid["training_shapes"])})', fontsize=8)
-    if title:
-        figure.suptitle(title, fontsize=9)
+        ax.set_title(f'{label}, %', fontsize=9)
+    means = f'means over {", ".join(grid["training_shapes"])}'
+    figure.suptitle(f'{title} ({means})' if title else means, fontsize=9)
     save_figure(figure, path)
     return figure
