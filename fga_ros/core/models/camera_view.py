@@ -152,6 +152,15 @@ def _score(homography: torch.Tensor, blurred: torch.Tensor,
     return torch.log(FLOOR + values).mean()
 
 
+def _usable(homography: torch.Tensor) -> bool:
+    """Whether a model file holding this homography would load (``check_homography``)."""
+    try:
+        check_homography(homography)
+    except ValueError:
+        return False
+    return True
+
+
 def _roll(angle: float) -> torch.Tensor:
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -197,8 +206,9 @@ def fit_table_view(images: np.ndarray, centres: Sequence[np.ndarray]) -> TableVi
         centres: N arrays (k_i, 2), the successful grasp centres of each image in
             normalised table coordinates (x, y in [-1, 1]); images without one are skipped.
 
-    The identity is kept when fewer than ``MIN_IMAGES`` images have a centre or when the fit
-    puts fewer than ``MIN_GAIN`` more of the centres on the object.
+    The identity is kept when fewer than ``MIN_IMAGES`` images have a centre, when the fit
+    puts fewer than ``MIN_GAIN`` more of the centres on the object, or when it is not a
+    homography a model file may hold (``check_homography``).
     """
     keep = [i for i, c in enumerate(centres) if len(c)]
     count = sum(len(centres[i]) for i in keep)
@@ -229,7 +239,7 @@ def fit_table_view(images: np.ndarray, centres: Sequence[np.ndarray]) -> TableVi
         sharp = torch.from_numpy(weights.astype(np.float32))[:, None]
         on_object = _on_object(fitted, sharp, points)
         on_object_identity = _on_object(torch.eye(3), sharp, points)
-        if on_object < on_object_identity + MIN_GAIN:
+        if on_object < on_object_identity + MIN_GAIN or not _usable(fitted):
             fitted, on_object = torch.eye(3), on_object_identity
         return TableViewFit(fitted.numpy().astype(np.float64), on_object, on_object_identity,
                             count)
