@@ -789,7 +789,7 @@ def cmd_modes(args):
 
 def cmd_grid(args):
     """A rows x columns grid of evaluations (e.g. Table 5): JSON and a figure."""
-    from fga_ros.core.analysis.result_grid import GRID_METRICS, build_grid, grid_figure
+    from fga_ros.core.analysis.result_grid import build_grid, format_grid, grid_figure
 
     json_path = check_file(args.json, '--json') if args.json else None
     figure = _figure_path(args.figure, '--figure')
@@ -801,13 +801,7 @@ def cmd_grid(args):
             raise UserError(f'cell {text!r} must read ROW/COLUMN=EVAL_JSON')
         cells.append((row, column, path))
     grid = build_grid(cells)
-    for name, label in GRID_METRICS.items():
-        print(f'{label} (%, mean of {", ".join(grid["training_shapes"])}):')
-        print('  ' + ' ' * 20 + ''.join(f'{c:>12}' for c in grid['columns']))
-        for row in grid['rows']:
-            values = [grid['cells'][row].get(c) for c in grid['columns']]
-            print(f'  {row:<20}' + ''.join(
-                f'{100 * v["mean"][name]:>12.1f}' if v else f'{"-":>12}' for v in values))
+    print(format_grid(grid))
     if json_path:
         write_text(json_path, json.dumps(grid, indent=1) + '\n')
         print(f'grid: {json_path}')

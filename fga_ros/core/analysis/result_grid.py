@@ -91,6 +91,20 @@ def build_grid(cells: Sequence[tuple[str, str, str | os.PathLike]]) -> dict[str,
             'cells': grid}
 
 
+def format_grid(grid: Mapping[str, Any]) -> str:
+    """The grid as text: one rows x columns table per ``GRID_METRICS`` figure, in %, '-'
+    where a cell is missing."""
+    lines = []
+    for name, label in GRID_METRICS.items():
+        lines.append(f'{label} (%, mean of {", ".join(grid["training_shapes"])}):')
+        lines.append('  ' + ' ' * 20 + ''.join(f'{c:>12}' for c in grid['columns']))
+        for row in grid['rows']:
+            cells = [grid['cells'][row].get(c) for c in grid['columns']]
+            lines.append(f'  {row:<20}' + ''.join(
+                f'{100 * v["mean"][name]:>12.1f}' if v else f'{"-":>12}' for v in cells))
+    return '\n'.join(lines)
+
+
 def grid_figure(grid: Mapping[str, Any], path: str | os.PathLike, title: str = '') -> Figure:
     """One coloured table per ``GRID_METRICS`` figure: rows x columns, the mean over the
     training shapes in %, blank where a cell is missing; saved to ``path``."""

@@ -144,12 +144,18 @@ def _blurred(weights: np.ndarray, sigma: float) -> torch.Tensor:
     return torch.from_numpy(out.astype(np.float32))[:, None]
 
 
+def _read_at(maps: torch.Tensor, homography: torch.Tensor,
+             centres: torch.Tensor) -> torch.Tensor:
+    """Maps (N, 1, H, W) read bilinearly at centres (N, k, 2) mapped by homography ->
+    (N, 1, k, 1); 0 outside the image."""
+    grid = apply_homography(homography, centres)[:, :, None]
+    return functional.grid_sample(maps, grid, align_corners=False, padding_mode='zeros')
+
+
 def _score(homography: torch.Tensor, blurred: torch.Tensor,
            centres: torch.Tensor) -> torch.Tensor:
     """Mean log(FLOOR + blurred foreground) at the centres (N, k, 2) mapped by homography."""
-    grid = apply_homography(homography, centres)[:, :, None]
-    values = functional.grid_sample(blurred, grid, align_corners=False, padding_mode='zeros')
-    return torch.log(FLOOR + values).mean()
+    return torch.log(FLOOR + _read_at(blurred, homography, centres)).mean()
 
 
 def _usable(homography: torch.Tensor) -> bool:
@@ -193,9 +199,8 @@ def describe_fit(fit: TableViewFit) -> str:
 
 
 def _on_object(homography: torch.Tensor, weights: torch.Tensor, centres: torch.Tensor) -> float:
-    grid = apply_homography(homography, centres)[:, :, None]
-    values = functional.grid_sample(weights, grid, align_corners=False, padding_mode='zeros')
-    return float((values > 0.5).float().mean())
+    """Share of the centres (N, k, 2) mapped by homography onto object weights > 0.5."""
+    return float((_read_at(weights, homography, centres) > 0.5).float().mean())
 
 
 def fit_table_view(images: np.ndarray, centres: Sequence[np.ndarray]) -> TableViewFit:
