@@ -121,6 +121,15 @@ def test_rank_share_and_learning_curve_legends(tmp_path):
                                   'dashed: without rejection']
 
 
+def test_learning_curve_step_axis_continues_beyond_the_evaluations():
+    # evaluations at 2500 / 5000 / 7500 steps, 0.1 h apart after a 0.05 h prefill: the step
+    # axis must put 2000 before the first evaluation, not on it (np.interp would clamp)
+    hours, steps = np.array([0.15, 0.25, 0.35]), np.array([2500.0, 5000.0, 7500.0])
+    to_steps = figures._extrapolated(np.array([0.13, 0.15, 0.3, 0.4]), hours, steps)
+    assert to_steps == pytest.approx([2000.0, 2500.0, 6250.0, 8750.0])
+    assert figures._extrapolated(to_steps, steps, hours) == pytest.approx([0.13, 0.15, 0.3, 0.4])
+
+
 @pytest.mark.parametrize('name', ['critic', 'actor'])
 def test_maps_are_probabilities(name):
     grid, bins = 5, 4

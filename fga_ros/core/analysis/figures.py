@@ -351,10 +351,22 @@ def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
         # a step axis on top, where time maps one-to-one onto steps (not across a resume
         # that restarted the clock or evaluated twice at one time)
         top = axes[0].secondary_xaxis('top', functions=(
-            lambda h: np.interp(h, hours, steps), lambda s: np.interp(s, steps, hours)))
+            lambda h: _extrapolated(h, hours, steps), lambda s: _extrapolated(s, steps, hours)))
         top.set_xlabel('training step')
     styles = [Line2D([], [], color='0.3', lw=1.2, label='solid: after density rejection (*)'),
               Line2D([], [], color='0.3', lw=0.8, ls='--', label='dashed: without rejection')]
-    fig.legend(handles=axes[0].get_legend_handles_labels()[0] + styles,
+    axes[0].legend(handles=styles, loc='lower right', fontsize=8)
+    fig.legend(handles=axes[0].get_legend_handles_labels()[0],
                loc='outside right center', fontsize=8)
     return _save(fig, path)
+
+
+def _extrapolated(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Piecewise-linear map through the increasing points (xp, fp), continued beyond both
+    ends with the end segments' slopes (``np.interp`` would clamp, so that an axis made of
+    it puts the ticks beyond the data on the end points)."""
+    x = np.asarray(x, dtype=float)
+    inside = np.interp(x, xp, fp)
+    low = fp[0] + (x - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
+    high = fp[-1] + (x - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    return np.where(x < xp[0], low, np.where(x > xp[-1], high, inside))
