@@ -797,9 +797,10 @@ def cmd_grid(args):
     for text in args.cells:
         name, sep, path = text.partition('=')
         row, slash, column = name.partition('/')
-        if not (sep and slash and row and column and path):
-            raise UserError(f'cell {text!r} must read ROW/COLUMN=EVAL_JSON')
-        cells.append((row, column, path))
+        paths = path.split(',')
+        if not (sep and slash and row and column and all(paths)):
+            raise UserError(f'cell {text!r} must read ROW/COLUMN=EVAL_JSON[,EVAL_JSON...]')
+        cells.append((row, column, paths))
     grid = build_grid(cells)
     print(format_grid(grid))
     if json_path:
@@ -1104,8 +1105,9 @@ def _add_grid(sub: Any) -> None:
     """``fga grid``."""
     p = sub.add_parser('grid', help='a rows x columns table of fga eval results (e.g. '
                                     'methods x distortions, Table 5): printed, JSON, figure')
-    p.add_argument('cells', nargs='+', metavar='ROW/COLUMN=EVAL_JSON',
-                   help='one cell: its row and column names and an fga eval --json file')
+    p.add_argument('cells', nargs='+', metavar='ROW/COLUMN=EVAL_JSON[,EVAL_JSON...]',
+                   help='one cell: its row and column names and the fga eval --json file of '
+                        'each of its runs (e.g. seeds; several are averaged, their range shown)')
     p.add_argument('--json', default=None, help='write the grid as JSON (default: none)')
     p.add_argument('--figure', default=None, help='write the grid figure (default: none)')
     p.add_argument('--title', default='', help='figure title (default: none)')

@@ -4,16 +4,18 @@ paper's Table 5): one JSON document and one figure.
 Each cell is an evaluation JSON written by ``fga eval --json`` (per shape: ``accuracy``,
 ``accuracy_rejected``, ``last_share_rejected``, ``all_modes_hit``, ``mode_recall``, ...).
 Files are read with a size bound and every figure used is checked to be a number in [0, 1].
-The grid's JSON keeps, per cell, those figures per shape and their mean over
-``TRAINING_SHAPES`` (the held-out Box apart); the figure shows the means as coloured tables,
-one per figure kind.
+A cell may hold several runs (e.g. seeds): its figures are then the runs' means, and the
+grid keeps each run's figures and the range over runs. The grid's JSON keeps, per cell,
+those figures per shape and their mean over ``TRAINING_SHAPES`` (the held-out Box apart);
+the text and the figure show the means as tables, one per figure kind, with the range over
+runs where a cell has several.
 """
 
 import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -70,46 +72,84 @@ def _fraction(path: Path, shape: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def build_grid(cells: Sequence[tuple[str, str, str | os.PathLike]]) -> dict[str, Any]:
-    """The grid of (row, column, evaluation file) cells: ``{'rows', 'columns', 'cells':
-    {row: {column: {'file', 'mean': {figure: value}, 'shapes': {shape: {figure: value}}}}}}``.
-    A cell given twice is an error."""
+def _training_mean(shapes: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each ``GRID_METRICS`` figure's mean over the ``TRAINING_SHAPES`` present (NaN if none)."""
+    training = [shapes[s] for s in TRAINING_SHAPES if s in shapes]
+    return {name: (float(np.mean([s[name] for s in training])) if training else math.nan)
+            for name in GRID_METRICS}
+
+
+def _cell(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """One cell of runs (evaluation files): ``{'files', 'runs': [{'file', 'mean'}], 'mean',
+    'range': {figure: [min, max] of the runs' means}, 'shapes'}``; ``mean`` and ``shapes``
+    are averages over the runs (shapes that every run has)."""
+    if not paths:
+        raise ValueError('a cell needs at least one evaluation file')
+    if len(set(map(str, paths))) != len(paths):
+        raise ValueError(f'an evaluation file is given twice in one cell: {list(map(str, paths))}')
+    runs = [read_evaluation(path) for path in paths]
+    common = [s for s in runs[0] if all(s in run for run in runs)]
+    shapes = {s: {name: float(np.mean([run[s][name] for run in runs])) for name in GRID_METRICS}
+              for s in common}
+    means = [_training_mean(run) for run in runs]
+    return {'files': [str(p) for p in paths],
+            'runs': [{'file': str(p), 'mean': m} for p, m in zip(paths, means)],
+            'mean': _training_mean(shapes),
+            'range': {name: [min(m[name] for m in means), max(m[name] for m in means)]
+                      for name in GRID_METRICS},
+            'shapes': shapes}
+
+
+def build_grid(cells: Sequence[tuple[str, str, Sequence[str | os.PathLike]]]) -> dict[str, Any]:
+    """The grid of (row, column, evaluation files of its runs) cells: ``{'rows', 'columns',
+    'training_shapes', 'cells': {row: {column: _cell(files)}}}``. A cell given twice is an
+    error."""
     rows: list[str] = []
     columns: list[str] = []
     grid: dict[str, dict[str, Any]] = {}
-    for row, column, path in cells:
+    for row, column, paths in cells:
         if column in grid.get(row, {}):
             raise ValueError(f'cell {row}/{column} is given twice')
-        shapes = read_evaluation(path)
-        training = [shapes[s] for s in TRAINING_SHAPES if s in shapes]
-        mean = {name: (float(np.mean([s[name] for s in training])) if training else math.nan)
-                for name in GRID_METRICS}
-        grid.setdefault(row, {})[column] = {'file': str(path), 'mean': mean, 'shapes': shapes}
+        grid.setdefault(row, {})[column] = _cell(paths)
         rows += [row] if row not in rows else []
         columns += [column] if column not in columns else []
     return {'rows': rows, 'columns': columns, 'training_shapes': list(TRAINING_SHAPES),
             'cells': grid}
 
 
+def _cell_text(cell: Optional[Mapping[str, Any]], name: str) -> str:
+    """A cell's figure in %: the mean, and '[min-max]' over its runs if it has several."""
+    if cell is None:
+        return '-'
+    text = f'{100 * cell["mean"][name]:.1f}'
+    if len(cell['runs']) > 1:
+        low, high = cell['range'][name]
+        text += f' [{100 * low:.1f}-{100 * high:.1f}]'
+    return text
+
+
 def format_grid(grid: Mapping[str, Any]) -> str:
-    """The grid as text: one rows x columns table per ``GRID_METRICS`` figure, in %, '-'
-    where a cell is missing."""
+    """The grid as text: one rows x columns table per ``GRID_METRICS`` figure, in %, the
+    range over runs in brackets where a cell has several, '-' where a cell is missing."""
     lines = []
     for name, label in GRID_METRICS.items():
-        lines.append(f'{label} (%, mean of {", ".join(grid["training_shapes"])}):')
-        lines.append('  ' + ' ' * 20 + ''.join(f'{c:>12}' for c in grid['columns']))
+        texts = {row: [_cell_text(grid['cells'][row].get(c), name) for c in grid['columns']]
+                 for row in grid['rows']}
+        width = max([12] + [len(t) + 2 for row in texts.values() for t in row])
+        lines.append(f'{label} (%, mean of {", ".join(grid["training_shapes"])}; '
+                     f'[min-max] over runs):')
+        lines.append('  ' + ' ' * 20 + ''.join(f'{c:>{width}}' for c in grid['columns']))
         for row in grid['rows']:
-            cells = [grid['cells'][row].get(c) for c in grid['columns']]
-            lines.append(f'  {row:<20}' + ''.join(
-                f'{100 * v["mean"][name]:>12.1f}' if v else f'{"-":>12}' for v in cells))
+            lines.append(f'  {row:<20}' + ''.join(f'{t:>{width}}' for t in texts[row]))
     return '\n'.join(lines)
 
 
 def grid_figure(grid: Mapping[str, Any], path: str | os.PathLike, title: str = '') -> Figure:
     """One coloured table per ``GRID_METRICS`` figure: rows x columns, the mean over the
-    training shapes in %, blank where a cell is missing; saved to ``path``."""
+    training shapes in %, under it the range over runs where a cell has several, blank where
+    a cell is missing; saved to ``path``."""
     rows, columns = grid['rows'], grid['columns']
-    figure = Figure(figsize=(3.2 * len(GRID_METRICS), 0.9 + 0.45 * len(rows)),
+    figure = Figure(figsize=(3.2 * len(GRID_METRICS), 0.9 + 0.55 * len(rows)),
                     layout='constrained')
     FigureCanvasAgg(figure)
     for ax, (name, label) in zip(figure.subplots(1, len(GRID_METRICS), squeeze=False)[0],
@@ -123,7 +163,9 @@ def grid_figure(grid: Mapping[str, Any], path: str | os.PathLike, title: str = '
                   aspect='auto')
         for (i, j), value in np.ndenumerate(values):
             if math.isfinite(value):
-                ax.text(j, i, f'{value:.1f}', ha='center', va='center', fontsize=9)
+                text = _cell_text(grid['cells'][rows[i]][columns[j]], name)
+                ax.text(j, i, text.replace(' ', '\n'), ha='center', va='center',
+                        fontsize=9 if ' ' not in text else 7)
         ax.set_xticks(range(len(columns)), columns, fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
         ax.set_title(f'{label}, %', fontsize=9)
