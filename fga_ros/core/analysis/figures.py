@@ -348,8 +348,7 @@ def learning_curve_figure(records: Sequence[Mapping[str, Any]], path: PathLike,
         ax.set_title(heading, fontsize=10)
     axes[-1].set_xlabel('training time [h]')
     if len(records) > 1 and np.all(np.diff(hours) > 0) and np.all(np.diff(steps) > 0):
-        # a step axis on top, where time maps one-to-one onto steps (not across a resume
-        # that restarted the clock or evaluated twice at one time)
+        # a step axis on top where time maps one-to-one onto steps (no clock-restarting resume)
         top = axes[0].secondary_xaxis('top', functions=(
             lambda h: _extrapolated(h, hours, steps), lambda s: _extrapolated(s, steps, hours)))
         top.set_xlabel('training step')
