@@ -21,7 +21,7 @@ from fga_ros.core.models.camera_view import (
     pixels_to_table,
 )
 from fga_ros.core.models.model_file import CheckpointError, export_model, load_model, sign
-from fga_ros.core.models.nets import ActorCritic
+from fga_ros.core.models.nets import ActorCritic, normalise_images
 from fga_ros.sim.render import load_camera, render
 from fga_ros.sim.scene import Scene
 
@@ -165,6 +165,7 @@ def test_trainer_fits_the_view_after_the_prefill(tmp_path, tiny_config):
     trainer.prefill()
     report = json.loads((tmp_path / CAMERA_VIEW_NAME).read_text())
     assert report['centres'] > 0  # the tiny prefill has too few scenes for a fit
+    assert trainer.replay.image_size == 128  # the camera's own pixels, reduced after the view
     assert report['homography'] == np.eye(3).tolist() and report['on_object'] is None
     assert 'too few scenes' in describe_fit(trainer.camera_view_fit)
 
@@ -187,7 +188,7 @@ def test_calibration_views_turn_the_rectified_image(tiny_config):
     calibration = Calibration(turns=(0, 1))
     image = render(Scene('T', 0, 'projection'))
     with torch.no_grad():
-        features = model.features(images_to_tensor(image, config.image_size))
+        features = model.features(images_to_tensor(image, model.input_size))
         views = calibration.view_features(model, features)
         first, batched = _all_view_features(
             ModelState(model, config, {}, calibration, ()), image, torch.device('cpu'))
@@ -208,3 +209,46 @@ def test_rectifier_follows_a_changed_view():
         rectifier.load_state_dict({'homography': torch.eye(3)})
         torch.testing.assert_close(rectifier(images), images, atol=1e-5, rtol=0)
     assert not torch.allclose(turned, images, atol=0.05)
+
+
+def _edge_band(image: np.ndarray, side: int) -> np.ndarray:
+    """(side, side) bool: pixels within about a network pixel of an object edge."""
+    mask = cv2.resize(_mask(image).astype(np.uint8), (side, side), interpolation=cv2.INTER_AREA)
+    kernel = np.ones((3, 3), np.uint8)
+    return cv2.dilate(mask, kernel).astype(bool) & ~cv2.erode(mask, kernel).astype(bool)
+
+
+@pytest.mark.parametrize('distortion', ['projection', 'both'])
+def test_a_fitted_model_rectifies_the_camera_image_before_reducing_it(tiny_config, distortion):
+    """The far side of a tilted table keeps the detail that reducing first would lose."""
+    config = dataclasses.replace(tiny_config, camera_view='fitted', image_size=SIDE)
+    model = ActorCritic(config).eval()
+    assert model.input_size == 128
+    view = torch.from_numpy(_simulator_view(distortion))
+    model.rectifier.homography.copy_(view)
+    reduced_first = TableRectifier()
+    reduced_first.homography.copy_(view)
+    ours, before = [], []
+    for shape, seed in (('H', 0), ('T', 1), ('Spoon', 2), ('8', 3), ('Box', 4)):
+        top_image = render(Scene(shape, seed, 'none'))
+        seen = render(Scene(shape, seed, distortion))
+        top = normalise_images(images_to_tensor(top_image, SIDE), SIDE)[0]
+        band = torch.from_numpy(_edge_band(top_image, SIDE))
+        with torch.no_grad():
+            table = model.table_images(images_to_tensor(seen, model.input_size))[0]
+            late = reduced_first(normalise_images(images_to_tensor(seen, SIDE), SIDE))[0]
+        assert table.shape == top.shape
+        ours.append(float((table - top).abs().sum(0)[band].mean()))
+        before.append(float((late - top).abs().sum(0)[band].mean()))
+    assert np.mean(ours) < 0.8 * np.mean(before)
+
+
+def test_a_fitted_model_with_the_identity_view_only_reduces_the_image(tiny_config):
+    config = dataclasses.replace(tiny_config, camera_view='fitted', image_size=SIDE)
+    model = ActorCritic(config).eval()
+    image = render(Scene('T', 5, 'none'))
+    with torch.no_grad():
+        table = model.table_images(images_to_tensor(image, model.input_size))
+    reduced = normalise_images(images_to_tensor(image, SIDE), SIDE)
+    torch.testing.assert_close(table, reduced, atol=2.0 / 255.0, rtol=0)
+    assert ActorCritic(tiny_config).input_size == tiny_config.image_size  # image taken as table

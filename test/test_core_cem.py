@@ -19,6 +19,7 @@ class PeakCritic(nn.Module):
     def __init__(self, x_px, y_px, alpha, image_size=32):
         super().__init__()
         self.image_size = image_size
+        self.input_size = image_size
         self.dummy = nn.Parameter(torch.zeros(1))
         self.target = torch.tensor([(x_px - 64) / 39, (y_px - 64) / 39,
                                     math.sin(2 * alpha), math.cos(2 * alpha)])

@@ -38,6 +38,7 @@ class StubActorCritic(nn.Module):
     def __init__(self, image_size):
         super().__init__()
         self.image_size = image_size
+        self.input_size = image_size
         self.dummy = nn.Parameter(torch.zeros(1))
 
     def features(self, images):

@@ -184,7 +184,7 @@ def test_load_state_dict_rejects_mismatches():
     state = memory.state_dict()
     with pytest.raises(ValueError, match='positive capacity 4, this memory 5'):
         ReplayMemory(5, 4, SIZE).load_state_dict(state)
-    with pytest.raises(ValueError, match='image size 16, this memory 8'):
+    with pytest.raises(ValueError, match='holds 16-pixel observations, this model takes 8-pixel'):
         ReplayMemory(4, 4, 8).load_state_dict(state)
     with pytest.raises(ValueError, match='lacks the array.s. png_blob'):
         ReplayMemory(4, 4, SIZE).load_state_dict({k: v for k, v in state.items()

@@ -5,7 +5,12 @@ import json
 import pytest
 
 from fga_ros.cli import main
-from fga_ros.core.analysis.result_grid import GRID_METRICS, MAX_EVAL_BYTES, build_grid
+from fga_ros.core.analysis.result_grid import (
+    GRID_METRICS,
+    MAX_EVAL_BYTES,
+    build_grid,
+    format_grid,
+)
 
 
 def _evaluation(path, accuracy, box=0.5):
@@ -51,6 +56,15 @@ def test_cli_prints_the_range_of_a_cell_of_several_runs(tmp_path, capsys):
     assert figure.read_bytes()[:4] == b'\x89PNG'
     assert main(['grid', f'ours/none={a},{a}']) == 2
     assert 'given twice in one cell' in capsys.readouterr().err
+
+
+def test_a_long_row_name_keeps_the_columns_aligned(tmp_path):
+    a, b = _evaluation(tmp_path / 'a.json', 0.6), _evaluation(tmp_path / 'b.json', 0.2)
+    long = 'ours-rectified-first-at-10k-steps'
+    text = format_grid(build_grid([(long, 'none', [a]), ('H', 'none', [b])]))
+    lines = text.splitlines()[:3]  # heading, column names, first row
+    assert lines[2].startswith(f'  {long} ')
+    assert lines[1].index('none') + len('none') == lines[2].index('65.0') + len('65.0')
 
 
 def test_cli_writes_json_and_figure_and_prints_the_table(tmp_path, capsys):

@@ -133,7 +133,7 @@ def candidate_logits(model: 'Network', config: TrainConfig, scenes: Sequence[Sce
     keep_count = num_sampled - num_to_reject(num_sampled, reject_fraction)
     with torch.inference_mode():
         for i, scene in enumerate(scenes):
-            features = model.features(images_to_tensor(render(scene), config.image_size,
+            features = model.features(images_to_tensor(render(scene), model.input_size,
                                                        device))
             out = model.sample(features, num_sampled, generator)[0]
             keep = torch.topk(self_log_density(out, config.kde_bandwidth), keep_count).indices

@@ -111,7 +111,7 @@ def _model_maps(model, config, scene, num_samples, grid, angle_bins, seed):
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     with torch.inference_mode():
-        features = model.features(images_to_tensor(render(scene), config.image_size, device))
+        features = model.features(images_to_tensor(render(scene), model.input_size, device))
         samples = decode_actor(model.sample(features, num_samples, generator)[0])
     samples = samples.cpu().numpy().astype(np.float64)
     accuracy = float(grasp_success(scene, samples).mean())

@@ -132,15 +132,17 @@ def format_grid(grid: Mapping[str, Any]) -> str:
     """The grid as text: one rows x columns table per ``GRID_METRICS`` figure, in %, the
     range over runs in brackets where a cell has several, '-' where a cell is missing."""
     lines = []
+    label_width = max([20] + [len(row) + 1 for row in grid['rows']])
     for name, label in GRID_METRICS.items():
         texts = {row: [_cell_text(grid['cells'][row].get(c), name) for c in grid['columns']]
                  for row in grid['rows']}
         width = max([12] + [len(t) + 2 for row in texts.values() for t in row])
         lines.append(f'{label} (%, mean of {", ".join(grid["training_shapes"])}; '
                      f'[min-max] over runs):')
-        lines.append('  ' + ' ' * 20 + ''.join(f'{c:>{width}}' for c in grid['columns']))
+        lines.append('  ' + ' ' * label_width
+                     + ''.join(f'{c:>{width}}' for c in grid['columns']))
         for row in grid['rows']:
-            lines.append(f'  {row:<20}' + ''.join(f'{t:>{width}}' for t in texts[row]))
+            lines.append(f'  {row:<{label_width}}' + ''.join(f'{t:>{width}}' for t in texts[row]))
     return '\n'.join(lines)
 
 
@@ -149,8 +151,9 @@ def grid_figure(grid: Mapping[str, Any], path: str | os.PathLike, title: str = '
     training shapes in %, under it the range over runs where a cell has several, blank where
     a cell is missing; saved to ``path``."""
     rows, columns = grid['rows'], grid['columns']
-    figure = Figure(figsize=(3.2 * len(GRID_METRICS), 0.9 + 0.55 * len(rows)),
-                    layout='constrained')
+    label_inches = 0.07 * max(len(row) for row in rows)  # the row names beside each table
+    figure = Figure(figsize=((0.8 + label_inches + 0.8 * len(columns)) * len(GRID_METRICS),
+                             0.9 + 0.55 * len(rows)), layout='constrained')
     FigureCanvasAgg(figure)
     for ax, (name, label) in zip(figure.subplots(1, len(GRID_METRICS), squeeze=False)[0],
                                  GRID_METRICS.items()):

@@ -127,8 +127,8 @@ class TrainConfig:
     camera_view: str = 'table'
     """actor-critic: 'table' (the image is the table seen from straight above, pixel =
     table point) or 'fitted' (the trainer fits the camera's table-to-image homography from
-    the prefill's successful grasps and the network rectifies every image with it;
-    fga_ros/core/models/camera_view.py)"""
+    the prefill's successful grasps and the network rectifies every 128-px camera image
+    with it, then reduces it to ``image_size``; fga_ros/core/models/camera_view.py)"""
 
     # Method: the paper's actor-critic or a heat-map baseline (appendix D.1).
     method: str = 'actor-critic'

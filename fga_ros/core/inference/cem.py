@@ -177,7 +177,7 @@ def cem_propose(model: Network, image: np.ndarray, num_grasps: int = NUM_GRASPS,
     device = model_device(model)
     generator = make_generator(device, generator, seed)
     with torch.inference_mode():
-        features = model.features(images_to_tensor(image, model.image_size, device))
+        features = model.features(images_to_tensor(image, model.input_size, device))
         trace = cem_search(model, features, iterations, population, elite_fraction,
                            max(population, num_grasps), generator)
         inputs = critic_inputs(trace.params)

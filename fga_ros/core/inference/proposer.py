@@ -171,16 +171,15 @@ class ModelState(typing.NamedTuple):
 # -- sampling -----------------------------------------------------------------------------
 
 
-def _features(model: Network, config: TrainConfig, image: np.ndarray,
-              device: torch.device) -> ImageFeatures:
-    return model.features(images_to_tensor(image, config.image_size, device))
+def _features(model: Network, image: np.ndarray, device: torch.device) -> ImageFeatures:
+    return model.features(images_to_tensor(image, model.input_size, device))
 
 
 def _all_view_features(state: ModelState, image: np.ndarray, device: torch.device
                         ) -> tuple[ImageFeatures, Optional[ImageFeatures]]:
     """Features of the image (1 state) and of its other calibration views (num_views - 1
     states; None without them), from one batched pass of the feature extractor."""
-    images = images_to_tensor(image, state.config.image_size, device)
+    images = images_to_tensor(image, state.model.input_size, device)
     if state.calibration.num_views == 1:
         return state.model.features(images), None
     model = state.model
@@ -202,7 +201,7 @@ def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, 
     check_image(image)
     n = check_count('n', n, 1, MAX_SAMPLES)
     with torch.inference_mode():
-        features = _features(model, config, image, model_device(model))
+        features = _features(model, image, model_device(model))
         out = model.sample(features, n, generator)[0]
         log_density = self_log_density(out, config.kde_bandwidth)
         actions = decode_actor(out)
@@ -383,7 +382,7 @@ class Proposer:
         calibration, gates = Calibration.from_meta(meta), gates_from_meta(meta)
         if gates:
             with torch.inference_mode():
-                blank = torch.zeros((1, 3, config.image_size, config.image_size),
+                blank = torch.zeros((1, 3, model.input_size, model.input_size),
                                     dtype=torch.uint8, device=next(model.parameters()).device)
                 channels = model.features(blank).trunk.shape[1]
             for gate in gates:

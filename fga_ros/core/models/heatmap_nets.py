@@ -80,6 +80,8 @@ class HeatmapModel(nn.Module):
             raise ValueError(f'HeatmapModel needs a method among {HEATMAP_METHODS}, got '
                              f'{config.method!r}')
         self.image_size = config.image_size
+        self.input_size = config.image_size
+        """Side of the camera images the model takes, pixels (``image_size``)."""
         self.angles = config.heatmap_angles
         self.beta = config.heatmap_beta
         self.rotated = config.method == 'heatmap'

@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from fga_ros.core.common.actions import ACTION_DIM
 from fga_ros.core.common.config import TrainConfig
@@ -36,6 +37,7 @@ from fga_ros.core.models.heads import ActorHead, ActorOutput, ImageFeatures
 from fga_ros.core.models.local_critic import EMBED_STRIDE, LocalCritic
 from fga_ros.core.models.spatial_actor import SpatialActor
 from fga_ros.core.models.split_head import SplitHead
+from fga_ros.sim.workspace import IMAGE_SIZE
 
 POSITION_CHANNELS = 2
 
@@ -166,6 +168,11 @@ class ActorCritic(nn.Module):
             TableRectifier() if config.camera_view == 'fitted' else None)
         """with ``camera_view: fitted``, the camera's view of the table, undone before the
         extractor (``camera_view.py``)"""
+        self.input_size = (max(IMAGE_SIZE, config.image_size) if self.rectifier is not None
+                           else config.image_size)
+        """Side of the camera images the model takes, pixels: with a fitted view the
+        observation's own (128), rectified before it is reduced to ``image_size``, so the
+        far side of a tilted table keeps the detail a reduction first would lose."""
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)
@@ -191,10 +198,17 @@ class ActorCritic(nn.Module):
         return self.features_of_table(self.table_images(images))
 
     def table_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Camera images (S, 3, H, W) -> normalised images of the table (S, 3, H, W) in
-        [-1, 1]: rectified when the model has a fitted camera view."""
-        normalised = self.extractor.normalise(images)
-        return normalised if self.rectifier is None else self.rectifier(normalised)
+        """Camera images (S, 3, ``input_size``, ``input_size``) -> normalised images of the
+        table (S, 3, ``image_size``, ``image_size``) in [-1, 1]: rectified at the input's
+        resolution, then area-reduced, when the model has a fitted camera view."""
+        normalised = normalise_images(images, self.input_size)
+        if self.rectifier is None:
+            return normalised
+        table = self.rectifier(normalised)
+        if self.input_size == self.image_size:
+            return table
+        return functional.interpolate(table, size=(self.image_size, self.image_size),
+                                      mode='area')
 
     def features_of_table(self, normalised: torch.Tensor) -> ImageFeatures:
         """``ImageFeatures`` of ``table_images`` (S, 3, H, W), e.g. their calibration views."""

@@ -1,7 +1,9 @@
 """The networks a configuration trains: the one place that maps ``config.method`` to a model.
 
 ``'actor-critic'``: ``nets.ActorCritic``; ``'heatmap'`` / ``'stacked-heatmap'``:
-``heatmap_nets.HeatmapModel``. Both offer ``features`` (camera images), ``table_images`` and
+``heatmap_nets.HeatmapModel``. Both offer ``input_size`` (the side of the camera images they
+take),
+``features`` (camera images), ``table_images`` and
 ``features_of_table`` (its two halves: rectify, then read), ``sample``, ``score``,
 ``actor_parameters`` and ``critic_parameters``, the calls of the trainer, the evaluation and
 the proposer.

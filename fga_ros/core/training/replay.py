@@ -304,8 +304,10 @@ class ReplayMemory:
                  for name in _MEMORIES}
         next_id = _scalar(state, 'next_id')
         if image_size != self.image_size:
-            raise ValueError(f'replay state has image size {image_size}, this memory '
-                             f'{self.image_size}')
+            raise ValueError(f'replay state holds {image_size}-pixel observations, this '
+                             f'model takes {self.image_size}-pixel ones (a camera_view: '
+                             f'fitted run saved before fitted views took 128-pixel images '
+                             f'cannot be resumed: warm-start a new run from it)')
         for name in _MEMORIES:
             if capacities[name] != self._rings[name].capacity:
                 raise ValueError(f'replay state has {name} capacity {capacities[name]}, this '

@@ -119,8 +119,10 @@ class Trainer:
         actor = self.model.actor_parameters()  # none for the heat-map methods
         self.opt_actor = torch.optim.Adam(actor, lr=config.lr_actor) if actor else None
         self.opt_critic = torch.optim.Adam(self.model.critic_parameters(), lr=config.lr_critic)
+        self.input_size: int = self.model.input_size
+        """Side of the observations the replay stores and the model takes, pixels."""
         self.replay = ReplayMemory(config.replay_positive, config.replay_negative,
-                                   config.image_size)
+                                   self.input_size)
         self.step = 0
         self.train_seconds = 0.0
         """Wall-clock seconds spent in ``run`` by this and earlier (resumed) processes."""
@@ -158,7 +160,7 @@ class Trainer:
     # -- data -----------------------------------------------------------------------------
 
     def _tensor(self, images: np.ndarray) -> torch.Tensor:
-        return images_to_tensor(images, self.config.image_size, self.device)
+        return images_to_tensor(images, self.input_size, self.device)
 
     def prefill_scenes(self) -> tuple[int, int]:
         """(scenes, demonstrations per scene) of the replay prefill (Algorithm 1, line 1);
@@ -192,10 +194,10 @@ class Trainer:
         rectifier = getattr(self.model, 'rectifier', None)
         view_samples: list[tuple[np.ndarray, np.ndarray]] = []
         for done, (image, actions, labels) in enumerate(demos, 1):
-            small = resize_images(image, cfg.image_size)
-            self.replay.add(small, actions, labels)
-            if rectifier is not None:
-                view_samples.append((small, np.asarray(actions)[np.asarray(labels, bool), :2]))
+            self.replay.add(resize_images(image, self.input_size), actions, labels)
+            if rectifier is not None:  # the fit reads network-sized images
+                view_samples.append((resize_images(image, cfg.image_size),
+                                     np.asarray(actions)[np.asarray(labels, bool), :2]))
             if self.recorder is not None and self.dataset is None:
                 self.recorder.add(image, actions, labels)
             hooks.on_prefill(done, num_states)
@@ -234,7 +236,7 @@ class Trainer:
 
     def _empty_replay(self):
         cfg = self.config
-        self.replay = ReplayMemory(cfg.replay_positive, cfg.replay_negative, cfg.image_size)
+        self.replay = ReplayMemory(cfg.replay_positive, cfg.replay_negative, self.input_size)
 
     # -- one step -------------------------------------------------------------------------
 
@@ -247,7 +249,7 @@ class Trainer:
         """
         cfg = self.config
         observed = np.stack(self.env.new_states(cfg.interaction_steps))
-        images = resize_images(observed, cfg.image_size)
+        images = resize_images(observed, self.input_size)
         actions, scores = most_uncertain_actions(
             self.model, self._tensor(images), cfg.uncertainty_proposals, cfg.grasps_per_state,
             self.generator)
