@@ -2,9 +2,8 @@
 
 ``'actor-critic'``: ``nets.ActorCritic``; ``'heatmap'`` / ``'stacked-heatmap'``:
 ``heatmap_nets.HeatmapModel``. Both offer ``input_size`` (the side of the camera images they
-take),
-``features`` (camera images), ``table_images`` and
-``features_of_table`` (its two halves: rectify, then read), ``sample``, ``score``,
+take), ``features`` (camera images), ``table_images`` and ``features_of_table`` (its two
+halves: rectify, then read), ``sample``, ``score``,
 ``actor_parameters`` and ``critic_parameters``, the calls of the trainer, the evaluation and
 the proposer.
 """
