@@ -63,7 +63,8 @@ GATE_QUANTILE = 0.995
 
 CALIBRATION_TURNS = QUARTER_TURNS
 """Views of a fitted calibration: the image turned by 0, 1, 2 and 3 quarter turns (measured
-in the README against colour views, both together and mirror images)."""
+in the README against colour views, both together and mirror images). A model whose
+``table_images`` are not the table (heat maps in camera pixels) gets the image alone."""
 
 FAMILIAR_ECE_LIMIT = 0.02
 """Largest left-out family's familiar-scene ECE a scaling may have to be chosen
@@ -193,6 +194,12 @@ def choose_scaling(sets: dict[str, list[Candidates]]) -> tuple[tuple[float, floa
     return (fitted if kept == 'fitted' else (1.0, 0.0)), {'kept': kept, **ece}
 
 
+def calibration_turns(model: 'Network') -> tuple[int, ...]:
+    """The quarter turns a calibration of ``model`` averages over: ``CALIBRATION_TURNS``
+    when its ``table_images`` are the table seen from above, else the image alone (0,)."""
+    return CALIBRATION_TURNS if model.reads_the_table else (0,)
+
+
 def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str],
                     scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
                     progress: Optional[Callable[[int, int], Any]] = None
@@ -208,7 +215,8 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
         (Calibration, gates (one per ``GATE_STATISTICS``), report dict with the fit's sample
         counts, ECEs and the leave-one-family-out choice).
     """
-    views = Calibration(turns=CALIBRATION_TURNS)
+    turns = calibration_turns(model)
+    views = Calibration(turns=turns)
     sets: dict[str, list[Candidates]] = {'familiar': [], 'novel': []}
     for k, shape in enumerate(shapes):
         sets['familiar'].append(candidate_logits(
@@ -222,7 +230,7 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
             ('samples', int(sum(len(c.logits) for found in sets.values() for c in found))),
             ('seed', int(seed)), ('novel_share', NOVEL_SHARE), ('novel_widen', NOVEL_WIDEN),
             ('kept', choice['kept']))
-    calibration = Calibration(temperature, bias, info, turns=CALIBRATION_TURNS)
+    calibration = Calibration(temperature, bias, info, turns=turns)
     gates = []
     for name in GATE_STATISTICS:
         values = [c.statistics[name] for c in sets['familiar']]

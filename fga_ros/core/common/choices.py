@@ -25,8 +25,8 @@ HEATMAP_METHODS = METHODS[1:]
 """The methods without an actor: a fully convolutional network scores a grid of grasps."""
 
 CAMERA_VIEWS = ('table', 'fitted')
-"""How the actor-critic takes the image: as the table seen from straight above ('table'), or
-through a homography the trainer fits from the prefill's successful grasps ('fitted')."""
+"""How a model takes the image: as the table seen from straight above ('table'), or through
+a homography the trainer fits from the prefill's successful grasps ('fitted')."""
 
 RANKINGS = ('score', 'diverse')
 """'score': by critic probability; 'diverse': best of each mode first, round-robin."""

@@ -125,10 +125,11 @@ class TrainConfig:
     """local readout: extent of the sampled pixels across the closing direction, same
     pixels (default: the simulated gripper's claw width)"""
     camera_view: str = 'table'
-    """actor-critic: 'table' (the image is the table seen from straight above, pixel =
-    table point) or 'fitted' (the trainer fits the camera's table-to-image homography from
-    the prefill's successful grasps and the network rectifies every 128-px camera image
-    with it, then reduces it to ``image_size``; fga_ros/core/models/camera_view.py)"""
+    """'table' (the image is the table seen from straight above, pixel = table point) or
+    'fitted' (the trainer fits the camera's table-to-image homography from the prefill's
+    successful grasps; the actor-critic rectifies every 128-px camera image with it, then
+    reduces it to ``image_size``; the heat-map methods keep their maps in camera pixels and
+    map grasps through it; fga_ros/core/models/camera_view.py, heatmap_nets.py)"""
 
     # Method: the paper's actor-critic or a heat-map baseline (appendix D.1).
     method: str = 'actor-critic'

@@ -14,6 +14,10 @@ Rotation convention (method H): ``rotate(image, alpha)`` is the image J with
 alpha at point q of I is the grasp closing along the x axis at ``R(alpha)^-1 q`` of J, so a
 network that scores x-axis grasps on J scores alpha-grasps of I there, and the map is
 rotated back with ``R(alpha)^-1``.
+
+Camera frame (``camera_view: fitted``): the heat maps stay in the camera's pixels and grasps
+cross between table and camera with :func:`map_grasps`: the centre through the homography,
+the closing direction through its Jacobian at the centre.
 """
 
 import math
@@ -23,6 +27,7 @@ from torch.nn import functional
 
 from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
 from fga_ros.core.estimators.divergences import RADIUS_MEAN
+from fga_ros.core.models.camera_view import apply_homography
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
 
@@ -95,3 +100,23 @@ def read_maps(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     values = functional.grid_sample(maps, grid[:, :, None, :], mode='bilinear',
                                     padding_mode='border', align_corners=False)
     return values[..., 0]
+
+
+def map_grasps(critic_inputs: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
+    """Critic inputs (..., 4) of grasps in one frame -> the same grasps (..., 4) in the frame
+    that ``homography`` (3, 3, on grid-sample coordinates) maps it to: the centre mapped, the
+    closing direction turned by the homography's Jacobian at the centre, r kept."""
+    h = homography.to(critic_inputs.dtype)
+    grid = sample_grid(critic_inputs)
+    mapped = apply_homography(h, grid)
+    w = grid[..., 0] * h[2, 0] + grid[..., 1] * h[2, 1] + h[2, 2]
+    alpha = 0.5 * torch.atan2(critic_inputs[..., 2], critic_inputs[..., 3])
+    cx, cy = torch.cos(alpha), torch.sin(alpha)
+    dw = h[2, 0] * cx + h[2, 1] * cy  # d/d(direction) of w
+    dx = (h[0, 0] * cx + h[0, 1] * cy - mapped[..., 0] * dw) / w
+    dy = (h[1, 0] * cx + h[1, 1] * cy - mapped[..., 1] * dw) / w
+    phi = 2.0 * torch.atan2(dy, dx)
+    radius = torch.hypot(critic_inputs[..., 2], critic_inputs[..., 3])
+    centre = ((mapped + 1.0) * (0.5 * IMAGE_SIZE) - 0.5 - CENTRE) / HALF_WIDTH
+    return torch.cat([centre, torch.stack([radius * torch.sin(phi), radius * torch.cos(phi)],
+                                          dim=-1)], dim=-1)

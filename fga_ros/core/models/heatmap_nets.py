@@ -18,6 +18,13 @@ nearest angle bin, read bilinearly at the grasp centre), ``sample`` (eq. 14 over
 workspace cells, ``heatmap_sampling``), and ``critic_parameters``; it has no actor
 (``actor_parameters`` is empty). ``logits_at`` scores replayed grasps for training with one
 network pass per grasp (H: the image rotated to that grasp's bin only), not per angle.
+
+With ``camera_view: fitted`` the heat maps are read in the camera's own pixels, as the
+paper's appendix D reads them: the image is not resampled; the trainer's fitted view (table
+-> camera homography, ``camera_view.fit_table_view``) maps scored grasps into the camera
+and drawn cells back onto the table (``heatmap_geometry.map_grasps``), and the cells drawn
+are those whose table point lies in the workspace. A fit that keeps the identity changes
+nothing.
 """
 
 from typing import Optional
@@ -26,13 +33,16 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from fga_ros.core.common.actions import CENTRE, HALF_WIDTH
 from fga_ros.core.common.choices import HEATMAP_METHODS
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import IMAGE_CHANNELS
+from fga_ros.core.models.camera_view import TableRectifier
 from fga_ros.core.models.heads import ActorOutput, ImageFeatures
 from fga_ros.core.models.heatmap_geometry import (
     angle_bins,
     cell_actions,
+    map_grasps,
     nearest_angle_bin,
     read_maps,
     rotate,
@@ -42,6 +52,7 @@ from fga_ros.core.models.heatmap_geometry import (
 from fga_ros.core.models.heatmap_sampling import sample_eq14
 from fga_ros.core.models.local_critic import EMBED_STRIDE
 from fga_ros.core.models.nets import BottleneckBlock, normalise_images
+from fga_ros.sim.workspace import WORKSPACE_HI, WORKSPACE_LO
 
 
 class HourglassFCN(nn.Module):
@@ -91,6 +102,39 @@ class HeatmapModel(nn.Module):
         allowed = workspace_cells(self.image_size)[None].expand(self.angles, -1, -1)
         self.register_buffer('allowed', allowed.reshape(-1).clone(), persistent=False)
         self.register_buffer('bins', angle_bins(self.angles), persistent=False)
+        self.rectifier: Optional[TableRectifier] = (
+            TableRectifier() if config.camera_view == 'fitted' else None)
+        """with ``camera_view: fitted``, the camera's view of the table: it maps grasps
+        between the table and the heat maps' camera pixels (it resamples no image)"""
+
+    def _view(self) -> Optional[torch.Tensor]:
+        """The fitted table -> camera homography (3, 3); None when the heat maps are the
+        table (no fitted view, or the fit kept the identity)."""
+        if self.rectifier is None:
+            return None
+        homography = self.rectifier.homography
+        return None if torch.equal(homography, torch.eye(3, device=homography.device)) \
+            else homography
+
+    @property
+    def reads_the_table(self) -> bool:
+        """Whether ``table_images`` are the table seen from above (turning them turns the
+        scene); not with a fitted view, whose heat maps are in camera pixels."""
+        return self._view() is None
+
+    def _to_camera(self, critic_inputs: torch.Tensor) -> torch.Tensor:
+        """Critic inputs (..., 4) of table grasps -> the same grasps in the heat maps' frame."""
+        view = self._view()
+        return critic_inputs if view is None else map_grasps(critic_inputs, view)
+
+    def _camera_allowed(self, view: torch.Tensor) -> torch.Tensor:
+        """(A * N * N,) bool: the camera cells whose table point lies in the workspace."""
+        side = self.image_size
+        cells = torch.arange(side * side, device=view.device)
+        table = map_grasps(cell_actions(cells, side, 1), torch.linalg.inv(view))
+        pixels = CENTRE + HALF_WIDTH * table[:, :2]
+        inside = ((pixels >= WORKSPACE_LO) & (pixels < WORKSPACE_HI)).all(dim=-1)
+        return inside[None].expand(self.angles, -1).reshape(-1)
 
     def heat_maps(self, normalised: torch.Tensor) -> torch.Tensor:
         """Success logits (S, A, N, N) of normalised images (S, 3, N, N), channel k for
@@ -126,6 +170,7 @@ class HeatmapModel(nn.Module):
                 or critic_inputs.shape[2] != 4:
             raise ValueError(f'critic inputs must have shape ({maps.shape[0]}, n, 4), got '
                              f'{tuple(critic_inputs.shape)}')
+        critic_inputs = self._to_camera(critic_inputs)
         values = read_maps(maps, sample_grid(critic_inputs))  # (S, A, n)
         bins = nearest_angle_bin(critic_inputs, self.angles)
         return torch.gather(values, 1, bins[:, None, :])[:, 0]
@@ -135,6 +180,7 @@ class HeatmapModel(nn.Module):
         per grasp for H (the image rotated to the grasp's angle bin) instead of one per bin."""
         if not self.rotated:
             return self.score(self.features(images), critic_inputs)
+        critic_inputs = self._to_camera(critic_inputs)
         normalised = normalise_images(images, self.image_size)
         count, n = critic_inputs.shape[:2]
         angles = self.bins[nearest_angle_bin(critic_inputs, self.angles)].reshape(-1)
@@ -149,9 +195,13 @@ class HeatmapModel(nn.Module):
                            generator: Optional[torch.Generator] = None) -> ActorOutput:
         """n grasps per state drawn with eq. 14 (``heatmap_beta``): actor outputs (S, n, 4)
         at the drawn cells' centres and bins, and their log-probabilities (S, n)."""
-        cells, log_q = sample_eq14(features.flat.detach(), self.allowed, self.beta, n,
-                                   generator)
-        return ActorOutput(cell_actions(cells, self.image_size, self.angles), log_q)
+        view = self._view()
+        allowed = self.allowed if view is None else self._camera_allowed(view)
+        cells, log_q = sample_eq14(features.flat.detach(), allowed, self.beta, n, generator)
+        actions = cell_actions(cells, self.image_size, self.angles)
+        if view is not None:
+            actions = map_grasps(actions, torch.linalg.inv(view))
+        return ActorOutput(actions, log_q)
 
     def sample(self, features: ImageFeatures, n: int,
                generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -173,6 +173,8 @@ class ActorCritic(nn.Module):
         """Side of the camera images the model takes, pixels: with a fitted view the
         observation's own (128), rectified before it is reduced to ``image_size``, so the
         far side of a tilted table keeps the detail a reduction first would lose."""
+        self.reads_the_table = True
+        """``table_images`` are the table seen from above (so turning them turns the scene)"""
         self.extractor = FeatureExtractor(
             config.image_size, config.embed_channels, config.num_blocks,
             config.bottleneck_channels, config.pixel_mlp_channels)

@@ -3,7 +3,8 @@
 ``'actor-critic'``: ``nets.ActorCritic``; ``'heatmap'`` / ``'stacked-heatmap'``:
 ``heatmap_nets.HeatmapModel``. Both offer ``input_size`` (the side of the camera images they
 take), ``features`` (camera images), ``table_images`` and ``features_of_table`` (its two
-halves: rectify, then read), ``sample``, ``score``,
+halves: rectify, then read), ``reads_the_table`` (whether those are the table seen from
+above), ``sample``, ``score``,
 ``actor_parameters`` and ``critic_parameters``, the calls of the trainer, the evaluation and
 the proposer.
 """
