@@ -117,10 +117,14 @@ class TableRectifier(nn.Module):
         self._grid = (self.homography.clone(), grid)
         return grid
 
+    def is_identity(self) -> bool:
+        """Whether the view is exactly the identity (the image is the table)."""
+        return torch.equal(self.homography, torch.eye(3, device=self.homography.device))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images (S, C, H, H) -> rectified (S, C, H, H); the background colour
         (border pixels) fills what the camera does not see."""
-        if torch.equal(self.homography, torch.eye(3, device=self.homography.device)):
+        if self.is_identity():
             return images  # the table itself: nothing to resample
         grid = self.grid(images.shape[-1], images.dtype)
         return functional.grid_sample(images, grid.expand(images.shape[0], -1, -1, -1),

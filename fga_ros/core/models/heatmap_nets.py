@@ -110,11 +110,9 @@ class HeatmapModel(nn.Module):
     def _view(self) -> Optional[torch.Tensor]:
         """The fitted table -> camera homography (3, 3); None when the heat maps are the
         table (no fitted view, or the fit kept the identity)."""
-        if self.rectifier is None:
+        if self.rectifier is None or self.rectifier.is_identity():
             return None
-        homography = self.rectifier.homography
-        return None if torch.equal(homography, torch.eye(3, device=homography.device)) \
-            else homography
+        return self.rectifier.homography
 
     @property
     def reads_the_table(self) -> bool:
