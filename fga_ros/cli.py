@@ -346,6 +346,9 @@ def _report_interrupted(out, trainer, saved, status):
     if saved:
         print(f'stopped at step {trainer.step} of {trainer.config.steps}: checkpoint '
               f'{out / CHECKPOINT_NAME}, model {out / MODEL_NAME}', file=sys.stderr)
+        curve = _plot_learning_curve(out)
+        if curve:
+            print(f'learning curve so far: {curve}', file=sys.stderr)
     else:
         print('stopped during the replay prefill: no checkpoint yet', file=sys.stderr)
     print(f'continue with: {_resume_command(out)}', file=sys.stderr)
@@ -402,11 +405,10 @@ def cmd_record(args):
 def _plot_learning_curve(out):
     """Plot ``out/eval.jsonl`` to ``out/learning_curve.png``; None when there is no record."""
     from fga_ros.core.analysis.figures import learning_curve_figure
-    from fga_ros.core.training.trainer import EVAL_LOG_NAME
-    log = out / EVAL_LOG_NAME
-    if not log.exists():
+    from fga_ros.core.training.trainer import read_eval_log
+    records = read_eval_log(out)
+    if not records:
         return None
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     path = out / 'learning_curve.png'
     learning_curve_figure(records, path)
     return path

@@ -15,7 +15,7 @@ from fga_ros import cli, cli_hooks
 from fga_ros.core.models import model_file
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.run_record import RUN_FILE
-from fga_ros.core.training.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME
+from fga_ros.core.training.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME, read_eval_log
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -67,6 +67,8 @@ def test_an_interrupted_run_resumes_with_its_own_configuration(capsys, tmp_path,
     assert f'continue with: fga train --resume --out {out}' in err
     assert model_file.load_model(out / MODEL_NAME)[2]['step'] == 7  # usable as it is
     assert _eval_steps(out) == [5]
+    assert f'learning curve so far: {out / "learning_curve.png"}' in err
+    assert (out / 'learning_curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     description = yaml.safe_load((out / RUN_FILE).read_text())
     assert description['config']['steps'] == 20 and description['config']['lr_actor'] == 0.002
     assert description['preset'] == 'tiny' and 'lr_actor=0.002' in description['command']
@@ -238,3 +240,10 @@ def test_tensorboard_write_errors_become_one_line_write_errors(tmp_path, monkeyp
     monkeypatch.setattr(board.writer, 'close', read_only)
     with pytest.raises(WriteError, match='cannot write /runs/js/tensorboard/events.out'):
         board.close()
+
+
+def test_the_learning_curve_skips_an_evaluation_line_cut_short_by_a_kill(tmp_path):
+    log = tmp_path / EVAL_LOG_NAME
+    log.write_text('{"step": 5, "seconds": 1.0}\n{"step": 10, "seconds": 2.0}\n{"step": 1')
+    assert [r['step'] for r in read_eval_log(tmp_path)] == [5, 10]
+    assert read_eval_log(tmp_path / 'no-run') == []

@@ -488,6 +488,23 @@ def _finite_or_none(value: float) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def read_eval_log(out_dir: str | os.PathLike) -> list[dict]:
+    """The periodic evaluation records of ``out_dir/eval.jsonl`` in file order, leaving out
+    a line cut short by a kill; [] when there is no log."""
+    path = Path(out_dir) / EVAL_LOG_NAME
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
     """Drop the ``eval.jsonl`` records of steps after ``step`` (a resume repeats them).
 
