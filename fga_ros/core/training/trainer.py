@@ -488,21 +488,26 @@ def _finite_or_none(value: float) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def _eval_record(line: str) -> Optional[dict]:
+    """The evaluation record on one line of ``eval.jsonl``; None for a line cut short by a
+    kill or anything else that is not a record with an integer step."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and isinstance(record.get('step'), int):
+        return record
+    return None
+
+
 def read_eval_log(out_dir: str | os.PathLike) -> list[dict]:
     """The periodic evaluation records of ``out_dir/eval.jsonl`` in file order, leaving out
     a line cut short by a kill; [] when there is no log."""
     path = Path(out_dir) / EVAL_LOG_NAME
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    records = (_eval_record(line) for line in path.read_text().splitlines())
+    return [record for record in records if record is not None]
 
 
 def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
@@ -515,14 +520,8 @@ def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
     if not path.is_file():
         return 0
     lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = []
-    for line in lines:
-        try:
-            record_step = json.loads(line).get('step')
-        except (json.JSONDecodeError, AttributeError):
-            continue  # a line cut short by a kill
-        if isinstance(record_step, int) and record_step <= step:
-            kept.append(line)
+    kept = [line for line in lines
+            if (record := _eval_record(line)) is not None and record['step'] <= step]
     if len(kept) != len(lines):
         write_text(path, ''.join(line + '\n' for line in kept))
     return len(lines) - len(kept)
