@@ -15,7 +15,13 @@ from fga_ros import cli, cli_hooks
 from fga_ros.core.models import model_file
 from fga_ros.core.training import checkpoint as ckpt
 from fga_ros.core.training.run_record import RUN_FILE
-from fga_ros.core.training.trainer import CHECKPOINT_NAME, EVAL_LOG_NAME, MODEL_NAME, read_eval_log
+from fga_ros.core.training.trainer import (
+    CHECKPOINT_NAME,
+    EVAL_LOG_NAME,
+    MODEL_NAME,
+    read_eval_log,
+    truncate_eval_log,
+)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -247,3 +253,11 @@ def test_the_learning_curve_skips_an_evaluation_line_cut_short_by_a_kill(tmp_pat
     log.write_text('{"step": 5, "seconds": 1.0}\n{"step": 10, "seconds": 2.0}\n{"step": 1')
     assert [r['step'] for r in read_eval_log(tmp_path)] == [5, 10]
     assert read_eval_log(tmp_path / 'no-run') == []
+
+
+def test_a_damaged_evaluation_log_loses_only_its_damaged_lines(tmp_path):
+    log = tmp_path / EVAL_LOG_NAME
+    log.write_bytes(b'\xff\xfe garbage\n{"a": 1}\n[1, 2]\n{"step": 5, "seconds": 1.0}\n')
+    assert [r['step'] for r in read_eval_log(tmp_path)] == [5]
+    assert truncate_eval_log(tmp_path, 5) == 3
+    assert log.read_text() == '{"step": 5, "seconds": 1.0}\n'

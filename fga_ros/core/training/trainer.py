@@ -506,7 +506,8 @@ def read_eval_log(out_dir: str | os.PathLike) -> list[dict]:
     path = Path(out_dir) / EVAL_LOG_NAME
     if not path.is_file():
         return []
-    records = (_eval_record(line) for line in path.read_text().splitlines())
+    lines = path.read_text(errors='replace').splitlines()  # damaged bytes: not a record
+    records = (_eval_record(line) for line in lines)
     return [record for record in records if record is not None]
 
 
@@ -519,7 +520,7 @@ def truncate_eval_log(out_dir: str | os.PathLike, step: int) -> int:
     path = Path(out_dir) / EVAL_LOG_NAME
     if not path.is_file():
         return 0
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text(errors='replace').splitlines() if line.strip()]
     kept = [line for line in lines
             if (record := _eval_record(line)) is not None and record['step'] <= step]
     if len(kept) != len(lines):
