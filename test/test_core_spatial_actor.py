@@ -7,9 +7,9 @@ import torch
 
 from fga_ros.core.common.actions import CENTRE, HALF_WIDTH, decode_actor
 from fga_ros.core.common.tensors import sample_latent
-from fga_ros.core.estimators.divergences import categorical_divergence
+from fga_ros.core.estimators.divergences import RADIUS_MEAN, categorical_divergence
 from fga_ros.core.models.nets import ActorCritic
-from fga_ros.core.models.spatial_actor import SpatialActor, choose_cells
+from fga_ros.core.models.spatial_actor import BIN_OVERLAP, SpatialActor, choose_cells
 from fga_ros.core.training.updates import actor_step_loss, cell_fkl_loss, cell_target
 
 CHANNELS, GRID, IMAGE = 4, 22, 64
@@ -173,14 +173,35 @@ def test_with_angle_bins_each_choice_places_alpha_in_its_bin():
     actions, log_choice = actor.act_on_trunk(trunk, z)
     choices = choose_cells(log_probs, z[..., 0])
     torch.testing.assert_close(log_choice, torch.gather(log_probs, 1, choices))
+    # alpha lies in the chosen bin or at most BIN_OVERLAP of a bin past its edges (mod pi)
+    width = torch.pi / bins
     alpha = decode_actor(actions)[..., 2]
-    expected_bin = torch.floor(alpha / (torch.pi / bins)).long().clamp(max=bins - 1)
-    assert (expected_bin == choices % bins).all()
+    middle = (choices % bins + 0.5) * width
+    past_middle = torch.remainder(alpha - middle + 0.5 * torch.pi, torch.pi) - 0.5 * torch.pi
+    assert (past_middle.abs() <= (0.5 + BIN_OVERLAP) * width + 1e-5).all()
     assert len(torch.unique(choices % bins)) == bins
     offset = actions[..., :2] - actor.centres[choices // bins]
     assert (offset.abs() <= actor.reach + 1e-6).all()
-    # the radius is the MLP's, as with one bin: the radius weight still shapes it
-    assert (actions[..., 2:].norm(dim=-1) <= 2 ** 0.5 + 1e-6).all()
+    # the radius lies in (0, 2 RADIUS_MEAN): the radius weight's peak is reachable
+    radius = actions[..., 2:].norm(dim=-1)
+    assert (radius < 2.0 * RADIUS_MEAN).all() and (radius > 0.0).all()
+
+
+def test_with_angle_bins_alpha_is_continuous_in_the_mlp_output():
+    """Sweeping the MLP's angle output over (-1, 1) moves alpha steadily across the bin and
+    its overlaps, without the jump from one edge to the other of an atan2 map."""
+    actor = SpatialActor(CHANNELS, GRID, IMAGE, latent_dim=3, hidden=(16,), angle_bins=4)
+    out = torch.stack([torch.linspace(-0.999, 0.999, 2001), torch.zeros(2001)], dim=-1)
+    sin_cos = actor._into_bin(out[None], torch.full((1, 2001), 2))[0]
+    twice_alpha = torch.atan2(sin_cos[:, 0], sin_cos[:, 1])
+    steps = torch.remainder(twice_alpha.diff() + torch.pi, 2.0 * torch.pi) - torch.pi
+    assert (steps > 0).all() and steps.max() < 1e-2
+    torch.testing.assert_close(sin_cos.norm(dim=-1), torch.full((2001,), RADIUS_MEAN))
+    span = (0.5 + BIN_OVERLAP) * 2.0 * torch.pi / 4
+    centre = 2.0 * torch.pi * 2.5 / 4
+    torch.testing.assert_close(steps.sum(), torch.tensor(2 * 0.999 * span), atol=1e-4,
+                               rtol=0)
+    torch.testing.assert_close(twice_alpha[1000] % (2 * torch.pi), torch.tensor(centre))
 
 
 def test_cell_target_with_angle_bins_follows_the_critic_in_alpha(tiny_config, monkeypatch):

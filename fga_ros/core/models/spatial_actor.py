@@ -15,10 +15,10 @@ head is a mixture over the trunk map's cells instead (``actor_head: spatial``):
 
 With ``angle_bins`` B > 1 a choice is a (cell, angle bin) pair: the scorer gives B logits
 per cell, bin b holding alpha in [b pi / B, (b + 1) pi / B), and the MLP, told the bin
-(one-hot), places alpha within it. Two ways of holding an object at one place with
-different closing directions (the 8's waist across the ring grasps there) are then two
-choices, each with its own probability, where a single smooth MLP of the latent would have
-to split its output between them.
+(one-hot), places alpha within it or up to ``BIN_OVERLAP`` of a bin past its edges. Two
+ways of holding an object at one place with different closing directions (the 8's waist
+across the ring grasps there) are then two choices, each with its own probability, where a
+single smooth MLP of the latent would have to split its output between them.
 
 What is learnt at one place holds at every place. The offset and angle are
 reparameterised, so the f-divergence estimator of eq. 10 trains the MLP through the
@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional
 
 from fga_ros.core.common.actions import ACTION_DIM, CENTRE, HALF_WIDTH
+from fga_ros.core.estimators.divergences import RADIUS_MEAN
 from fga_ros.core.models.heads import ActorHead, ActorOutput, ImageFeatures
 from fga_ros.core.models.local_critic import EMBED_STRIDE
 from fga_ros.sim.workspace import IMAGE_SIZE
@@ -44,6 +45,9 @@ REACH_CELLS = 1.0
 """Largest offset of the grasp centre from its cell's centre, per axis, in cells."""
 SCORER_CHANNELS = 64
 """Channels of the cell scorer's hidden layers."""
+BIN_OVERLAP = 0.25
+"""With angle bins: how far, in bin widths, a choice's alpha may reach past each edge of its
+bin into the neighbouring ones (feasible grasps just across an edge stay reachable)."""
 
 
 def _mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
@@ -141,13 +145,19 @@ class SpatialActor(ActorHead):
             return torch.cat([centre, out[..., 2:]], dim=-1)
         return torch.cat([centre, self._into_bin(out[..., 2:], bins)], dim=-1)
 
-    def _into_bin(self, sin_cos: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-        """[r sin 2alpha, r cos 2alpha] (S, n, 2) with 2alpha in bin ``bins`` (S, n): the
-        MLP's direction phi in (-pi, pi] is squeezed onto the bin's arc of 2 pi / B, its
-        radius r kept."""
-        radius = sin_cos.norm(dim=-1)
-        phi = torch.atan2(sin_cos[..., 0], sin_cos[..., 1])
-        twice_alpha = (2.0 * torch.pi * bins + phi + torch.pi) / self.angle_bins
+    def _into_bin(self, out: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        """[r sin 2alpha, r cos 2alpha] (S, n, 2) from the MLP's last two tanh outputs
+        ``out`` (S, n, 2) for bins ``bins`` (S, n).
+
+        The first output moves 2alpha linearly along bin b's arc of 2 pi / B, widened by
+        ``BIN_OVERLAP`` of a bin on each side (2alpha = 2 pi (b + 1/2 + (1/2 + overlap)
+        out_0) / B), so alpha is a continuous function of the latent and a choice reaches
+        grasps just past its bin's edges; the second sets the radius
+        r = RADIUS_MEAN (1 + out_1) in (0, 2 RADIUS_MEAN), the radius weight's peak at 0.
+        """
+        width = 2.0 * torch.pi / self.angle_bins
+        twice_alpha = width * (bins + 0.5 + (0.5 + BIN_OVERLAP) * out[..., 0])
+        radius = RADIUS_MEAN * (1.0 + out[..., 1])
         return torch.stack([radius * torch.sin(twice_alpha),
                             radius * torch.cos(twice_alpha)], dim=-1)
 
