@@ -107,8 +107,9 @@ class TrainConfig:
     around the chosen cell; fga_ros/core/models/spatial_actor.py)"""
     actor_angle_bins: int = 1
     """spatial actor: angle bins of its discrete choice, a choice being a (cell, bin) pair
-    and the local MLP placing alpha within the bin's pi / actor_angle_bins, or a quarter bin
-    past its edges (1: one choice per cell, alpha free)"""
+    and the local MLP placing alpha within the bin's pi / actor_angle_bins, or up to
+    spatial_actor.BIN_OVERLAP of a bin past its edges (1: one choice per cell, alpha
+    free)"""
     actor_hidden: tuple = (256, 256, 256)
     """widths of the actor's hidden FC layers; a 4-unit output layer follows (4 FC layers)"""
     critic_hidden: tuple = (256, 256)
