@@ -10,6 +10,7 @@ from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.estimators.divergences import RADIUS_MEAN, categorical_divergence
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.spatial_actor import BIN_OVERLAP, SpatialActor, choose_cells
+from fga_ros.core.training import updates
 from fga_ros.core.training.updates import actor_step_loss, cell_fkl_loss, cell_target
 
 CHANNELS, GRID, IMAGE = 4, 22, 64
@@ -156,6 +157,41 @@ def test_cell_target_follows_the_critic_and_the_cell_term_trains_only_the_scorer
     actor_step_loss(model, config, images, torch.Generator().manual_seed(0))[0].backward()
     with pytest.raises(ValueError, match='cell_fkl_weight'):
         dataclasses.replace(config, divergence='gan')
+
+
+def test_without_the_choice_surrogate_only_the_cell_term_trains_the_scorer(
+        tiny_config, monkeypatch):
+    """choice_surrogate_weight = 0: the scorer's gradient of the actor loss is exactly
+    cell_fkl_weight times that of its cell_fkl_loss; with weight 1 the sampled term adds."""
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    cell_terms = []
+
+    def recorded(*args, **kwargs):
+        cell_terms.append(cell_fkl_loss(*args, **kwargs))
+        return cell_terms[-1]
+
+    monkeypatch.setattr(updates, 'cell_fkl_loss', recorded)
+
+    def scorer_grads(config):
+        torch.manual_seed(0)
+        model = ActorCritic(config)
+        params = list(model.actor.cell_scores.parameters())
+        loss = actor_step_loss(model, config, images, torch.Generator().manual_seed(1))[0]
+        total = torch.autograd.grad(loss, params, retain_graph=True)
+        cell = torch.autograd.grad(config.cell_fkl_weight * cell_terms[-1], params)
+        return total, cell
+
+    config = dataclasses.replace(tiny_config, actor_head='spatial', critic_readout='local',
+                                 cell_fkl_weight=0.5, choice_surrogate_weight=0.0)
+    total, cell = scorer_grads(config)
+    for got, want in zip(total, cell):
+        torch.testing.assert_close(got, want)
+    total, cell = scorer_grads(dataclasses.replace(config, choice_surrogate_weight=1.0))
+    assert any(not torch.allclose(got, want) for got, want in zip(total, cell))
+    with pytest.raises(ValueError, match='choice_surrogate_weight'):
+        dataclasses.replace(config, cell_fkl_weight=0.0)
+    with pytest.raises(ValueError, match='choice_surrogate_weight'):
+        dataclasses.replace(config, choice_surrogate_weight=-1.0)
 
 
 def test_with_angle_bins_each_choice_places_alpha_in_its_bin():

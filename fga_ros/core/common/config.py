@@ -173,6 +173,10 @@ class TrainConfig:
     """spatial actor, f-divergences: weight of the forward KL from the critic's feasibility
     mass per trunk cell to the cell probabilities, a mode-covering term on the cell choice
     (``updates.cell_fkl_loss``; 0: off)"""
+    choice_surrogate_weight: float = 1.0
+    """spatial actor: weight of the score-function gradient of the actor's own objective on
+    its discrete choices (``divergences.choice_surrogate``); 0 leaves the choice
+    probabilities to the ``cell_fkl_weight`` term alone, which then has to be > 0"""
 
     # Replay memory (section 4.1).
     replay_positive: int = 160_000
@@ -262,7 +266,8 @@ class TrainConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {quote(getattr(self, name))}')
         for name in ('prefill_examples', 'critic_steps', 'actor_steps', 'eval_every',
-                     'checkpoint_every', 'seed', 'num_threads', 'cell_fkl_weight'):
+                     'checkpoint_every', 'seed', 'num_threads', 'cell_fkl_weight',
+                     'choice_surrogate_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {quote(getattr(self, name))}')
         for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
@@ -309,6 +314,10 @@ class TrainConfig:
                                          or self.divergence not in F_DIVERGENCES):
             raise ValueError('cell_fkl_weight > 0 needs actor_head: spatial and an '
                              f'f-divergence ({", ".join(F_DIVERGENCES)})')
+        if (self.actor_head == 'spatial' and self.choice_surrogate_weight == 0
+                and self.cell_fkl_weight == 0):
+            raise ValueError('choice_surrogate_weight: 0 needs cell_fkl_weight > 0 (nothing '
+                             "else trains the spatial actor's choice probabilities)")
         check_scene_choice(self.shapes, self.distortion)
         check_work_bounds(self)
         if self.critic_batch < 2:

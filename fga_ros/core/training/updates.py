@@ -70,14 +70,16 @@ def feasibility(model: ActorCritic, features: ImageFeatures, actions4: Tensor) -
 def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tensor], m: int,
                       kde_bandwidth: Bandwidth, proposal_bandwidth: Bandwidth,
                       generator: Optional[torch.Generator] = None,
-                      log_choice: Optional[Tensor] = None) -> Tensor:
+                      log_choice: Optional[Tensor] = None, choice_weight: float = 1.0
+                      ) -> Tensor:
     """Surrogate loss of eq. 10 for KDE supports drawn from the actor (lines 23-32).
 
     Resamples m points around each support (bandwidth sigma'), evaluates the target weight
     ``g_fn`` there, estimates p (eq. 1, 11) and returns the surrogate whose gradient with
     respect to the supports is the f-divergence estimator. With ``log_choice`` (an actor
     with discrete choices, ``SpatialActor``) it adds the score-function term of the same
-    divergence for those choices, f'(q/p) at the supports (``choice_costs``).
+    divergence for those choices, f'(q/p) at the supports (``choice_costs``), times
+    ``choice_weight``.
 
     Args:
         kind: one of F_DIVERGENCES.
@@ -88,6 +90,7 @@ def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tens
         kde_bandwidth, proposal_bandwidth: (4,) sigma and sigma'.
         generator: optional ``torch.Generator`` for the resampling noise.
         log_choice: optional (K, N) log-probabilities of the supports' discrete choices.
+        choice_weight: weight of their score-function term (0: left out).
 
     Returns:
         scalar tensor.
@@ -98,13 +101,13 @@ def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tens
     scores = g_fn(points)
     log_p = target_log_density(scores, log_q_prop)
     loss = f_divergence_surrogate(kind, log_q, log_q_prop.detach(), log_p)
-    if log_choice is None:
+    if log_choice is None or choice_weight == 0:
         return loss
     with torch.no_grad():
         own = supports.detach()
         log_p_own = target_log_density_at(g_fn(own), scores, log_q_prop)
         costs = choice_costs(kind, kde_log_density(own, own, kde_bandwidth), log_p_own)
-    return loss + choice_surrogate(costs, log_choice)
+    return loss + choice_weight * choice_surrogate(costs, log_choice)
 
 
 def _spatial_actor(model: ActorCritic) -> SpatialActor:
@@ -234,7 +237,8 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
     For the f-divergences the value is a surrogate whose gradient is the estimator of
     eq. 10; the returned ``stats`` carry the mean critic score of the actor's samples. An
     actor with discrete choices (``SpatialActor``) also gets the score-function gradient
-    of the same loss for them (``divergences.choice_surrogate``) and, with
+    of the same loss for them (``divergences.choice_surrogate``, times
+    ``choice_surrogate_weight``) and, with
     ``cell_fkl_weight`` > 0, that weight times ``cell_fkl_loss``.
 
     Args:
@@ -250,7 +254,7 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
         loss = f_divergence_loss(
             kind, samples, lambda points: feasibility(model, features, points),
             config.resample_per_support, config.kde_bandwidth, config.proposal_bandwidth,
-            generator, log_choice)
+            generator, log_choice, config.choice_surrogate_weight)
         if config.cell_fkl_weight > 0:
             loss = loss + config.cell_fkl_weight * cell_fkl_loss(model, features, generator)
         score = feasibility(model, features, samples.detach()).mean().item()
@@ -268,7 +272,7 @@ def actor_step_loss(model: ActorCritic, config: TrainConfig, images: Tensor,
     else:
         raise ValueError(f'unknown divergence {kind!r}')
     if log_choice is not None:
-        loss = loss + choice_surrogate(costs, log_choice)
+        loss = loss + config.choice_surrogate_weight * choice_surrogate(costs, log_choice)
     return loss, {'actor_score': xi.mean().item()}
 
 
