@@ -789,6 +789,30 @@ def cmd_modes(args):
         print(f'figure: {out}')
 
 
+def cmd_choices(args):
+    """Where a spatial actor loses mode coverage: choices, placement or critic."""
+    from fga_ros.core.analysis.choice_diagnosis import diagnose, format_diagnosis
+    from fga_ros.core.common.tensors import select_device
+    from fga_ros.core.inference.proposer import bundled_model_path
+    from fga_ros.core.models.model_file import CheckpointError, load_model
+
+    json_path = check_file(args.json, '--json') if args.json else None
+    path = args.checkpoint or bundled_model_path()
+    try:
+        model, _, _ = load_model(path, map_location=select_device(args.device))
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        results = diagnose(model, _split_shapes(args.shapes), args.states, args.samples,
+                           seed=args.seed, progress=not args.no_progress)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(format_diagnosis(results))
+    if json_path:
+        write_text(json_path, json.dumps(results, indent=2) + '\n')
+        print(f'metrics: {json_path}')
+
+
 def cmd_grid(args):
     """A rows x columns grid of evaluations (e.g. Table 5): JSON and a figure."""
     from fga_ros.core.analysis.result_grid import build_grid, format_grid, grid_figure
@@ -829,7 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
                    **kwargs)
     sub.add_parser = sub_parser  # type: ignore[method-assign]
     for add_command in (_add_sim, _add_train, _add_record, _add_eval, _add_propose, _add_demo,
-                        _add_calibrate, _add_modes, _add_bench, _add_grid):
+                        _add_calibrate, _add_modes, _add_choices, _add_bench, _add_grid):
         add_command(sub)
     return parser
 
@@ -1077,6 +1101,24 @@ def _add_modes(sub: Any) -> None:
                    help='write the metrics as JSON to this file (default: none written)')
     _add_no_progress(p)
     p.set_defaults(func=cmd_modes)
+
+
+def _add_choices(sub: Any) -> None:
+    """``fga choices``."""
+    p = sub.add_parser('choices', help='where a spatial actor loses mode coverage: its choice '
+                                       'probabilities, its placement or its critic')
+    _add_checkpoint(p)
+    p.add_argument('--shapes', default=','.join(sim.shapes()), help='comma-separated shapes')
+    p.add_argument('--states', type=int, default=16,
+                   help="scenes per shape (fga eval's scenes for the same seed)")
+    p.add_argument('--samples', type=int, default=4096, help='actor samples per scene')
+    p.add_argument('--seed', type=int, default=0,
+                   help='evaluation seed: selects the scenes and seeds the sampling')
+    p.add_argument('--json', default=None,
+                   help='write the figures as JSON to this file (default: none written)')
+    _add_device(p)
+    _add_no_progress(p)
+    p.set_defaults(func=cmd_choices)
 
 
 def _add_bench(sub: Any) -> None:

@@ -262,3 +262,18 @@ def test_propose_with_constraints_and_abstention(capsys, tmp_path):
     cv2.imwrite(str(blank), np.full((128, 128, 3), 200, np.uint8))
     code, out, _ = _run(capsys, 'propose', '--image', blank, '--out', '')
     assert code == cli.EXIT_NO_GRASP and 'abstained' in out
+
+
+def test_choices_diagnoses_the_bundled_model_and_refuses_a_flat_actor(capsys, tmp_path,
+                                                                      model_path):
+    path = tmp_path / 'choices.json'
+    code, out, _ = _run(capsys, 'choices', '--shapes', 'H', '--states', 1, '--samples', 256,
+                        '--json', path, '--no-progress')
+    assert code == 0 and '| H |' in out and 'choice TV' in out
+    figures = json.loads(path.read_text())['H']
+    assert {'mode_tv', 'mode_tv_target_choices', 'critic_mode_tv'} <= set(figures)
+    assert all(0.0 <= value <= 1.0 for value in figures.values())
+    code, _, err = _run(capsys, 'choices', '--checkpoint', model_path, '--no-progress')
+    assert code == cli.EXIT_USAGE and 'spatial' in err and 'Traceback' not in err
+    code, _, err = _run(capsys, 'choices', '--checkpoint', tmp_path / 'none.pt')
+    assert code == cli.EXIT_USAGE and 'none.pt' in err and 'Traceback' not in err

@@ -46,7 +46,7 @@ README = ROOT / 'README.md'
 RUN_FGA = {'--version', 'sim', 'propose', 'demo'}
 """First arguments of the ``fga`` commands that are run (seconds each)."""
 
-PARSE_ONLY_FGA = {'train', 'eval', 'modes', 'bench', 'record', 'grid'}
+PARSE_ONLY_FGA = {'train', 'eval', 'modes', 'bench', 'record', 'grid', 'choices'}
 """First arguments of the ``fga`` commands that are only parsed (minutes to hours, or, for
 ``grid``, reading what such evaluations wrote; ``test_core_result_grid.py`` runs it)."""
 
