@@ -31,7 +31,8 @@ from numpy.typing import ArrayLike
 import torch
 from tqdm import tqdm
 
-from fga_ros.core.analysis.evaluation import evaluation_scenes
+from fga_ros.core.analysis.coverage import scene_coverage
+from fga_ros.core.analysis.evaluation import MAX_STATES, evaluation_scenes
 from fga_ros.core.common.actions import decode_actor, encode_actions
 from fga_ros.core.common.checks import check_count
 from fga_ros.core.common.tensors import images_to_tensor, model_device, sample_latent
@@ -138,7 +139,7 @@ def diagnose_scene(model: ActorCritic, scene: Scene, samples: int,
     return ChoiceDiagnosis(
         accuracy=float((modes > 0).mean()),
         accuracy_target_choices=float(weights[modes > 0].sum() / max(weights.sum(), 1e-300)),
-        mode_tv=shares_tv(weighted_mode_shares(modes, np.ones(samples), k), truth.mode_shares),
+        mode_tv=scene_coverage(modes, truth.mode_shares).tv,
         mode_tv_target_choices=shares_tv(weighted_mode_shares(modes, weights, k),
                                          truth.mode_shares),
         choice_tv=float(0.5 * np.abs(pi - p).sum()),
@@ -166,7 +167,7 @@ def diagnose(model: ActorCritic, shapes: Iterable[str], states: int, samples: in
     """
     _spatial(model)
     shapes = tuple(shapes)
-    states = check_count('states', states, 1, 100_000)
+    states = check_count('states', states, 1, MAX_STATES)
     samples = check_count('samples', samples, 1, MAX_DIAGNOSIS_SAMPLES)
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     rng = np.random.default_rng(seed)
