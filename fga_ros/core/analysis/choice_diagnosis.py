@@ -17,7 +17,7 @@ training pulls pi towards the critic's feasibility mass per choice, p(c)
 - **choice TV**, ``1/2 sum_c |pi(c) - p(c)|`` (fine-grained: neighbouring cells may trade
   mass without changing any mode's share);
 - **critic's mode TV**: the mode shares of the critic's own target density, uniform grasps
-  over the workspace weighted by their feasibility (``updates.feasibility``), and that
+  over the workspace weighted by their feasibility (``feasibility.feasibility``), and that
   density's mass on infeasible grasps. A high value means the critic, not the actor, is
   what keeps the target from being met.
 """
@@ -37,9 +37,10 @@ from fga_ros.core.common.actions import decode_actor, encode_actions
 from fga_ros.core.common.checks import check_count
 from fga_ros.core.common.tensors import images_to_tensor, model_device, sample_latent
 from fga_ros.core.estimators.divergences import RADIUS_MEAN
+from fga_ros.core.models.feasibility import feasibility
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.spatial_actor import SpatialActor, choose_cells
-from fga_ros.core.training.updates import cell_target, feasibility
+from fga_ros.core.training.updates import cell_target
 from fga_ros.sim import Scene, ground_truth, render
 from fga_ros.sim.workspace import uniform_actions
 

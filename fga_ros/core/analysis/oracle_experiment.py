@@ -46,7 +46,8 @@ from fga_ros.core.common.choices import F_DIVERGENCES
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import sample_latent
 from fga_ros.core.inference.defaults import MAX_SAMPLES
-from fga_ros.core.training.updates import action_weight, f_divergence_loss
+from fga_ros.core.models.feasibility import action_weight
+from fga_ros.core.training.updates import f_divergence_loss
 from fga_ros.file_writes import save_figure
 from fga_ros.sim import (
     WORKSPACE_HI,

@@ -30,6 +30,7 @@ from fga_ros.core.estimators.divergences import (
     target_log_density_at,
 )
 from fga_ros.core.estimators.kde import Bandwidth, kde_log_density, resample
+from fga_ros.core.models.feasibility import feasibility
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.heatmap_nets import HeatmapModel
 from fga_ros.core.models.nets import ActorCritic
@@ -38,33 +39,6 @@ from fga_ros.core.models.spatial_actor import REACH_CELLS, SpatialActor
 
 CELL_TARGET_POINTS = 2
 """Critic evaluations per trunk cell and state in ``cell_target``."""
-
-
-def in_workspace(actions4: Tensor) -> Tensor:
-    """1.0 where the actor output's x_n, y_n lie in the workspace [-1, 1], else 0.0; (...)."""
-    inside = (actions4[..., :2].abs() <= 1.0).all(-1)
-    return inside.to(actions4.dtype)
-
-
-def action_weight(actions4: Tensor) -> Tensor:
-    """Radius weight times workspace indicator of actor outputs (..., 4): (...), detached.
-
-    Multiplies the feasibility (critic score or the environment's g) into the target.
-    """
-    with torch.no_grad():
-        return radius_weight(actions4) * in_workspace(actions4)
-
-
-def feasibility(model: ActorCritic, features: ImageFeatures, actions4: Tensor) -> Tensor:
-    """Target weight g-hat = xi * radius weight * workspace indicator, (S, n), detached.
-
-    Args:
-        features: ``ImageFeatures`` of S states.
-        actions4: (S, n, 4) actor-space actions (the radius is meaningful).
-    """
-    with torch.no_grad():
-        xi = torch.sigmoid(model.score(features, normalise_actor_output(actions4)))
-        return xi * action_weight(actions4)
 
 
 def f_divergence_loss(kind: str, supports: Tensor, g_fn: Callable[[Tensor], Tensor], m: int,
