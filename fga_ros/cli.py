@@ -20,12 +20,15 @@ from fga_ros import sim
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
 from fga_ros.core.inference.defaults import (
     EXPLORE,
+    EXPLORE_SHARE,
+    MAX_SAMPLES,
     MIN_CANDIDATES,
     NUM_GRASPS,
     OVERSAMPLE,
     PAPER_REJECT_FRACTION,
     RANKING,
     REJECT_FRACTION,
+    RESAMPLE,
 )
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
@@ -423,6 +426,52 @@ def _load_proposer(checkpoint, device, seed=None):
         raise UserError(str(exc)) from None
 
 
+def _eval_sampler(args, proposer):
+    """``fga eval``'s sampler, and (actor samples, explored grasps) of the pool each of its
+    samples is resampled from (None: the sampler's own samples)."""
+    from fga_ros.core.analysis.evaluation import ResampledSampler
+    from fga_ros.core.common.checks import check_count
+    from fga_ros.core.inference.cem import CEMSampler
+    from fga_ros.core.inference.proposer import check_resample
+    from fga_ros.core.inference.resampling import can_resample, pool_sizes
+
+    state = proposer.snapshot()
+    if args.sampler == 'cem':
+        if args.resample is not None or args.explore_share is not None:
+            raise UserError('--resample and --explore-share apply to --sampler actor, not '
+                            'to CEM')
+        return CEMSampler(state.model, seed=args.seed), None
+    resample = RESAMPLE if args.resample is None else args.resample
+    share = EXPLORE_SHARE if args.explore_share is None else args.explore_share
+    try:
+        actions = check_count('--actions', args.actions, 1, MAX_SAMPLES)
+        resample, share = check_resample(resample, share, actions)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if resample == 1 or not can_resample(state.model, state.config):
+        return ResampledSampler(proposer, 1, share), None
+    return ResampledSampler(proposer, resample, share), pool_sizes(actions, resample, share)
+
+
+def _samples_line(args, pool):
+    """What ``fga eval``'s samples were, in one line."""
+    if args.sampler == 'cem':
+        return f'samples: {args.actions} per scene from CEM on the critic'
+    if pool is None:
+        return (f"samples: {args.actions} per scene, the model's own (not resampled: "
+                f'--resample 1, or a model without a feasibility critic)')
+    return (f"samples: {args.actions} per scene, resampled towards the critic's target from "
+            f'{pool[0]} actor samples and {pool[1]} grasps centred on the object (--resample '
+            f"{args.resample or RESAMPLE}; --resample 1 for the actor's own)")
+
+
+def _sampler_name(args, pool):
+    """A few words naming ``fga eval``'s sampler, for figure titles."""
+    if args.sampler == 'cem':
+        return 'critic + CEM'
+    return 'actor' if pool is None else 'actor, resampled'
+
+
 def _split_shapes(text):
     shapes = tuple(s.strip() for s in text.split(',') if s.strip())
     if not shapes:
@@ -434,13 +483,12 @@ def cmd_eval(args):
     from fga_ros.core.analysis.coverage_figure import coverage_figure, worst_cases
     from fga_ros.core.analysis.evaluation import evaluate, format_table
     from fga_ros.core.analysis.figures import critic_actor_figure, rank_share_figure
-    from fga_ros.core.inference.cem import CEMSampler
 
     json_path = check_file(args.json, '--json') if args.json else None
     plots = check_dir(args.plots, '--plots') if args.plots else None
     proposer = _load_proposer(args.checkpoint, args.device, seed=args.seed)
     state = proposer.snapshot()
-    sampler = CEMSampler(state.model, seed=args.seed) if args.sampler == 'cem' else proposer
+    sampler, pool = _eval_sampler(args, proposer)
     shapes = _split_shapes(args.shapes)
     samples = {shape: {} for shape in shapes}  # kept for the worst-coverage figures
 
@@ -451,6 +499,7 @@ def cmd_eval(args):
                        seed=args.seed, reject_fraction=args.reject,
                        progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
+    print(_samples_line(args, pool))
     from fga_ros.core.analysis.calibration_fit import measure_calibration
     from fga_ros.core.inference.calibration import ECE_BINS
     calibration = measure_calibration(proposer, shapes, args.states, seed=args.seed)
@@ -463,6 +512,7 @@ def cmd_eval(args):
               f'{res["samples"]} candidates, {100 * res["feasible"]:.1f}% feasible')
     for shape in shapes:
         results[shape]['calibration'] = calibration[shape]
+        results[shape]['resampling_pool'] = None if pool is None else list(pool)
     if json_path:
         write_text(json_path, json.dumps(results, indent=2) + '\n')
         print(f'metrics: {json_path}')
@@ -480,7 +530,7 @@ def cmd_eval(args):
             if cases:
                 coverage_figure(cases, out / f'coverage_worst_{shape}.png', args.reject,
                                 title=f'{shape}: the {len(cases)} evaluation scenes of worst '
-                                      f'mode coverage by the {args.sampler} '
+                                      f'mode coverage by the {_sampler_name(args, pool)} '
                                       f'(of {args.states}, {args.actions} samples each)')
         print(f'figures: {out}/rank_shares.png, {out}/reliability.png, '
               f'{out}/critic_actor_<shape>.png, {out}/coverage_worst_<shape>.png')
@@ -977,6 +1027,13 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--sampler', choices=['actor', 'cem'], default='actor',
                    help="evaluate the model's own sampler (the actor; eq. 14 for a heat-map "
                         'model), or CEM on its critic (default: actor)')
+    p.add_argument('--resample', type=int, default=None,
+                   help='actor samples drawn per evaluated sample, resampled towards the '
+                        "critic's target; 1: the actor's own samples (default: "
+                        f'{RESAMPLE}; GAN and heat-map models are never resampled)')
+    p.add_argument('--explore-share', type=float, default=None,
+                   help='grasps centred on the object added to the resampling pool per actor '
+                        f'sample (default: {EXPLORE_SHARE})')
     p.add_argument('--seed', type=int, default=0,
                    help='evaluation seed: selects the scenes and seeds the sampling (the same '
                         'seed, model and machine give the same figures)')

@@ -99,7 +99,29 @@ def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
         for key in ('all_modes_hit', 'mode_recall', 'tv_distance'):
             assert 0.0 <= shape[key] <= 1.0 and 0.0 <= shape[f'{key}_rejected'] <= 1.0
         assert 1 <= len(shape['worst_scenes']) <= 2
+        assert shape['resampling_pool'] == [256, 64]  # 4 x 64 actor samples, 64 explored
     assert 'recall %' in out and 'TV floor' in out
+    assert 'from 256 actor samples and 64 grasps centred on the object' in out
+
+
+def test_eval_resample_one_evaluates_the_actors_own_samples(capsys, tmp_path, model_path):
+    path = tmp_path / 'eval.json'
+    code, out, _ = _run(capsys, 'eval', '--checkpoint', model_path, '--shapes', 'T',
+                        '--states', 1, '--actions', 32, '--resample', 1, '--json', path,
+                        '--no-progress')
+    assert code == 0 and "32 per scene, the model's own" in out
+    assert json.loads(path.read_text())['T']['resampling_pool'] is None
+
+
+@pytest.mark.parametrize('args, message', [
+    (('--resample', 0), 'resample must be in [1, 16], got 0'),
+    (('--explore-share', 1.5), 'explore_share must be in [0, 1], got 1.5'),
+    (('--actions', 16384, '--resample', 4), 'must hold at most 65536'),
+    (('--sampler', 'cem', '--resample', 2), '--resample and --explore-share apply to --sampler'),
+])
+def test_eval_bad_resampling_settings(capsys, args, message):
+    code, _, err = _run(capsys, 'eval', '--shapes', 'T', '--states', 1, '--no-progress', *args)
+    assert code == 2 and message in err, err
 
 
 def test_eval_is_reproducible(capsys, tmp_path):

@@ -173,7 +173,8 @@ def test_rejected_samples_are_the_least_dense(proposer, image):
     # 30 grasps at 25% rejection: 40 sampled, 10 rejected, all 30 kept are returned.
     p = proposer.propose(image, 30, 0.25, seed=7, oversample=1, **RAW)
     assert (p.num_sampled, p.num_rejected) == (40, 10)
-    actions, log_density = proposer.sample_actions(image, 40, seed=7)  # the same 40 samples
+    # the same 40 samples, not resampled
+    actions, log_density = proposer.sample_actions(image, 40, seed=7, resample=1)
     kept = np.array([np.flatnonzero(np.all(np.isclose(actions, a, atol=1e-4), axis=1))[0]
                      for a in p.actions])
     assert len(set(kept.tolist())) == 30

@@ -23,7 +23,12 @@ from fga_ros.core.common.config import load_config
 from fga_ros.core.common.tensors import configure_threads
 from fga_ros.core.inference.cem import cem_propose
 from fga_ros.core.inference.constraints import TaskConstraints, rectangle
-from fga_ros.core.inference.defaults import NUM_GRASPS, OVERSAMPLE, PAPER_REJECT_FRACTION
+from fga_ros.core.inference.defaults import (
+    NUM_GRASPS,
+    OVERSAMPLE,
+    PAPER_REJECT_FRACTION,
+    RESAMPLE,
+)
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.networks import Network
@@ -132,7 +137,9 @@ def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
                tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
     """``_timed`` latencies of the actor alone (``ACTOR_ONLY``) for each of
     ``BENCH_GRASPS`` grasps and of the first without oversampling, of CEM for
-    ``CEM_GRASPS``, and of the default and a region-constrained request."""
+    ``CEM_GRASPS``, of the default and a region-constrained request, and of
+    ``sample_actions`` for the last of ``BENCH_GRASPS`` samples, the actor's own and
+    resampled (the defaults)."""
     model = proposer.snapshot().model
     latency = {f'propose_{n}': _timed(
         partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
@@ -148,6 +155,10 @@ def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
         WORKSPACE_LO, WORKSPACE_LO, 0.5 * (WORKSPACE_LO + WORKSPACE_HI), WORKSPACE_HI))
     latency['region'] = _timed(partial(proposer.propose, image, constraints=left), repeats,
                                tick)
+    n = BENCH_GRASPS[-1]
+    latency[f'samples_{n}_own'] = _timed(partial(proposer.sample_actions, image, n, resample=1),
+                                         repeats, tick)
+    latency[f'samples_{n}'] = _timed(partial(proposer.sample_actions, image, n), repeats, tick)
     return latency
 
 
@@ -169,9 +180,10 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
 
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
-        'propose_1024', 'propose_64_once', 'cem_64', 'default', 'region'} -> {'p50', 'p90',
-        'p99', 'calls'}; 'default' is a default request, 'region' the same constrained to the
-        left half of the workspace), 'speedup' (CEM p50 /
+        'propose_1024', 'propose_64_once', 'cem_64', 'default', 'region', 'samples_1024_own',
+        'samples_1024'} -> {'p50', 'p90', 'p99', 'calls'}; 'default' is a default request,
+        'region' the same constrained to the left half of the workspace, 'samples_1024' 1024
+        resampled samples of ``sample_actions``, '_own' the actor's), 'speedup' (CEM p50 /
         propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem'} -> {'mean',
         'top1'}), 'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed
         to match the actor's accuracy, or the most tried ({'iterations', 'accuracy',
@@ -183,7 +195,7 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
     image = render(evaluation_scenes('H', 1, seed)[0])
     model = proposer.snapshot().model
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
-    timed_calls = (len(BENCH_GRASPS) + 5) * (WARMUP + repeats)
+    timed_calls = (len(BENCH_GRASPS) + 7) * (WARMUP + repeats)
     comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
     with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
               disable=not progress) as bar:
@@ -220,6 +232,9 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
     labels['default'] = f'defaults ({NUM_GRASPS}, explore)'
     labels['region'] = '  the same, left-half region'
+    n = BENCH_GRASPS[-1]
+    labels[f'samples_{n}_own'] = f"{n} samples, the actor's own"
+    labels[f'samples_{n}'] = f'  the same, resampled (x{RESAMPLE})'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
     ratio = results['latency_ms']['region']['p50'] / results['latency_ms']['default']['p50']

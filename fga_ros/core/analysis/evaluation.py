@@ -33,6 +33,7 @@ Evaluation scenes never occur in training: their seeds lie in ``[2^62, 2^63)``, 
 training environment (``SimEnvironment``) draws scene seeds from ``[0, 2^62)``.
 """
 
+from dataclasses import dataclass
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Protocol
 import zlib
@@ -53,7 +54,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import model_device
 from fga_ros.core.inference.defaults import MAX_SAMPLES, PAPER_REJECT_FRACTION
 from fga_ros.core.inference.density import keep_densest
-from fga_ros.core.inference.proposer import sample_with_density
+from fga_ros.core.inference.proposer import Proposer, sample_with_density
 from fga_ros.sim import (
     GroundTruth,
     Scene,
@@ -319,6 +320,20 @@ def quick_metrics(model: 'Network', config: TrainConfig, shapes: Iterable[str],
     for prefix in ('acc', 'acc*', *PERIODIC_COVERAGE):
         out[f'{prefix}/mean'] = _mean([out[f'{prefix}/{s}'] for s in shapes])
     return out
+
+
+@dataclass(frozen=True)
+class ResampledSampler:
+    """A ``Proposer``'s samples with chosen resampling settings, as a ``Sampler``
+    (``Proposer.sample_actions``; ``resample`` 1: the actor's own samples)."""
+
+    proposer: Proposer
+    resample: int
+    explore_share: float
+
+    def sample_actions(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.proposer.sample_actions(image, n, resample=self.resample,
+                                            explore_share=self.explore_share)
 
 
 class UniformSampler:

@@ -29,6 +29,15 @@ def check_count(name: str, value: Any, low: int, high: int) -> int:
     return int(value)
 
 
+def check_number(name: str, value: Any, low: float, high: float) -> float:
+    """Return ``value`` as float if it is a number in [low, high], else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f'{name} must be a number in [{low:g}, {high:g}], got {value!r}')
+    if not low <= value <= high:
+        raise ValueError(f'{name} must be in [{low:g}, {high:g}], got {value}')
+    return float(value)
+
+
 def check_fraction(name: str, value: Any) -> float:
     """Return ``value`` as float if it is a number in [0, 1), else raise ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

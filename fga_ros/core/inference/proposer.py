@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from fga_ros.core.common.actions import decode_actor, normalise_actor_output
-from fga_ros.core.common.checks import check_count, check_fraction, check_image
+from fga_ros.core.common.checks import check_count, check_fraction, check_image, check_number
 from fga_ros.core.common.choices import RANKINGS
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.common.tensors import (
@@ -71,20 +71,26 @@ from fga_ros.core.inference.constraints import TaskConstraints, check_min_score
 from fga_ros.core.inference.defaults import (
     EXPLORE,
     EXPLORE_MIN_SCORE,
+    EXPLORE_SHARE,
+    MAX_EXPLORE_SHARE,
     MAX_GRASPS,
     MAX_OVERSAMPLE,
+    MAX_RESAMPLE,
+    MAX_RESAMPLE_POOL,
     MAX_SAMPLES,
     MIN_CANDIDATES,
     NUM_GRASPS,
     OVERSAMPLE,
     RANKING,
     REJECT_FRACTION,
+    RESAMPLE,
     SCORE_FLOOR,
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
 from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.inference.ranking import rank_order
+from fga_ros.core.inference.resampling import can_resample, pool_sizes, resampled_samples
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
 from fga_ros.core.models.networks import Network
@@ -207,6 +213,21 @@ def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, 
         actions = decode_actor(out)
     return (actions.cpu().numpy().astype(np.float64),
             log_density.cpu().numpy().astype(np.float64))
+
+
+def check_resample(resample: object, explore_share: object, n: int) -> tuple[int, float]:
+    """(``resample``, ``explore_share``) checked for ``Proposer.sample_actions`` of n
+    samples: an integer in [1, MAX_RESAMPLE] and a number in [0, MAX_EXPLORE_SHARE] whose
+    pool, ``resample * n`` actor samples plus ``explore_share`` of that explored, is at most
+    MAX_RESAMPLE_POOL; else ValueError naming the bound."""
+    resample = check_count('resample', resample, 1, MAX_RESAMPLE)
+    explore_share = check_number('explore_share', explore_share, 0.0, MAX_EXPLORE_SHARE)
+    pool = pool_sizes(n, resample, explore_share)
+    if sum(pool) > MAX_RESAMPLE_POOL:
+        raise ValueError(f'the resampling pool (resample * samples = {pool[0]} actor samples '
+                         f'and {pool[1]} explored grasps) must hold at most '
+                         f'{MAX_RESAMPLE_POOL}')
+    return resample, explore_share
 
 
 def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.ndarray,
@@ -408,11 +429,32 @@ class Proposer:
 
     def sample_actions(self, image: np.ndarray, n: int,
                        generator: Optional[torch.Generator] = None,
-                       seed: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` raw actor samples and their KDE log-densities; see ``sample_with_density``."""
+                       seed: Optional[int] = None, resample: int = RESAMPLE,
+                       explore_share: float = EXPLORE_SHARE) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples for one image and their KDE log-densities.
+
+        With ``resample`` > 1 and a feasibility critic (``resampling.can_resample``): drawn
+        towards the target the actor was trained for from ``resample * n`` actor samples
+        and ``explore_share`` as many grasps centred on the object, with the pool's KDE
+        log-density (``resampling``); otherwise the model's own samples
+        (``sample_with_density``). Both: (actions (n, 3) float64 px/rad,
+        log_density (n,) float64 in network units).
+        """
         state = self._state
-        return sample_with_density(state.model, state.config, image, n,
-                                   self._generator(generator, seed))
+        generator = self._generator(generator, seed)
+        n = check_count('n', n, 1, MAX_SAMPLES)
+        resample, explore_share = check_resample(resample, explore_share, n)
+        if resample == 1 or not can_resample(state.model, state.config):
+            return sample_with_density(state.model, state.config, image, n, generator)
+        check_image(image)
+        with torch.inference_mode():
+            out, log_density = resampled_samples(
+                state.model, state.config.kde_bandwidth, image,
+                _features(state.model, image, self.device), n,
+                pool_sizes(n, resample, explore_share), generator)
+            actions = decode_actor(out)
+        return (actions.cpu().numpy().astype(np.float64),
+                log_density.cpu().numpy().astype(np.float64))
 
     def propose(self, image: np.ndarray, num_grasps: int = NUM_GRASPS,
                 reject_fraction: float = REJECT_FRACTION, ranking: str = RANKING,
