@@ -430,14 +430,16 @@ def _eval_sampler(args, proposer):
     """``fga eval``'s sampler, and (actor samples, explored grasps) of the pool each of its
     samples is resampled from (None: the sampler's own samples)."""
     from fga_ros.core.analysis.evaluation import ResampledSampler
-    from fga_ros.core.common.checks import check_count
+    from fga_ros.core.common.checks import check_count, check_number
     from fga_ros.core.inference.cem import CEMSampler
-    from fga_ros.core.inference.proposer import check_resample
+    from fga_ros.core.inference.defaults import MAX_EXPLORE_SHARE, MAX_RESAMPLE
+    from fga_ros.core.inference.proposer import check_pool
     from fga_ros.core.inference.resampling import can_resample, pool_sizes
 
     state = proposer.snapshot()
+    asked = args.resample is not None or args.explore_share is not None
     if args.sampler == 'cem':
-        if args.resample is not None or args.explore_share is not None:
+        if asked:
             raise UserError('--resample and --explore-share apply to --sampler actor, not '
                             'to CEM')
         return CEMSampler(state.model, seed=args.seed), None
@@ -445,12 +447,19 @@ def _eval_sampler(args, proposer):
     share = EXPLORE_SHARE if args.explore_share is None else args.explore_share
     try:
         actions = check_count('--actions', args.actions, 1, MAX_SAMPLES)
-        resample, share = check_resample(resample, share, actions)
+        resample = check_count('--resample', resample, 1, MAX_RESAMPLE)
+        share = check_number('--explore-share', share, 0.0, MAX_EXPLORE_SHARE)
+        if resample > 1 and not can_resample(state.model, state.config):
+            if asked:
+                raise ValueError('--resample and --explore-share need a feasibility critic; '
+                                 'this model (GAN or heat map) has none: use --resample 1')
+            resample = 1
+        if resample > 1:
+            check_pool(actions, resample, share)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if resample == 1 or not can_resample(state.model, state.config):
-        return ResampledSampler(proposer, 1, share), None
-    return ResampledSampler(proposer, resample, share), pool_sizes(actions, resample, share)
+    pool = pool_sizes(actions, resample, share) if resample > 1 else None
+    return ResampledSampler(proposer, resample, share), pool
 
 
 def _samples_line(args, pool):
@@ -462,7 +471,7 @@ def _samples_line(args, pool):
                 f'--resample 1, or a model without a feasibility critic)')
     return (f"samples: {args.actions} per scene, resampled towards the critic's target from "
             f'{pool[0]} actor samples and {pool[1]} grasps centred on the object (--resample '
-            f"{args.resample or RESAMPLE}; --resample 1 for the actor's own)")
+            f"{pool[0] // args.actions}; --resample 1 for the actor's own)")
 
 
 def _sampler_name(args, pool):
@@ -1030,7 +1039,8 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--resample', type=int, default=None,
                    help='actor samples drawn per evaluated sample, resampled towards the '
                         "critic's target; 1: the actor's own samples (default: "
-                        f'{RESAMPLE}; GAN and heat-map models are never resampled)')
+                        f'{RESAMPLE}; a GAN or heat-map model has no feasibility critic '
+                        'and is not resampled)')
     p.add_argument('--explore-share', type=float, default=None,
                    help='grasps centred on the object added to the resampling pool per actor '
                         f'sample (default: {EXPLORE_SHARE})')

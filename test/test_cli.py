@@ -114,9 +114,9 @@ def test_eval_resample_one_evaluates_the_actors_own_samples(capsys, tmp_path, mo
 
 
 @pytest.mark.parametrize('args, message', [
-    (('--resample', 0), 'resample must be in [1, 16], got 0'),
-    (('--explore-share', 1.5), 'explore_share must be in [0, 1], got 1.5'),
-    (('--actions', 16384, '--resample', 4), 'must hold at most 65536'),
+    (('--resample', 0), '--resample must be in [1, 16], got 0'),
+    (('--explore-share', 1.5), '--explore-share must be in [0, 1], got 1.5'),
+    (('--actions', 16384, '--resample', 8), 'must hold at most 81920'),
     (('--sampler', 'cem', '--resample', 2), '--resample and --explore-share apply to --sampler'),
 ])
 def test_eval_bad_resampling_settings(capsys, args, message):

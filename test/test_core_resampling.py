@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fga_ros.core.inference.defaults import MAX_RESAMPLE_POOL
-from fga_ros.core.inference.proposer import Proposer
+from fga_ros.core.inference.proposer import Proposer, sample_with_density
 from fga_ros.core.inference.resampling import (
     can_resample,
     pool_sizes,
@@ -91,14 +91,22 @@ def test_pool_sizes():
     assert pool_sizes(10, 1, 0.0) == (10, 0)
 
 
+def test_nan_weights_weigh_nothing():
+    index = systematic_indices(torch.log(torch.tensor([0.0, 1.0, math.nan, 3.0])), 8)
+    assert np.bincount(index.numpy(), minlength=4).tolist() == [0, 2, 0, 6]
+
+
 class HalfCritic(ActorCritic):
     """The tiny actor-critic with a critic that finds only grasps with x_n > ``cut``
-    feasible."""
+    feasible (x_n < ``cut`` with ``left``)."""
 
-    cut = 0.0
+    def __init__(self, config, cut=0.0, left=False):
+        super().__init__(config)
+        self.cut, self.left = cut, left
 
     def score(self, features, actions):
-        return torch.where(actions[..., 0] > self.cut, 30.0, -30.0)
+        beyond = actions[..., 0] < self.cut if self.left else actions[..., 0] > self.cut
+        return torch.where(beyond, 30.0, -30.0)
 
 
 def test_the_proposer_returns_only_what_the_critic_finds_feasible(config, image):
@@ -107,22 +115,52 @@ def test_the_proposer_returns_only_what_the_critic_finds_feasible(config, image)
     proposer = Proposer(model, config, seed=0)
     own, _ = proposer.sample_actions(image, 200, seed=3, resample=1)
     x_n = (own[:, 0] - 64.0) / 39.0
-    HalfCritic.cut = float(np.median(x_n))
+    model.cut = float(np.median(x_n))
     actions, log_density = proposer.sample_actions(image, 200, seed=3)
     assert actions.shape == (200, 3) and np.all(np.isfinite(log_density))
-    assert np.all((actions[:, 0] - 64.0) / 39.0 > HalfCritic.cut)
+    assert np.all((actions[:, 0] - 64.0) / 39.0 > model.cut)
     # the actor's own samples lie on both sides of the cut
-    assert np.mean(x_n > HalfCritic.cut) < 0.6
+    assert np.mean(x_n > model.cut) < 0.6
+    # the same from the actor's samples alone
+    actions, _ = proposer.sample_actions(image, 200, seed=3, explore_share=0.0)
+    assert np.all((actions[:, 0] - 64.0) / 39.0 > model.cut)
+
+
+class LeftActor(HalfCritic):
+    """An actor that only ever samples at the workspace's left edge (x_n = -1), where its
+    critic finds nothing feasible (feasible: x_n > -0.5)."""
+
+    def sample(self, features, n, generator=None):
+        out = torch.zeros(features.num_states, n, 4)
+        out[..., 0] = -1.0
+        out[..., 3] = 0.5
+        return out
+
+
+def test_explored_grasps_supply_what_the_actor_never_samples(config, image):
+    proposer = Proposer(LeftActor(config, cut=-0.5), config, seed=0)
+    actions, _ = proposer.sample_actions(image, 100, seed=1)
+    assert np.all((actions[:, 0] - 64.0) / 39.0 > -0.5)
+    # without them every weight is zero and the actor's samples come back unchanged
+    alone, _ = proposer.sample_actions(image, 100, seed=1, explore_share=0.0)
+    np.testing.assert_allclose((alone[:, 0] - 64.0) / 39.0, -1.0, atol=1e-6)
+
+
+def test_the_actors_samples_stay_in_the_pool_beside_the_explored(config, image):
+    # feasible only at the left edge, where the actor samples and the object is not
+    proposer = Proposer(LeftActor(config, cut=-0.9, left=True), config, seed=0)
+    actions, _ = proposer.sample_actions(image, 100, seed=1)
+    np.testing.assert_allclose((actions[:, 0] - 64.0) / 39.0, -1.0, atol=1e-6)
 
 
 def test_resample_one_gives_the_actors_own_samples(config, image):
     torch.manual_seed(0)
-    proposer = Proposer(ActorCritic(config), config)
-    first = proposer.sample_actions(image, 30, seed=4, resample=1)
-    again = proposer.sample_actions(image, 30, seed=4, resample=1)
-    resampled = proposer.sample_actions(image, 30, seed=4)
-    np.testing.assert_array_equal(first[0], again[0])
-    assert not np.array_equal(first[0], resampled[0])
+    model = ActorCritic(config)
+    proposer = Proposer(model, config)
+    own = proposer.sample_actions(image, 30, seed=4, resample=1)
+    plain = sample_with_density(model, config, image, 30, torch.Generator().manual_seed(4))
+    np.testing.assert_array_equal(own[0], plain[0])
+    np.testing.assert_array_equal(own[1], plain[1])
 
 
 def test_a_gan_is_never_resampled(config, image):
@@ -133,6 +171,8 @@ def test_a_gan_is_never_resampled(config, image):
     proposer = Proposer(model, gan)
     np.testing.assert_array_equal(proposer.sample_actions(image, 20, seed=2)[0],
                                   proposer.sample_actions(image, 20, seed=2, resample=1)[0])
+    # no pool is drawn, so its bound does not apply
+    assert len(proposer.sample_actions(image, 16384, resample=16)[0]) == 16384
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -143,7 +183,7 @@ def test_a_gan_is_never_resampled(config, image):
     ({'explore_share': -0.1}, r'explore_share must be in \[0, 1\]'),
     ({'explore_share': math.nan}, r'explore_share must be in \[0, 1\]'),
     ({'explore_share': '0.2'}, 'explore_share must be a number'),
-    ({'resample': 16, 'n': 4096}, f'must hold at most {MAX_RESAMPLE_POOL}'),
+    ({'resample': 16, 'n': 8192}, f'must hold at most {MAX_RESAMPLE_POOL}: ask for fewer'),
 ])
 def test_bad_resampling_settings_are_named(config, image, kwargs, message):
     proposer = Proposer(ActorCritic(config), config)

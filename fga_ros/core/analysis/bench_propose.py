@@ -27,7 +27,6 @@ from fga_ros.core.inference.defaults import (
     NUM_GRASPS,
     OVERSAMPLE,
     PAPER_REJECT_FRACTION,
-    RESAMPLE,
 )
 from fga_ros.core.inference.proposer import BUNDLED_MODEL, Proposer
 from fga_ros.core.models.nets import ActorCritic
@@ -234,7 +233,7 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     labels['region'] = '  the same, left-half region'
     n = BENCH_GRASPS[-1]
     labels[f'samples_{n}_own'] = f"{n} samples, the actor's own"
-    labels[f'samples_{n}'] = f'  the same, resampled (x{RESAMPLE})'
+    labels[f'samples_{n}'] = '  the same, sample_actions defaults'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
     ratio = results['latency_ms']['region']['p50'] / results['latency_ms']['default']['p50']

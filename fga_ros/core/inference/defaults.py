@@ -48,8 +48,9 @@ recall 73.4 / 84.4 / 93.8 % at accuracy* 80.0 / 76.8 / 74.7 %."""
 MAX_EXPLORE_SHARE = 1.0
 """Largest ``explore_share`` accepted."""
 
-MAX_RESAMPLE_POOL = 65536
-"""Largest resampling pool accepted (its KDE self-density is quadratic in it)."""
+MAX_RESAMPLE_POOL = int(RESAMPLE * (1 + EXPLORE_SHARE) * MAX_SAMPLES)
+"""Largest resampling pool accepted (its KDE self-density is quadratic in it): that of the
+defaults for MAX_SAMPLES samples, 81,920."""
 
 OVERSAMPLE = 4
 """Default actor samples drawn per returned grasp (before any density rejection)."""

@@ -215,19 +215,15 @@ def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, 
             log_density.cpu().numpy().astype(np.float64))
 
 
-def check_resample(resample: object, explore_share: object, n: int) -> tuple[int, float]:
-    """(``resample``, ``explore_share``) checked for ``Proposer.sample_actions`` of n
-    samples: an integer in [1, MAX_RESAMPLE] and a number in [0, MAX_EXPLORE_SHARE] whose
-    pool, ``resample * n`` actor samples plus ``explore_share`` of that explored, is at most
-    MAX_RESAMPLE_POOL; else ValueError naming the bound."""
-    resample = check_count('resample', resample, 1, MAX_RESAMPLE)
-    explore_share = check_number('explore_share', explore_share, 0.0, MAX_EXPLORE_SHARE)
+def check_pool(n: int, resample: int, explore_share: float) -> None:
+    """ValueError unless the resampling pool of n samples (``pool_sizes``) holds at most
+    MAX_RESAMPLE_POOL grasps."""
     pool = pool_sizes(n, resample, explore_share)
     if sum(pool) > MAX_RESAMPLE_POOL:
-        raise ValueError(f'the resampling pool (resample * samples = {pool[0]} actor samples '
-                         f'and {pool[1]} explored grasps) must hold at most '
-                         f'{MAX_RESAMPLE_POOL}')
-    return resample, explore_share
+        raise ValueError(f'the resampling pool ({pool[0]} actor samples and {pool[1]} '
+                         f'explored grasps for {n} samples) must hold at most '
+                         f'{MAX_RESAMPLE_POOL}: ask for fewer samples or lower resample or '
+                         f'explore_share')
 
 
 def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.ndarray,
@@ -443,9 +439,11 @@ class Proposer:
         state = self._state
         generator = self._generator(generator, seed)
         n = check_count('n', n, 1, MAX_SAMPLES)
-        resample, explore_share = check_resample(resample, explore_share, n)
+        resample = check_count('resample', resample, 1, MAX_RESAMPLE)
+        explore_share = check_number('explore_share', explore_share, 0.0, MAX_EXPLORE_SHARE)
         if resample == 1 or not can_resample(state.model, state.config):
             return sample_with_density(state.model, state.config, image, n, generator)
+        check_pool(n, resample, explore_share)
         check_image(image)
         with torch.inference_mode():
             out, log_density = resampled_samples(

@@ -49,8 +49,10 @@ def systematic_indices(log_weights: Tensor, n: int,
     """n indices (n,) into a pool of M items drawn in proportion to ``exp(log_weights)``
     (M,) by systematic resampling: one uniform offset u, index i for each (u + k) / n,
     k = 0..n-1, falling in item i's slice of the normalised cumulative weights; each item is
-    drawn floor or ceil of n w_i times. All weights zero (-inf): every item weighs the same.
+    drawn floor or ceil of n w_i times. A NaN weighs nothing; all weights zero (-inf, NaN):
+    every item weighs the same.
     """
+    log_weights = torch.nan_to_num(log_weights, nan=-torch.inf, posinf=torch.inf)
     if not torch.isfinite(log_weights).any():
         log_weights = torch.zeros_like(log_weights)
     cdf = torch.cumsum(torch.softmax(log_weights.double(), dim=0), dim=0)
