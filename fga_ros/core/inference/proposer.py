@@ -434,7 +434,8 @@ class Proposer:
         and ``explore_share`` as many grasps centred on the object, with the pool's KDE
         log-density (``resampling``); otherwise the model's own samples
         (``sample_with_density``). Both: (actions (n, 3) float64 px/rad,
-        log_density (n,) float64 in network units).
+        log_density (n,) float64 in network units). The pool's KDE is quadratic in it:
+        about 60 ms for 1,024 samples on 2 CPU cores, 20 s for MAX_SAMPLES.
         """
         state = self._state
         generator = self._generator(generator, seed)
