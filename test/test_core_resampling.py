@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.inference.defaults import MAX_RESAMPLE_POOL
 from fga_ros.core.inference.proposer import Proposer, sample_with_density
 from fga_ros.core.inference.resampling import (
     can_resample,
     pool_sizes,
     resample_pool,
+    resampled_samples,
     systematic_indices,
 )
 from fga_ros.core.models.nets import ActorCritic
@@ -151,6 +153,23 @@ def test_the_actors_samples_stay_in_the_pool_beside_the_explored(config, image):
     proposer = Proposer(LeftActor(config, cut=-0.9, left=True), config, seed=0)
     actions, _ = proposer.sample_actions(image, 100, seed=1)
     np.testing.assert_allclose((actions[:, 0] - 64.0) / 39.0, -1.0, atol=1e-6)
+
+
+class RightOfCentre:
+    """A calibration stand-in whose view-averaged logits find only x_n > 0 feasible."""
+
+    def logits(self, model, features, critic_inputs, first=None, views=None):
+        return torch.where(critic_inputs[:, 0] > 0.0, 30.0, -30.0)
+
+
+def test_the_weights_are_the_calibrations_view_averaged_logits(config, image):
+    torch.manual_seed(0)
+    model = HalfCritic(config, cut=2.0)  # its own score finds nothing feasible
+    features = model.features(images_to_tensor(image, model.input_size, torch.device('cpu')))
+    out, log_q = resampled_samples(model, BANDWIDTH, RightOfCentre(), image, (features, None),
+                                   50, (200, 50), torch.Generator().manual_seed(0))
+    assert out.shape == (50, 4) and torch.isfinite(log_q).all()
+    assert (out[:, 0] > 0.0).all()
 
 
 def test_resample_one_gives_the_actors_own_samples(config, image):

@@ -430,10 +430,10 @@ class Proposer:
         """``n`` samples for one image and their KDE log-densities.
 
         With ``resample`` > 1 and a feasibility critic (``resampling.can_resample``): drawn
-        towards the target the actor was trained for from ``resample * n`` actor samples
-        and ``explore_share`` as many grasps centred on the object, with the pool's KDE
-        log-density (``resampling``); otherwise the model's own samples
-        (``sample_with_density``). Both: (actions (n, 3) float64 px/rad,
+        towards the critic's target (averaged over the calibration's views) from
+        ``resample * n`` actor samples and ``explore_share`` as many grasps centred on the
+        object, with the pool's KDE log-density (``resampling``); otherwise the model's own
+        samples (``sample_with_density``). Both: (actions (n, 3) float64 px/rad,
         log_density (n,) float64 in network units). The pool's KDE is quadratic in it:
         about 60 ms for 1,024 samples on 2 CPU cores, 20 s for MAX_SAMPLES.
         """
@@ -448,8 +448,8 @@ class Proposer:
         check_image(image)
         with torch.inference_mode():
             out, log_density = resampled_samples(
-                state.model, state.config.kde_bandwidth, image,
-                _features(state.model, image, self.device), n,
+                state.model, state.config.kde_bandwidth, state.calibration, image,
+                _all_view_features(state, image, self.device), n,
                 pool_sizes(n, resample, explore_share), generator)
             actions = decode_actor(out)
         return (actions.cpu().numpy().astype(np.float64),

@@ -12,10 +12,12 @@ in proportion to the weights (systematic resampling, then shuffled). A member of
 under-sampled mode has a low q and so a high weight; an infeasible one has g ≈ 0 and is
 dropped. The explored grasps make the pool a defensive mixture: a way of holding the object
 the actor misses altogether (an unseen shape's second side) can still be drawn, where the
-critic finds it feasible. g is exactly the target weight the actor was trained against
-(``feasibility.feasibility``: the raw critic on the image as it is, not the calibrated
-scores, whose softer temperature would trade accuracy for coverage). Members may be drawn
-more than once.
+critic finds it feasible. g is the target weight the actor was trained against (critic
+feasibility x radius weight x workspace indicator, ``feasibility.feasibility``), with the
+critic's logit averaged over the calibration's views of the image (``Calibration.logits``:
+the quarter turns and flips the critic should agree on; one view, exactly the training
+target, for an uncalibrated model). The calibration's scaling is not applied: its softer
+temperature would trade accuracy for coverage. Members may be drawn more than once.
 
 GAN models (whose critic is a discriminator, not a feasibility score) and the heat-map
 baselines are not resampled.
@@ -27,12 +29,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fga_ros.core.common.actions import normalise_actor_output
 from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.estimators.divergences import RADIUS_MEAN
 from fga_ros.core.estimators.kde import Bandwidth
+from fga_ros.core.inference.calibration import Calibration
 from fga_ros.core.inference.density import self_log_density
 from fga_ros.core.inference.exploration import object_critic_inputs
-from fga_ros.core.models.feasibility import feasibility
+from fga_ros.core.models.feasibility import action_weight
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.core.models.networks import Network
@@ -96,26 +100,32 @@ def explored_actor_outputs(image: np.ndarray, count: int,
     return torch.cat([inputs[:, :2], RADIUS_MEAN * inputs[:, 2:]], dim=-1)
 
 
-def resampled_samples(model: ActorCritic, bandwidth: Bandwidth, image: np.ndarray,
-                      features: ImageFeatures, n: int, pool: tuple[int, int],
-                      generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
+def resampled_samples(model: ActorCritic, bandwidth: Bandwidth, calibration: Calibration,
+                      image: np.ndarray,
+                      features: tuple[ImageFeatures, Optional[ImageFeatures]], n: int,
+                      pool: tuple[int, int], generator: Optional[torch.Generator] = None
+                      ) -> tuple[Tensor, Tensor]:
     """n samples of one image resampled from a pool of actor samples and explored grasps
-    towards the target the actor was trained for (module docstring).
+    towards the critic's target (module docstring).
 
     Args:
         bandwidth: (4,) KDE bandwidth sigma (the model's ``kde_bandwidth``).
+        calibration: the model's ``Calibration``; its views, not its scaling, are used.
         image: (128, 128, 3) uint8 RGB, the one the features are of (it locates the
             object for the explored grasps).
-        features: ``ImageFeatures`` of the image (1 state).
+        features: ``ImageFeatures`` of the image (1 state) and of its other calibration
+            views (None without them).
         pool: (actor samples, explored grasps), ``pool_sizes``.
 
     Returns:
         (actor outputs (n, 4), their log-density (n,) under the pool's KDE).
     """
-    members = model.sample(features, pool[0], generator)[0]
+    own, views = features
+    members = model.sample(own, pool[0], generator)[0]
     if pool[1]:
         members = torch.cat([members,
                              explored_actor_outputs(image, pool[1], generator, members.device)])
-    weights = feasibility(model, features, members[None])[0]
+    logits = calibration.logits(model, own, normalise_actor_output(members), views=views)
+    weights = torch.sigmoid(logits) * action_weight(members)
     index, log_q = resample_pool(members, weights, bandwidth, n, generator)
     return members[index], log_q[index]
