@@ -233,7 +233,7 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     labels['region'] = '  the same, left-half region'
     n = BENCH_GRASPS[-1]
     labels[f'samples_{n}_own'] = f"{n} samples, the actor's own"
-    labels[f'samples_{n}'] = '  the same, sample_actions defaults'
+    labels[f'samples_{n}'] = '  the same, resampled (defaults)'
     for key, stats in results['latency_ms'].items():
         print(f'{labels[key]:<32}{stats["p50"]:8.2f}{stats["p90"]:8.2f}{stats["p99"]:8.2f}')
     ratio = results['latency_ms']['region']['p50'] / results['latency_ms']['default']['p50']
