@@ -433,8 +433,7 @@ def _eval_sampler(args, proposer):
     from fga_ros.core.common.checks import check_count, check_number
     from fga_ros.core.inference.cem import CEMSampler
     from fga_ros.core.inference.defaults import MAX_EXPLORE_SHARE, MAX_RESAMPLE
-    from fga_ros.core.inference.proposer import check_pool
-    from fga_ros.core.inference.resampling import can_resample, pool_sizes
+    from fga_ros.core.inference.resampling import can_resample, check_pool, pool_sizes
 
     state = proposer.snapshot()
     asked = args.resample is not None or args.explore_share is not None

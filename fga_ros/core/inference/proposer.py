@@ -76,7 +76,6 @@ from fga_ros.core.inference.defaults import (
     MAX_GRASPS,
     MAX_OVERSAMPLE,
     MAX_RESAMPLE,
-    MAX_RESAMPLE_POOL,
     MAX_SAMPLES,
     MIN_CANDIDATES,
     NUM_GRASPS,
@@ -90,7 +89,12 @@ from fga_ros.core.inference.defaults import (
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
 from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.inference.ranking import rank_order
-from fga_ros.core.inference.resampling import can_resample, pool_sizes, resampled_samples
+from fga_ros.core.inference.resampling import (
+    can_resample,
+    check_pool,
+    pool_sizes,
+    resampled_samples,
+)
 from fga_ros.core.models.heads import ImageFeatures
 from fga_ros.core.models.model_file import load_model
 from fga_ros.core.models.networks import Network
@@ -213,17 +217,6 @@ def sample_with_density(model: Network, config: TrainConfig, image: np.ndarray, 
         actions = decode_actor(out)
     return (actions.cpu().numpy().astype(np.float64),
             log_density.cpu().numpy().astype(np.float64))
-
-
-def check_pool(n: int, resample: int, explore_share: float) -> None:
-    """ValueError unless the resampling pool of n samples (``pool_sizes``) holds at most
-    MAX_RESAMPLE_POOL grasps."""
-    pool = pool_sizes(n, resample, explore_share)
-    if sum(pool) > MAX_RESAMPLE_POOL:
-        raise ValueError(f'the resampling pool ({pool[0]} actor samples and {pool[1]} '
-                         f'explored grasps for {n} samples) must hold at most '
-                         f'{MAX_RESAMPLE_POOL}: ask for fewer samples or lower resample or '
-                         f'explore_share')
 
 
 def finish_proposal(actions: np.ndarray, critic_inputs: np.ndarray, scores: np.ndarray,

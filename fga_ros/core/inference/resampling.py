@@ -34,6 +34,7 @@ from fga_ros.core.common.config import TrainConfig
 from fga_ros.core.estimators.divergences import RADIUS_MEAN
 from fga_ros.core.estimators.kde import Bandwidth
 from fga_ros.core.inference.calibration import Calibration
+from fga_ros.core.inference.defaults import MAX_RESAMPLE_POOL
 from fga_ros.core.inference.density import self_log_density
 from fga_ros.core.inference.exploration import object_critic_inputs
 from fga_ros.core.models.feasibility import action_weight
@@ -89,6 +90,17 @@ def pool_sizes(n: int, resample: int, explore_share: float) -> tuple[int, int]:
     ``resample * n`` and ``round(explore_share * resample * n)``."""
     actor = resample * n
     return actor, int(round(explore_share * actor))
+
+
+def check_pool(n: int, resample: int, explore_share: float) -> None:
+    """ValueError unless the resampling pool of n samples (``pool_sizes``) holds at most
+    MAX_RESAMPLE_POOL grasps."""
+    pool = pool_sizes(n, resample, explore_share)
+    if sum(pool) > MAX_RESAMPLE_POOL:
+        raise ValueError(f'the resampling pool ({pool[0]} actor samples and {pool[1]} '
+                         f'explored grasps for {n} samples) must hold at most '
+                         f'{MAX_RESAMPLE_POOL}: ask for fewer samples or lower resample or '
+                         f'explore_share')
 
 
 def explored_actor_outputs(image: np.ndarray, count: int,
