@@ -29,6 +29,7 @@ from fga_ros.core.inference.defaults import (
     RANKING,
     REJECT_FRACTION,
     RESAMPLE,
+    SHARPNESS,
 )
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
@@ -426,51 +427,57 @@ def _load_proposer(checkpoint, device, seed=None):
         raise UserError(str(exc)) from None
 
 
+RESAMPLING_FLAGS = '--resample, --explore-share and --sharpness'
+
+
 def _eval_sampler(args, proposer):
     """``fga eval``'s sampler, and (actor samples, explored grasps) of the pool each of its
     samples is resampled from (None: the sampler's own samples)."""
     from fga_ros.core.analysis.evaluation import ResampledSampler
     from fga_ros.core.common.checks import check_count, check_number
     from fga_ros.core.inference.cem import CEMSampler
-    from fga_ros.core.inference.defaults import MAX_EXPLORE_SHARE, MAX_RESAMPLE
+    from fga_ros.core.inference.defaults import MAX_EXPLORE_SHARE, MAX_RESAMPLE, MAX_SHARPNESS
     from fga_ros.core.inference.resampling import can_resample, check_pool, pool_sizes
 
     state = proposer.snapshot()
-    asked = args.resample is not None or args.explore_share is not None
+    asked = any(value is not None for value in (args.resample, args.explore_share,
+                                                   args.sharpness))
     if args.sampler == 'cem':
         if asked:
-            raise UserError('--resample and --explore-share apply to --sampler actor, not '
-                            'to CEM')
+            raise UserError(f'{RESAMPLING_FLAGS} apply to --sampler actor, not to CEM')
         return CEMSampler(state.model, seed=args.seed), None
     resample = RESAMPLE if args.resample is None else args.resample
     share = EXPLORE_SHARE if args.explore_share is None else args.explore_share
+    sharpness = SHARPNESS if args.sharpness is None else args.sharpness
     try:
         actions = check_count('--actions', args.actions, 1, MAX_SAMPLES)
         resample = check_count('--resample', resample, 1, MAX_RESAMPLE)
         share = check_number('--explore-share', share, 0.0, MAX_EXPLORE_SHARE)
+        sharpness = check_number('--sharpness', sharpness, 0.0, MAX_SHARPNESS)
         if resample > 1 and not can_resample(state.model, state.config):
             if asked:
-                raise ValueError('--resample and --explore-share need a feasibility critic; '
-                                 'this model (GAN or heat map) has none: use --resample 1')
+                raise ValueError(f'{RESAMPLING_FLAGS} need a feasibility critic; this model '
+                                 '(GAN or heat map) has none: use --resample 1')
             resample = 1
         if resample > 1:
             check_pool(actions, resample, share)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     pool = pool_sizes(actions, resample, share) if resample > 1 else None
-    return ResampledSampler(proposer, resample, share), pool
+    return ResampledSampler(proposer, resample, share, sharpness), pool
 
 
-def _samples_line(args, pool):
+def _samples_line(args, sampler, pool):
     """What ``fga eval``'s samples were, in one line."""
     if args.sampler == 'cem':
         return f'samples: {args.actions} per scene from CEM on the critic'
     if pool is None:
         return (f"samples: {args.actions} per scene, the model's own (not resampled: "
                 f'--resample 1, or a model without a feasibility critic)')
-    return (f"samples: {args.actions} per scene, resampled towards the critic's target from "
-            f'{pool[0]} actor samples and {pool[1]} grasps centred on the object (--resample '
-            f"{pool[0] // args.actions}; --resample 1 for the actor's own)")
+    return (f"samples: {args.actions} per scene, resampled towards the critic's target "
+            f'(sharpness {sampler.sharpness:g}) from {pool[0]} actor samples and {pool[1]} '
+            f'grasps centred on the object (--resample {pool[0] // args.actions}; '
+            f"--resample 1 for the actor's own)")
 
 
 def _sampler_name(args, pool):
@@ -507,7 +514,7 @@ def cmd_eval(args):
                        seed=args.seed, reject_fraction=args.reject,
                        progress=not args.no_progress, on_scene=keep if args.plots else None)
     print(format_table(results))
-    print(_samples_line(args, pool))
+    print(_samples_line(args, sampler, pool))
     from fga_ros.core.analysis.calibration_fit import measure_calibration
     from fga_ros.core.inference.calibration import ECE_BINS
     calibration = measure_calibration(proposer, shapes, args.states, seed=args.seed)
@@ -521,6 +528,7 @@ def cmd_eval(args):
     for shape in shapes:
         results[shape]['calibration'] = calibration[shape]
         results[shape]['resampling_pool'] = None if pool is None else list(pool)
+        results[shape]['resampling_sharpness'] = None if pool is None else sampler.sharpness
     if json_path:
         write_text(json_path, json.dumps(results, indent=2) + '\n')
         print(f'metrics: {json_path}')
@@ -1043,6 +1051,10 @@ def _add_eval(sub: Any) -> None:
     p.add_argument('--explore-share', type=float, default=None,
                    help='grasps centred on the object added to the resampling pool per actor '
                         f'sample (default: {EXPLORE_SHARE})')
+    p.add_argument('--sharpness', type=float, default=None,
+                   help="scale of the critic's logit in the resampling target: 1 is the "
+                        "actor's training target, larger weighs grasps the critic is unsure "
+                        f'of less (default: {SHARPNESS:g})')
     p.add_argument('--seed', type=int, default=0,
                    help='evaluation seed: selects the scenes and seeds the sampling (the same '
                         'seed, model and machine give the same figures)')

@@ -99,9 +99,10 @@ def test_eval_writes_the_documented_json(capsys, tmp_path, model_path):
         for key in ('all_modes_hit', 'mode_recall', 'tv_distance'):
             assert 0.0 <= shape[key] <= 1.0 and 0.0 <= shape[f'{key}_rejected'] <= 1.0
         assert 1 <= len(shape['worst_scenes']) <= 2
-        assert shape['resampling_pool'] == [256, 64]  # 4 x 64 actor samples, 64 explored
+        assert shape['resampling_pool'] == [256, 128]  # 4 x 64 actor samples, 128 explored
+        assert shape['resampling_sharpness'] == 4.0
     assert 'recall %' in out and 'TV floor' in out
-    assert 'from 256 actor samples and 64 grasps centred on the object' in out
+    assert '(sharpness 4) from 256 actor samples and 128 grasps centred on the object' in out
 
 
 def test_eval_resample_one_evaluates_the_actors_own_samples(capsys, tmp_path, model_path):
@@ -116,8 +117,9 @@ def test_eval_resample_one_evaluates_the_actors_own_samples(capsys, tmp_path, mo
 @pytest.mark.parametrize('args, message', [
     (('--resample', 0), '--resample must be in [1, 16], got 0'),
     (('--explore-share', 1.5), '--explore-share must be in [0, 1], got 1.5'),
-    (('--actions', 16384, '--resample', 8), 'must hold at most 81920'),
-    (('--sampler', 'cem', '--resample', 2), '--resample and --explore-share apply to --sampler'),
+    (('--sharpness', 20), '--sharpness must be in [0, 16], got 20'),
+    (('--actions', 16384, '--resample', 8), 'must hold at most 98304'),
+    (('--sampler', 'cem', '--sharpness', 2), 'and --sharpness apply to --sampler actor'),
 ])
 def test_eval_bad_resampling_settings(capsys, args, message):
     code, _, err = _run(capsys, 'eval', '--shapes', 'T', '--states', 1, '--no-progress', *args)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from fga_ros.core.common.actions import normalise_actor_output
 from fga_ros.core.common.tensors import images_to_tensor
 from fga_ros.core.inference.defaults import MAX_RESAMPLE_POOL
 from fga_ros.core.inference.proposer import Proposer, sample_with_density
@@ -18,6 +19,7 @@ from fga_ros.core.inference.resampling import (
     resampled_samples,
     systematic_indices,
 )
+from fga_ros.core.models.feasibility import action_weight
 from fga_ros.core.models.nets import ActorCritic
 from fga_ros.sim import make_scene, render
 
@@ -167,9 +169,56 @@ def test_the_weights_are_the_calibrations_view_averaged_logits(config, image):
     model = HalfCritic(config, cut=2.0)  # its own score finds nothing feasible
     features = model.features(images_to_tensor(image, model.input_size, torch.device('cpu')))
     out, log_q = resampled_samples(model, BANDWIDTH, RightOfCentre(), image, (features, None),
-                                   50, (200, 50), torch.Generator().manual_seed(0))
+                                   50, (200, 50), 1.0, torch.Generator().manual_seed(0))
     assert out.shape == (50, 4) and torch.isfinite(log_q).all()
     assert (out[:, 0] > 0.0).all()
+
+
+class MildCritic:
+    """A calibration stand-in whose view-averaged logit is x_n: unsure near the centre."""
+
+    def logits(self, model, features, critic_inputs, first=None, views=None):
+        return critic_inputs[:, 0].clone()
+
+
+@pytest.mark.parametrize('sharpness', [0.0, 1.0, 4.0])
+def test_the_weights_are_the_sharpened_target(config, image, monkeypatch, sharpness):
+    captured = {}
+
+    def capture(pool, weights, bandwidth, n, generator=None):
+        captured['pool'], captured['weights'] = pool, weights
+        return torch.arange(n), torch.zeros(len(pool))
+
+    monkeypatch.setattr('fga_ros.core.inference.resampling.resample_pool', capture)
+    torch.manual_seed(0)
+    model = ActorCritic(config)
+    features = model.features(images_to_tensor(image, model.input_size, torch.device('cpu')))
+    resampled_samples(model, BANDWIDTH, MildCritic(), image, (features, None), 20, (80, 40),
+                      sharpness, torch.Generator().manual_seed(0))
+    pool = captured['pool']
+    assert pool.shape == (120, 4)
+    expected = (torch.sigmoid(sharpness * normalise_actor_output(pool)[:, 0])
+                * action_weight(pool))
+    torch.testing.assert_close(captured['weights'], expected)
+
+
+class MildScore(ActorCritic):
+    """The tiny actor-critic with a critic whose logit 4 (x_n - 0.3) is unsure near
+    x_n = 0.3 (one view, uncalibrated)."""
+
+    def score(self, features, actions):
+        return 4.0 * (actions[..., 0] - 0.3)
+
+
+def test_a_sharper_target_drops_what_the_critic_is_unsure_of(config, image):
+    torch.manual_seed(0)
+    proposer = Proposer(MildScore(config), config, seed=0)
+    shares = []
+    for sharpness in (1.0, 8.0):
+        actions, _ = proposer.sample_actions(image, 400, seed=5, sharpness=sharpness)
+        shares.append(np.mean((actions[:, 0] - 64.0) / 39.0 < 0.2))
+    # there the logit is below -0.4: weight sigmoid(k logit) < 0.41 (k = 1), < 0.04 (k = 8)
+    assert shares[0] > 0.05 and shares[1] < 0.2 * shares[0]
 
 
 def test_resample_one_gives_the_actors_own_samples(config, image):
@@ -202,6 +251,9 @@ def test_a_gan_is_never_resampled(config, image):
     ({'explore_share': -0.1}, r'explore_share must be in \[0, 1\]'),
     ({'explore_share': math.nan}, r'explore_share must be in \[0, 1\]'),
     ({'explore_share': '0.2'}, 'explore_share must be a number'),
+    ({'sharpness': -1.0}, r'sharpness must be in \[0, 16\]'),
+    ({'sharpness': math.inf}, r'sharpness must be in \[0, 16\]'),
+    ({'sharpness': '4'}, 'sharpness must be a number'),
     ({'resample': 16, 'n': 8192}, f'must hold at most {MAX_RESAMPLE_POOL}: ask for fewer'),
 ])
 def test_bad_resampling_settings_are_named(config, image, kwargs, message):

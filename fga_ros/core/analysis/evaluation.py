@@ -330,11 +330,13 @@ class ResampledSampler:
     proposer: Proposer
     resample: int
     explore_share: float
+    sharpness: float
 
     def sample_actions(self, image: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions (n, 3) px/rad and their log-densities (n,) for a camera image."""
         return self.proposer.sample_actions(image, n, resample=self.resample,
-                                            explore_share=self.explore_share)
+                                            explore_share=self.explore_share,
+                                            sharpness=self.sharpness)
 
 
 class UniformSampler:

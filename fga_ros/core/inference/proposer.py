@@ -77,6 +77,7 @@ from fga_ros.core.inference.defaults import (
     MAX_OVERSAMPLE,
     MAX_RESAMPLE,
     MAX_SAMPLES,
+    MAX_SHARPNESS,
     MIN_CANDIDATES,
     NUM_GRASPS,
     OVERSAMPLE,
@@ -84,6 +85,7 @@ from fga_ros.core.inference.defaults import (
     REJECT_FRACTION,
     RESAMPLE,
     SCORE_FLOOR,
+    SHARPNESS,
     TIME_BUDGET_S,
 )
 from fga_ros.core.inference.density import num_to_reject, num_to_sample, self_log_density
@@ -419,22 +421,25 @@ class Proposer:
     def sample_actions(self, image: np.ndarray, n: int,
                        generator: Optional[torch.Generator] = None,
                        seed: Optional[int] = None, resample: int = RESAMPLE,
-                       explore_share: float = EXPLORE_SHARE) -> tuple[np.ndarray, np.ndarray]:
+                       explore_share: float = EXPLORE_SHARE, sharpness: float = SHARPNESS
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples for one image and their KDE log-densities.
 
         With ``resample`` > 1 and a feasibility critic (``resampling.can_resample``): drawn
-        towards the critic's target (averaged over the calibration's views) from
-        ``resample * n`` actor samples and ``explore_share`` as many grasps centred on the
-        object, with the pool's KDE log-density (``resampling``); otherwise the model's own
-        samples (``sample_with_density``). Both: (actions (n, 3) float64 px/rad,
-        log_density (n,) float64 in network units). The pool's KDE is quadratic in it:
-        about 0.1 s for 1,024 samples on 2 CPU cores, 22 s for MAX_SAMPLES.
+        towards the critic's target (its logit averaged over the calibration's views and
+        scaled by ``sharpness``, 0..MAX_SHARPNESS) from ``resample * n`` actor samples and
+        ``explore_share`` as many grasps centred on the object, with the pool's KDE
+        log-density (``resampling``); otherwise the model's own samples
+        (``sample_with_density``). Both: (actions (n, 3) float64 px/rad, log_density (n,)
+        float64 in network units). The pool's KDE is quadratic in it: about 0.13 s for
+        1,024 samples on 2 CPU cores, 31 s for MAX_SAMPLES.
         """
         state = self._state
         generator = self._generator(generator, seed)
         n = check_count('n', n, 1, MAX_SAMPLES)
         resample = check_count('resample', resample, 1, MAX_RESAMPLE)
         explore_share = check_number('explore_share', explore_share, 0.0, MAX_EXPLORE_SHARE)
+        sharpness = check_number('sharpness', sharpness, 0.0, MAX_SHARPNESS)
         if resample == 1 or not can_resample(state.model, state.config):
             return sample_with_density(state.model, state.config, image, n, generator)
         check_pool(n, resample, explore_share)
@@ -443,7 +448,7 @@ class Proposer:
             out, log_density = resampled_samples(
                 state.model, state.config.kde_bandwidth, state.calibration, image,
                 _all_view_features(state, image, self.device), n,
-                pool_sizes(n, resample, explore_share), generator)
+                pool_sizes(n, resample, explore_share), sharpness, generator)
             actions = decode_actor(out)
         return (actions.cpu().numpy().astype(np.float64),
                 log_density.cpu().numpy().astype(np.float64))

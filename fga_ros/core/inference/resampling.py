@@ -15,9 +15,12 @@ the actor misses altogether (an unseen shape's second side) can still be drawn, 
 critic finds it feasible. g is the target weight the actor was trained against (critic
 feasibility x radius weight x workspace indicator, ``feasibility.feasibility``), with the
 critic's logit averaged over the calibration's views of the image (``Calibration.logits``:
-the quarter turns and flips the critic should agree on; one view, exactly the training
-target, for an uncalibrated model). The calibration's scaling is not applied: its softer
-temperature would trade accuracy for coverage. Members may be drawn more than once.
+the quarter turns and flips the critic should agree on; one view for an uncalibrated model)
+and multiplied by a sharpness k before the sigmoid: k = 1 (with one view) is exactly the
+training target; a larger k moves g towards the indicator of the grasps the critic calls
+feasible, so grasps it is unsure of (an unseen shape's) weigh less while the feasible set
+stays uniformly covered. The calibration's scaling is not applied: its softer temperature
+would trade accuracy for coverage. Members may be drawn more than once.
 
 GAN models (whose critic is a discriminator, not a feasibility score) and the heat-map
 baselines are not resampled.
@@ -115,8 +118,8 @@ def explored_actor_outputs(image: np.ndarray, count: int,
 def resampled_samples(model: ActorCritic, bandwidth: Bandwidth, calibration: Calibration,
                       image: np.ndarray,
                       features: tuple[ImageFeatures, Optional[ImageFeatures]], n: int,
-                      pool: tuple[int, int], generator: Optional[torch.Generator] = None
-                      ) -> tuple[Tensor, Tensor]:
+                      pool: tuple[int, int], sharpness: float,
+                      generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
     """n samples of one image resampled from a pool of actor samples and explored grasps
     towards the critic's target (module docstring).
 
@@ -128,6 +131,7 @@ def resampled_samples(model: ActorCritic, bandwidth: Bandwidth, calibration: Cal
         features: ``ImageFeatures`` of the image (1 state) and of its other calibration
             views (None without them).
         pool: (actor samples, explored grasps), ``pool_sizes``.
+        sharpness: k >= 0, the critic's view-averaged logit's scale in g (module docstring).
 
     Returns:
         (actor outputs (n, 4), their log-density (n,) under the pool's KDE).
@@ -138,6 +142,6 @@ def resampled_samples(model: ActorCritic, bandwidth: Bandwidth, calibration: Cal
         members = torch.cat([members,
                              explored_actor_outputs(image, pool[1], generator, members.device)])
     logits = calibration.logits(model, own, normalise_actor_output(members), views=views)
-    weights = torch.sigmoid(logits) * action_weight(members)
+    weights = torch.sigmoid(sharpness * logits) * action_weight(members)
     index, log_q = resample_pool(members, weights, bandwidth, n, generator)
     return members[index], log_q[index]
