@@ -95,23 +95,47 @@ def _scenes(shapes: Sequence[str], scenes: int, seed: int) -> list[tuple[Scene, 
             for scene in evaluation_scenes(shape, scenes, seed)]
 
 
-def _accuracy(proposer: Proposer, shapes: Sequence[str], scenes: int, seed: int,
-              tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
-    model = proposer.snapshot().model
-    hits: dict[str, list[float]] = {'propose': [], 'propose_once': [], 'cem': []}
-    top: dict[str, list[float]] = {name: [] for name in hits}
+def image_alone(proposer: Proposer) -> Optional[Proposer]:
+    """A proposer of the same model that scores on the image alone, without the
+    calibration's other views (and its scaling); None when it has no other views."""
+    state = proposer.snapshot()
+    if state.calibration.num_views == 1:
+        return None
+    meta = {key: value for key, value in state.meta.items() if key != 'calibration'}
+    return Proposer(state.model, state.config, device=str(proposer.device), seed=0, meta=meta)
+
+
+def _proposals(proposer: Proposer, alone: Optional[Proposer], image: np.ndarray,
+               seed: int) -> dict[str, Any]:
+    """The compared proposals of ``CEM_GRASPS`` grasps for one image."""
+    results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY),
+               'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed, oversample=1,
+                                                **ACTOR_ONLY),
+               'cem': cem_propose(proposer.snapshot().model, image, CEM_GRASPS, seed=seed)}
+    if alone is not None:
+        results['propose_image'] = alone.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY)
+    return results
+
+
+def _accuracy(proposer: Proposer, alone: Optional[Proposer], shapes: Sequence[str],
+              scenes: int, seed: int, tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
+    """Per compared proposal: the mean share of feasible grasps over the scenes it answers,
+    the share of those whose top-ranked grasp is feasible, and the share of scenes it
+    abstains on (the novelty gate)."""
+    answers: dict[str, list[np.ndarray]] = {}
     for scene, image in _scenes(shapes, scenes, seed):
-        results = {'propose': proposer.propose(image, CEM_GRASPS, seed=seed, **ACTOR_ONLY),
-                   'propose_once': proposer.propose(image, CEM_GRASPS, seed=seed,
-                                                    oversample=1, **ACTOR_ONLY),
-                   'cem': cem_propose(model, image, CEM_GRASPS, seed=seed)}
-        tick(3)
+        results = _proposals(proposer, alone, image, seed)
+        tick(len(results))
         for name, proposal in results.items():
-            success = grasp_success(scene, proposal.actions)
-            hits[name].append(success.mean())
-            top[name].append(float(success[0]))
-    return {name: {'mean': float(np.mean(hits[name])), 'top1': float(np.mean(top[name]))}
-            for name in hits}
+            answers.setdefault(name, []).append(grasp_success(scene, proposal.actions))
+    return {name: {'mean': _mean([s.mean() for s in found if len(s)]),
+                   'top1': _mean([float(s[0]) for s in found if len(s)]),
+                   'abstained': float(np.mean([len(s) == 0 for s in found]))}
+            for name, found in answers.items()}
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
 
 
 def _cem_matching(model: Network, target: float, shapes: Sequence[str], scenes: int,
@@ -132,13 +156,13 @@ def _cem_matching(model: Network, target: float, shapes: Sequence[str], scenes: 
     return iterations, accuracy, False, 0
 
 
-def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
-               tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
+def _latencies(proposer: Proposer, alone: Optional[Proposer], image: np.ndarray,
+               repeats: int, tick: Callable[..., Any]) -> dict[str, dict[str, float]]:
     """``_timed`` latencies of the actor alone (``ACTOR_ONLY``) for each of
-    ``BENCH_GRASPS`` grasps and of the first without oversampling, of CEM for
-    ``CEM_GRASPS``, of the default and a region-constrained request, and of
-    ``sample_actions`` for the last of ``BENCH_GRASPS`` samples, the actor's own and
-    resampled (the defaults)."""
+    ``BENCH_GRASPS`` grasps, of the first without oversampling and scored on the image
+    alone (``alone``, when the calibration has other views), of CEM for ``CEM_GRASPS``, of
+    the default and a region-constrained request, and of ``sample_actions`` for the last of
+    ``BENCH_GRASPS`` samples, the actor's own and resampled (the defaults)."""
     model = proposer.snapshot().model
     latency = {f'propose_{n}': _timed(
         partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, **ACTOR_ONLY), repeats, tick)
@@ -147,6 +171,10 @@ def _latencies(proposer: Proposer, image: np.ndarray, repeats: int,
     latency[f'propose_{n}_once'] = _timed(
         partial(proposer.propose, image, n, PAPER_REJECT_FRACTION, oversample=1, **ACTOR_ONLY),
         repeats, tick)
+    if alone is not None:
+        latency[f'propose_{n}_image'] = _timed(
+            partial(alone.propose, image, n, PAPER_REJECT_FRACTION, **ACTOR_ONLY), repeats,
+            tick)
     latency[f'cem_{CEM_GRASPS}'] = _timed(partial(cem_propose, model, image, CEM_GRASPS),
                                           repeats, tick)
     latency['default'] = _timed(partial(proposer.propose, image), repeats, tick)
@@ -179,28 +207,33 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
 
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
-        'propose_1024', 'propose_64_once', 'cem_64', 'default', 'region', 'samples_1024_own',
-        'samples_1024'} -> {'p50', 'p90', 'p99', 'calls'}; 'default' is a default request,
+        'propose_1024', 'propose_64_once', 'propose_64_image', 'cem_64', 'default', 'region',
+        'samples_1024_own', 'samples_1024'} -> {'p50', 'p90', 'p99', 'calls'}; '_image' scores
+        on the image alone (``image_alone``; only for a model whose calibration has other
+        views), 'default' is a default request,
         'region' the same constrained to the left half of the workspace, 'samples_1024' 1024
         resampled samples of ``sample_actions``, '_own' the actor's), 'speedup' (CEM p50 /
-        propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem'} -> {'mean',
-        'top1'}), 'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed
+        propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem', 'propose_image'
+        (with '_image')} -> {'mean', 'top1', 'abstained'}: ``_accuracy``), 'shapes',
+        'accuracy_scenes', and 'cem_matching': the CEM iterations needed
         to match the actor's accuracy, or the most tried ({'iterations', 'accuracy',
         'matched', 'latency_ms', 'speedup'}).
     """
     if num_threads is not None:
         configure_threads(num_threads)
     proposer, name, note = _load(checkpoint, device)
+    alone = image_alone(proposer)
     image = render(evaluation_scenes('H', 1, seed)[0])
     model = proposer.snapshot().model
     shapes = tuple(train_shapes()) + tuple(heldout_shapes())
-    timed_calls = (len(BENCH_GRASPS) + 7) * (WARMUP + repeats)
-    comparison_calls = len(shapes) * accuracy_scenes * (3 + len(CEM_ITERATIONS_TRIED))
+    extra = 0 if alone is None else 1  # the image-alone measurement
+    timed_calls = (len(BENCH_GRASPS) + 7 + extra) * (WARMUP + repeats)
+    comparison_calls = len(shapes) * accuracy_scenes * (3 + extra + len(CEM_ITERATIONS_TRIED))
     with tqdm(total=timed_calls + comparison_calls, desc='bench propose', unit='call',
               disable=not progress) as bar:
-        latency = _latencies(proposer, image, repeats, bar.update)
+        latency = _latencies(proposer, alone, image, repeats, bar.update)
         base = latency[f'propose_{BENCH_GRASPS[0]}']['p50']
-        accuracy = _accuracy(proposer, shapes, accuracy_scenes, seed, bar.update)
+        accuracy = _accuracy(proposer, alone, shapes, accuracy_scenes, seed, bar.update)
         iterations, cem_accuracy, matched, skipped = _cem_matching(
             model, accuracy['propose']['mean'], shapes, accuracy_scenes, seed, bar.update)
         bar.total -= skipped
@@ -228,6 +261,7 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     print(f'{"latency [ms], batch 1":<32}{"p50":>8}{"p90":>8}{"p99":>8}')
     labels = {f'propose_{n}': f'actor, {n} ranked grasps (*)' for n in BENCH_GRASPS}
     labels[f'propose_{BENCH_GRASPS[0]}_once'] = '  the same, oversample 1'
+    labels[f'propose_{BENCH_GRASPS[0]}_image'] = '  the same, image alone'
     labels[f'cem_{CEM_GRASPS}'] = f'critic + CEM, {CEM_GRASPS} grasps'
     labels['default'] = f'defaults ({NUM_GRASPS}, explore)'
     labels['region'] = '  the same, left-half region'
@@ -244,9 +278,13 @@ def print_propose_bench(results: dict[str, Any]) -> None:
     print(f'accuracy on {results["accuracy_scenes"]} scenes x {len(results["shapes"])} shapes '
           f'({", ".join(results["shapes"])}), {CEM_GRASPS} grasps each:')
     for name, label in (('propose', f'actor (*, oversample {OVERSAMPLE})'),
-                        ('propose_once', 'actor (*, oversample 1)'), ('cem', 'critic + CEM')):
-        print(f'  {label:<28} all grasps {100 * acc[name]["mean"]:5.1f}%   '
-              f'top-ranked grasp {100 * acc[name]["top1"]:5.1f}%')
+                        ('propose_once', 'actor (*, oversample 1)'),
+                        ('propose_image', 'actor (*), image alone'), ('cem', 'critic + CEM')):
+        if name in acc:
+            abstained = (f'   abstained {100 * acc[name]["abstained"]:.0f}% of scenes'
+                         if acc[name]['abstained'] else '')
+            print(f'  {label:<28} all grasps {100 * acc[name]["mean"]:5.1f}%   '
+                  f'top-ranked grasp {100 * acc[name]["top1"]:5.1f}%{abstained}')
     match = results['cem_matching']
     verdict = ("matches the actor's accuracy" if match['matched'] else
                "stays below the actor's accuracy even")
