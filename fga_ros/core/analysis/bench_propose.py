@@ -208,15 +208,14 @@ def run_propose_bench(checkpoint: Optional[str | os.PathLike] = None, repeats: i
     Returns:
         dict with 'model', 'note', 'device', 'threads', 'latency_ms' ({'propose_64',
         'propose_1024', 'propose_64_once', 'propose_64_image', 'cem_64', 'default', 'region',
-        'samples_1024_own', 'samples_1024'} -> {'p50', 'p90', 'p99', 'calls'}; '_image' scores
-        on the image alone (``image_alone``; only for a model whose calibration has other
-        views), 'default' is a default request,
-        'region' the same constrained to the left half of the workspace, 'samples_1024' 1024
-        resampled samples of ``sample_actions``, '_own' the actor's), 'speedup' (CEM p50 /
-        propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem', 'propose_image'
-        (with '_image')} -> {'mean', 'top1', 'abstained'}: ``_accuracy``), 'shapes',
-        'accuracy_scenes', and 'cem_matching': the CEM iterations needed
-        to match the actor's accuracy, or the most tried ({'iterations', 'accuracy',
+        'samples_1024_own', 'samples_1024'} -> {'p50', 'p90', 'p99', 'calls'}; '_image': on
+        the image alone, ``image_alone``, when the calibration has other views; 'default' a
+        default request, 'region' the same constrained to the left half of the workspace,
+        'samples_1024' 1024 resampled samples of ``sample_actions``, '_own' the actor's),
+        'speedup' (CEM p50 / propose_64 p50), 'accuracy' ({'propose', 'propose_once', 'cem',
+        'propose_image' (with '_image')} -> ``_accuracy``'s {'mean', 'top1', 'abstained'}),
+        'shapes', 'accuracy_scenes', and 'cem_matching': the CEM iterations needed to match
+        the actor's accuracy, or the most tried ({'iterations', 'accuracy',
         'matched', 'latency_ms', 'speedup'}).
     """
     if num_threads is not None:
