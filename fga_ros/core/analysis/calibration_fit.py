@@ -16,8 +16,8 @@ unseen shape (measured in the README). The fit is then checked family by family
 left-out family's novel scenes than the critic's own probability? If not, the identity
 scaling (T = 1, b = 0) is stored.
 
-Calibration samples: for each scene, the candidates a default proposal scores (actor samples
-kept after the density rejection, ``MIN_CANDIDATES`` of them drawn), their critic logits
+Calibration samples: for each scene, the actor samples a proposal scores (those kept after the
+density rejection, ``CALIBRATION_SAMPLES`` of them drawn), their critic logits
 averaged over the image's ``CALIBRATION_TURNS``, labelled by the simulator's
 ``grasp_success``. The
 novelty gates are fitted on the trunk statistics of half of the familiar scenes, their
@@ -44,7 +44,7 @@ from fga_ros.core.inference.calibration import (
     fit_platt,
     reliability_bins,
 )
-from fga_ros.core.inference.defaults import MIN_CANDIDATES, REJECT_FRACTION
+from fga_ros.core.inference.defaults import REJECT_FRACTION
 from fga_ros.core.inference.density import num_to_reject, self_log_density
 from fga_ros.sim import Scene, grasp_success, load_world, make_scene, render
 
@@ -57,6 +57,14 @@ CALIBRATION_SEED_BASE = 2 ** 63
 
 CALIBRATION_SCENES = 300
 """Familiar and novel calibration scenes per training shape drawn by ``fga calibrate``."""
+
+MIN_CALIBRATION_SCENES, MAX_CALIBRATION_SCENES = 8, 5000
+"""Bounds of ``fga calibrate --scenes`` (fewer leave the gates' thresholds to a handful of
+scenes; more would take a day and tens of GiB for the samples)."""
+
+CALIBRATION_SAMPLES = 512
+"""Actor samples drawn per scene for the calibration samples (the default request's count
+when the bundled model was calibrated; ``defaults.MIN_CANDIDATES`` is the request's own)."""
 
 GATE_QUANTILE = 0.995
 """Quantile of held-out in-distribution novelty distances used as the gates' thresholds."""
@@ -122,7 +130,7 @@ class Candidates(NamedTuple):
 
 def candidate_logits(model: 'Network', config: TrainConfig, scenes: Sequence[Scene],
                      seed: int = 0, calibration: Optional[Calibration] = None,
-                     num_sampled: int = MIN_CANDIDATES,
+                     num_sampled: int = CALIBRATION_SAMPLES,
                      reject_fraction: float = REJECT_FRACTION) -> Candidates:
     """Critic logits (over ``calibration``'s views; default: the image alone), outcomes and
     trunk statistics of default-proposal candidates."""

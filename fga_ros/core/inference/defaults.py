@@ -63,26 +63,30 @@ defaults for MAX_SAMPLES samples, 98,304."""
 OVERSAMPLE = 4
 """Default actor samples drawn per returned grasp (before any density rejection)."""
 
-MIN_CANDIDATES = 512
+MIN_CANDIDATES = 256
 """Actor samples drawn at least per round whatever the number of grasps asked for: a rare
-way of holding the object needs many samples to show up at all (measured on the H: with 72
-samples, the fifth mode is missing from a quarter of the scenes; 1,024 samples instead of
-512 raised the share of 100 H scenes with every mode from 92 % to 94 %, within the noise,
-for about twice the time)."""
+way of holding the object needs many samples to show up at all (on the H with 72 samples
+the fifth mode is missing from a quarter of the scenes), but past a few hundred the
+explored grasps (``EXPLORE``) find the rare modes for less: 40 evaluation scenes per shape
+of seed 1000, 16 grasps, every true mode among them on the H / 8 / Box with (candidates,
+explored) = (512, 256): 88 / 58 / 48 %; (256, 1024): 100 / 65 / 78 %; (512, 1024): 95 /
+65 / 60 %; (256, 768): 98 / 55 / 75 %; the Spoon 98 % and the T 100 % in every row; feasible
+within a point of each other (training shapes 97.2-98.9 %, the Box 86.7-88.9 %); p50 of a
+default request 17.1 / 15.4 / 20.6 / 15.5 ms (10 images, 2 threads)."""
 
 MAX_OVERSAMPLE = 64
 """Largest ``oversample`` accepted."""
 
-EXPLORE = 256
+EXPLORE = 1024
 """Grasps the critic scores per round besides the actor's samples, centred on the object
 (``exploration.object_critic_inputs``; uniform over the workspace where no object is
 found); those scoring at least ``EXPLORE_MIN_SCORE`` join the candidates: they find ways
-of holding the object the actor misses, above all on unseen shapes. Measured on 100
-evaluation scenes per shape (seed 1000; README "Asking for grasps from a planner"): every
-mode among the 16 grasps on the Box in 40 % of the scenes (7 % without exploration; 35 %
-with the former 4,096 grasps uniform over the workspace, which took about three quarters
-of a call), on the 8 in 58 % (38 %), at 88 % and 98 % feasible; with 128 grasps, 39 % and
-43 %."""
+of holding the object the actor misses, above all on unseen shapes. They are screened on
+the image alone, so one costs about a quarter of an actor sample (scored on every
+calibration view); measured against ``MIN_CANDIDATES`` there. Earlier (100 scenes of seed
+1000, 512 actor samples): every mode among the 16 grasps on the Box in 40 % of the scenes
+with 256 explored (7 % without exploration; 35 % with 4,096 grasps uniform over the
+workspace, which took about three quarters of a call), on the 8 in 58 % (38 %)."""
 
 EXPLORE_MIN_SCORE = 0.7
 """Calibrated score an explored grasp needs to become a candidate (not lower: a lone
