@@ -17,7 +17,18 @@ from typing import Any
 import numpy as np
 
 from fga_ros import sim
+from fga_ros.cli_types import (
+    MAX_BENCH_SECONDS,
+    MAX_BENCH_STATES,
+    MAX_FIGURE_GRASPS,
+    MAX_REPEATS,
+    MAX_WALL_HOURS,
+    float_in,
+    int_in,
+    seed,
+)
 from fga_ros.core.common.choices import DIVERGENCES, F_DIVERGENCES, METHODS, RANKINGS
+from fga_ros.core.common.dataset import MAX_ATTEMPTS, MAX_STATES
 from fga_ros.core.inference.defaults import (
     EXPLORE,
     EXPLORE_SHARE,
@@ -32,6 +43,7 @@ from fga_ros.core.inference.defaults import (
     SHARPNESS,
 )
 from fga_ros.file_writes import WriteError, describe_os_error, write_text
+from fga_ros.image_files import MAX_IMAGE_SIDE
 from fga_ros.outputs import FIGURE_SUFFIXES, UserError, check_dir, check_file, make_parent
 
 EXIT_USAGE = 2
@@ -73,7 +85,7 @@ def _add_scene_args(parser, default_shape='H'):
     parser.add_argument('--shape', default=default_shape,
                         help=f'shape family: {_names(sim.train_shapes())} (training) or '
                              f'{_names(sim.heldout_shapes())} (held out)')
-    parser.add_argument('--seed', type=int, default=0, help='scene seed (same seed, same scene)')
+    parser.add_argument('--seed', type=seed, default=0, help='scene seed (same seed, same scene)')
     parser.add_argument('--distortion', default=sim.DISTORTIONS[0],
                         help=f'camera distortion: {_names(sim.DISTORTIONS)}')
 
@@ -108,7 +120,10 @@ def _image_size(text):
         width, height = (int(v) for v in text.lower().split('x'))
     except ValueError:
         raise UserError(
-            f'--camera-size must be WIDTHxHEIGHT, e.g. 640x480, got {text!r}') from None
+            f'--camera-size must be WIDTHxHEIGHT, e.g. 640x480, got {text[:40]!r}') from None
+    if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
+        raise UserError(f'--camera-size must be at most {MAX_IMAGE_SIDE} px a side (what fga '
+                        f'propose reads), got {text[:40]}')
     return width, height
 
 
@@ -136,7 +151,11 @@ def _write_tilted_camera(scene, args):
 def cmd_bench(args):
     if args.target == 'camera':
         from fga_ros.bridge.camera_bench import print_camera_bench, run_camera_bench
-        tilts = tuple(float(t) for t in args.tilts.split(','))
+        try:
+            tilts = tuple(float(t) for t in args.tilts.split(','))
+        except ValueError:
+            raise UserError(f'--tilts must be comma-separated degrees, e.g. 0,20,35,45, got '
+                            f'{args.tilts[:40]!r}') from None
         width, height = _image_size(args.camera_size)
         shapes = sim.train_shapes()
         rows = run_camera_bench(args.checkpoint, tilts, args.states, width=width,
@@ -375,9 +394,14 @@ class WithoutOracle:
 def _read_dataset(path):
     from fga_ros.core.common.dataset import DatasetError, read_dataset
     try:
-        return read_dataset(path)
+        dataset = read_dataset(path)
     except DatasetError as exc:
         raise UserError(str(exc)) from None
+    if not dataset.labels.any():
+        raise UserError(f'{path} holds no successful grasp: the replay memory needs at least '
+                        'one to train from (fga record --imitation-fraction above 0 writes '
+                        'some)')
+    return dataset
 
 
 def cmd_record(args):
@@ -395,6 +419,10 @@ def cmd_record(args):
     per_state = args.per_state or max(1, -(-config.prefill_examples
                                            // max(1, config.prefill_scenes)))
     states = args.states or -(-config.prefill_examples // per_state)
+    if states > MAX_STATES or states * per_state > MAX_ATTEMPTS:
+        raise UserError(f'{states} states x {per_state} grasps: a dataset holds at most '
+                        f'{MAX_STATES} states and {MAX_ATTEMPTS} grasps (what fga train '
+                        '--dataset reads)')
     fraction = (config.prefill_imitation_fraction if args.imitation_fraction is None
                 else args.imitation_fraction)
     env = SimEnvironment(shapes, args.distortion, seed=args.seed)
@@ -491,6 +519,13 @@ def _split_shapes(text):
     shapes = tuple(s.strip() for s in text.split(',') if s.strip())
     if not shapes:
         raise UserError(f'--shapes must name at least one shape, e.g. {",".join(sim.shapes())}')
+    return shapes
+
+
+def _check_shape_names(shapes):
+    unknown = [s for s in shapes if s not in sim.shapes()]
+    if unknown:
+        raise UserError(f'unknown shape {unknown[0]!r:.40}; known: {", ".join(sim.shapes())}')
     return shapes
 
 
@@ -700,23 +735,38 @@ def _print_proposal_table(proposal: Any, source: str, feasible: np.ndarray | Non
 
 def cmd_calibrate(args):
     """Fit score calibration and the novelty gates on training-shape scenes; write the model."""
-    from fga_ros.core.analysis.calibration_fit import CALIBRATION_SCENES, fit_calibration
+    from fga_ros.core.analysis.calibration_fit import (
+        CALIBRATION_SCENES,
+        MAX_CALIBRATION_SCENES,
+        MIN_CALIBRATION_SCENES,
+        fit_calibration,
+    )
     from fga_ros.core.inference.calibration import GATE_KEYS
     from fga_ros.core.inference.proposer import bundled_model_path
-    from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
+    from fga_ros.core.models.model_file import (
+        FORMAT,
+        CheckpointError,
+        export_model,
+        load_model,
+        read_payload,
+    )
 
     source = Path(args.checkpoint) if args.checkpoint else bundled_model_path()
     out = check_file(args.out or source, '--out')
-    shapes = _split_shapes(args.shapes)
+    shapes = _check_shape_names(_split_shapes(args.shapes))
     scenes = CALIBRATION_SCENES if args.scenes is None else args.scenes
-    if scenes < 8:
-        raise UserError(f'--scenes must be at least 8, got {scenes}')
+    if not MIN_CALIBRATION_SCENES <= scenes <= MAX_CALIBRATION_SCENES:
+        raise UserError(f'--scenes must be in [{MIN_CALIBRATION_SCENES}, '
+                        f'{MAX_CALIBRATION_SCENES}], got {scenes}')
     heldout = [s for s in shapes if s not in sim.train_shapes()]
     if heldout:
         raise UserError(f'calibration is fitted on training shapes only '
                         f'({", ".join(sim.train_shapes())}); {", ".join(heldout)} is held out')
     try:
         model, config, meta = load_model(source)
+        if out.exists() and out.samefile(source) and read_payload(source)[1]['format'] == FORMAT:
+            raise UserError(f'{source} is a training checkpoint: writing the calibrated model '
+                            f'over it would end the run; name a model file with --out')
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
     print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
@@ -945,7 +995,8 @@ def _add_sim(sub: Any) -> None:
     p = sub.add_parser('sim', help='render a scene with its ground-truth feasible grasps')
     _add_scene_args(p)
     p.add_argument('--out', default=None, help=FIGURE_HELP)
-    p.add_argument('--num-grasps', type=int, default=24, help='feasible grasps drawn')
+    p.add_argument('--num-grasps', type=int_in(0, MAX_FIGURE_GRASPS), default=24,
+                   help='feasible grasps drawn')
     p.add_argument('--json', action='store_true',
                    help='print the scene and its ground-truth summary as one JSON object')
     p.add_argument('--camera-out', default=None, metavar='DIR',
@@ -973,7 +1024,7 @@ def _add_train(sub: Any) -> None:
                    help=f"{_names(DIVERGENCES)} (default: the preset's)")
     p.add_argument('--steps', type=int, default=None,
                    help="total training steps (default: the preset's)")
-    p.add_argument('--seed', type=int, default=None,
+    p.add_argument('--seed', type=seed, default=None,
                    help="seed of every random generator (default: the preset's)")
     p.add_argument('--device', default=None,
                    help="auto, cpu, cuda, cuda:N (default: the preset's)")
@@ -996,10 +1047,11 @@ def _add_train(sub: Any) -> None:
     p.add_argument('--record', default=None, metavar='FILE',
                    help='write every oracle prefill example and every tried grasp of this '
                         'invocation to this new dataset file (default: none)')
-    p.add_argument('--wall-hours', type=float, default=None,
+    p.add_argument('--wall-hours', type=float_in(0, MAX_WALL_HOURS, low_open=True),
+                   default=None,
                    help='stop (checkpointed, exit status 3) after this many hours of this '
                         'process; not remembered by --resume (default: no limit)')
-    p.add_argument('--seed-eval', type=int, default=None,
+    p.add_argument('--seed-eval', type=seed, default=None,
                    help="first scene seed of the periodic evaluation (default: the core's "
                         "TRAINING_EVAL_SEED; a resumed run keeps its own)")
     _add_no_progress(p)
@@ -1014,9 +1066,9 @@ def _add_record(sub: Any) -> None:
     p.add_argument('--preset', default='cpu',
                    help='take states, grasps per state, shapes and imitation fraction from '
                         "this preset's replay prefill (default: cpu)")
-    p.add_argument('--states', type=int, default=None,
+    p.add_argument('--states', type=int_in(1, MAX_STATES), default=None,
                    help="scenes recorded (default: the preset's prefill scenes)")
-    p.add_argument('--per-state', type=int, default=None,
+    p.add_argument('--per-state', type=int_in(1, MAX_ATTEMPTS), default=None,
                    help="grasps per scene (default: the preset's)")
     p.add_argument('--shapes', default=None,
                    help="comma-separated shapes (default: the preset's)")
@@ -1025,7 +1077,7 @@ def _add_record(sub: Any) -> None:
                         "the preset's)")
     p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                    help=f'{_names(sim.DISTORTIONS)} (default: none)')
-    p.add_argument('--seed', type=int, default=0, help='seed of scenes and grasps (default: 0)')
+    p.add_argument('--seed', type=seed, default=0, help='seed of scenes and grasps (default: 0)')
     p.set_defaults(func=cmd_record)
 
 
@@ -1055,7 +1107,7 @@ def _add_eval(sub: Any) -> None:
                    help="scale of the critic's logit in the resampling target: 1 is the "
                         "actor's training target, larger weighs grasps the critic is unsure "
                         f'of less (default: {SHARPNESS:g})')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=seed, default=0,
                    help='evaluation seed: selects the scenes and seeds the sampling (the same '
                         'seed, model and machine give the same figures)')
     p.add_argument('--json', default=None,
@@ -1111,7 +1163,7 @@ def _add_propose(sub: Any) -> None:
 def _add_demo(sub: Any) -> None:
     """``fga demo``."""
     p = sub.add_parser('demo', help='the main job: bundled model on simulator scenes')
-    p.add_argument('--seed', type=int, default=0, help='scene seed')
+    p.add_argument('--seed', type=seed, default=0, help='scene seed')
     p.add_argument('--distortion', default=sim.DISTORTIONS[0],
                    help=f'camera distortion: {_names(sim.DISTORTIONS)}')
     p.add_argument('--out-dir', default=None,
@@ -1155,7 +1207,7 @@ def _add_calibrate(sub: Any) -> None:
     p.add_argument('--scenes', type=int, default=None,
                    help='familiar and novel calibration scenes per shape, each (default: '
                         'CALIBRATION_SCENES)')
-    p.add_argument('--seed', type=int, default=0, help='selects the calibration scenes')
+    p.add_argument('--seed', type=seed, default=0, help='selects the calibration scenes')
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -1163,7 +1215,7 @@ def _add_modes(sub: Any) -> None:
     """``fga modes``."""
     p = sub.add_parser('modes', help='controlled experiment: which divergences cover all modes')
     p.add_argument('--shape', default='H', help=f'shape family: {_names(sim.shapes())}')
-    p.add_argument('--seed', type=int, default=0, help='scene seed (same seed, same scene)')
+    p.add_argument('--seed', type=seed, default=0, help='scene seed (same seed, same scene)')
     p.add_argument('--divergences', default=','.join(F_DIVERGENCES),
                    help=f'comma-separated: {", ".join(F_DIVERGENCES)}')
     p.add_argument('--steps', type=int, default=None,
@@ -1172,7 +1224,7 @@ def _add_modes(sub: Any) -> None:
                    help='Adam learning rate (default: oracle_experiment.LR)')
     p.add_argument('--samples', type=int, default=None,
                    help='samples evaluated per divergence (default: oracle_experiment.SAMPLES)')
-    p.add_argument('--rng-seed', type=int, default=0,
+    p.add_argument('--rng-seed', type=seed, default=0,
                    help='seed of initialisation, latents and resampling noise')
     p.add_argument('--out', default=None, help=FIGURE_HELP)
     p.add_argument('--json', default=None,
@@ -1190,7 +1242,7 @@ def _add_choices(sub: Any) -> None:
     p.add_argument('--states', type=int, default=16,
                    help="scenes per shape (fga eval's scenes for the same seed)")
     p.add_argument('--samples', type=int, default=4096, help='actor samples per scene')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=seed, default=0,
                    help='evaluation seed: selects the scenes and seeds the sampling')
     p.add_argument('--json', default=None,
                    help='write the figures as JSON to this file (default: none written)')
@@ -1208,17 +1260,19 @@ def _add_bench(sub: Any) -> None:
                         'requests return (feasible, abstained, modes; minutes); camera: '
                         'grasps from tilted cameras through the camera mapping, checked by '
                         'the simulator (minutes)')
-    p.add_argument('--states', type=int, default=50,
+    p.add_argument('--states', type=int_in(1, MAX_BENCH_STATES), default=50,
                    help='defaults, camera: evaluation scenes per shape')
-    p.add_argument('--seed', type=int, default=0, help='defaults, camera: evaluation seed')
+    p.add_argument('--seed', type=seed, default=0, help='defaults, camera: evaluation seed')
     p.add_argument('--floors', action='store_true',
                    help='defaults: compare score floors (false abstention on held-out scenes '
                         'against abstention on no-object images) instead')
     p.add_argument('--tilts', default='0,20,35,45', help='camera: tilts from straight down, deg')
     p.add_argument('--camera-size', default='640x480', help='camera: image WIDTHxHEIGHT')
-    p.add_argument('--seconds', type=float, default=2.0, help='time budget per sim figure')
+    p.add_argument('--seconds', type=float_in(0, MAX_BENCH_SECONDS, low_open=True),
+                   default=2.0, help='time budget per sim figure')
     p.add_argument('--checkpoint', default=None, help='model (default: the bundled one)')
-    p.add_argument('--repeats', type=int, default=200, help='timed calls per configuration')
+    p.add_argument('--repeats', type=int_in(1, MAX_REPEATS), default=200,
+                   help='timed calls per configuration')
     _add_device(p)
     _add_no_progress(p)
     p.set_defaults(func=cmd_bench)
@@ -1263,6 +1317,13 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     except OSError as exc:  # (not a broken pipe) a path met outside file_writes
         print(f'{command}: error: {describe_os_error(exc)}', file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:  # a file nested deeper than a reader without its own bound
+        print(f'{command}: error: an input file is nested too deeply to read', file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(f'{command}: error: out of memory (an input larger than this machine can hold?)',
+              file=sys.stderr)
         return EXIT_USAGE
 
 

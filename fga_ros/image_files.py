@@ -87,7 +87,10 @@ def decode_image(data: bytes, source: str = 'image') -> np.ndarray:
                              f'{MAX_IMAGE_SIDE} per side (not decoded)')
     import cv2  # after the size check: importing OpenCV alone takes ~15 MB
 
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    # the pixels as stored: an EXIF orientation would turn them away from the camera's own
+    # pixel grid, the one its calibration and the returned grasp coordinates refer to
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8),
+                         cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None or image.shape[:2] != (height, width):
         raise ImageFileError(f'{source}: damaged image data (cannot be decoded)')
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -101,6 +104,8 @@ def read_image(path) -> np.ndarray:
             PNG/JPEG, damaged.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ImageFileError(f'{path} is a directory, not an image file')
     if not path.is_file():
         raise FileNotFoundError(f'image not found: {path}')
     try:

@@ -25,21 +25,24 @@ from fga_ros.bridge.camera_geometry import (
     camera_mapping,
     matrix_to_quaternions,
 )
+from fga_ros.safe_yaml import YamlError, read_yaml_file
 
 MAX_FILE_BYTES = 1 << 20
 """Largest camera YAML file read, bytes."""
 
 
 def _load(path, what):
+    """The mapping a camera YAML file holds, read within ``safe_yaml``'s bounds (size,
+    depth, number of values, no aliases)."""
     path = Path(path)
+    if path.is_dir():
+        raise CameraGeometryError(f'{what} file {path} is a directory')
     if not path.is_file():
         raise CameraGeometryError(f'{what} file not found: {path}')
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise CameraGeometryError(f'{path}: {what} file is larger than {MAX_FILE_BYTES} bytes')
     try:
-        data = yaml.safe_load(path.read_text(encoding='utf-8'))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CameraGeometryError(f'{path}: not a readable YAML {what} file: {exc}') from None
+        data = read_yaml_file(path, MAX_FILE_BYTES)
+    except YamlError as exc:
+        raise CameraGeometryError(f'not a readable YAML {what} file: {exc}') from None
     if not isinstance(data, dict):
         raise CameraGeometryError(f'{path}: {what} file must hold a mapping')
     return data
@@ -69,6 +72,7 @@ def read_camera_info(path: str | os.PathLike) -> CameraIntrinsics:
 
 def read_camera_pose(path: str | os.PathLike) -> tuple:
     """(TableToCamera, table_frame, camera_frame) from a camera pose YAML file."""
+    path = Path(path)
     data = _load(path, 'camera pose')
     if 'translation' not in data or 'rotation' not in data:
         raise CameraGeometryError(
@@ -78,7 +82,16 @@ def read_camera_pose(path: str | os.PathLike) -> tuple:
         pose = TableToCamera.from_fields(data['translation'], data['rotation'])
     except (CameraGeometryError, TypeError, ValueError) as exc:
         raise CameraGeometryError(f'{path}: {exc}') from None
-    return pose, str(data.get('table_frame', 'table')), str(data.get('camera_frame', 'camera'))
+    return pose, _frame(path, data, 'table_frame', 'table'), _frame(path, data, 'camera_frame',
+                                                                    'camera')
+
+
+def _frame(path: Path, data: dict, key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise CameraGeometryError(f'{path}: {key} must be a frame name (text), got '
+                                  f'{type(value).__name__}')
+    return value
 
 
 def read_mapping(info_path: str | os.PathLike, pose_path: str | os.PathLike,

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fga_ros.bridge.geometry import DEFAULT_WORLD_FRAME, CameraModel, pose_dict
+from fga_ros.safe_yaml import clip
 from fga_ros.sim.render import load_camera
 from fga_ros.sim.workspace import IMAGE_SIZE
 
@@ -59,11 +60,30 @@ class CameraGeometryError(ValueError):
     """Camera model, pose or workspace the mapping cannot use; the message names the problem."""
 
 
+MAX_CAMERA_SIDE = 65535
+"""Largest image width or height a camera_info may state, px (sensor_msgs' uint32 field,
+bounded to what an image can hold)."""
+
+
 def _finite(name: str, values: ArrayLike) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise CameraGeometryError(f'{name} must be a list of numbers, got '
+                                  f'{clip(values)}') from None
     if not np.all(np.isfinite(arr)):
-        raise CameraGeometryError(f'{name} must be finite, got {arr.tolist()}')
+        raise CameraGeometryError(f'{name} must be finite, got {clip(arr.tolist())}')
     return arr
+
+
+def _side(name: str, value: Any) -> int:
+    """An image width or height: a whole number of pixels in 1..MAX_CAMERA_SIDE."""
+    whole = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value))
+    if isinstance(value, bool) or not whole or not 0 <= value <= MAX_CAMERA_SIDE:
+        raise CameraGeometryError(f'camera_info {name} must be a whole number of pixels in '
+                                  f'0..{MAX_CAMERA_SIDE}, got {clip(value)}')
+    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,23 +108,15 @@ class CameraIntrinsics:
                     distortion_model: str = 'plumb_bob',
                     d: ArrayLike = ()) -> 'CameraIntrinsics':
         """Validated intrinsics from CameraInfo fields (``k`` row-major, 9 numbers)."""
-        try:
-            width, height = int(width), int(height)
-        except (TypeError, ValueError):
-            raise CameraGeometryError(
-                f'camera_info width and height must be integers, got {width!r}, {height!r}'
-            ) from None
+        width, height = _side('width', width), _side('height', height)
         if width <= 0 or height <= 0:
             raise CameraGeometryError(
                 f'camera_info has no image size (width {width}, height {height}): '
                 'is a camera_info being published?')
-        try:
-            k_arr = np.array(k, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise CameraGeometryError(f'camera_info k must be 9 numbers, got {k!r}') from None
+        k_arr = _finite('camera_info k', k).reshape(-1)
         if k_arr.size != 9:
             raise CameraGeometryError(f'camera_info k must be 9 numbers, got {k_arr.size}')
-        k_mat = _finite('camera_info k', k_arr).reshape(3, 3)
+        k_mat = k_arr.reshape(3, 3)
         if not np.any(k_mat):
             raise CameraGeometryError('camera_info k is all zero: the camera is uncalibrated')
         if not (k_mat[0, 0] > 0 and k_mat[1, 1] > 0):
@@ -114,7 +126,7 @@ class CameraIntrinsics:
         if not np.allclose(k_mat[2], [0.0, 0.0, 1.0]) or k_mat[1, 0] != 0:
             raise CameraGeometryError(
                 f'camera_info k must be [fx s cx; 0 fy cy; 0 0 1], got rows {k_mat.tolist()}')
-        coeffs = tuple(float(v) for v in _finite('camera_info d', list(np.asarray(d))).reshape(-1))
+        coeffs = tuple(float(v) for v in _finite('camera_info d', d).reshape(-1))
         model = str(distortion_model)
         if model not in SUPPORTED_DISTORTION_MODELS:
             if model == '' and not any(coeffs):
@@ -149,12 +161,13 @@ class CameraIntrinsics:
 
 def quaternion_to_matrix(q: ArrayLike) -> np.ndarray:
     """(3, 3) rotation of a quaternion (x, y, z, w) (normalised here; zero is an error)."""
-    quat = _finite('rotation quaternion', q).reshape(-1)
-    norm = np.linalg.norm(quat)
-    if quat.size != 4 or norm < 1e-9:
-        raise CameraGeometryError(f'rotation quaternion must be 4 numbers, not all zero, got '
-                                  f'{quat.tolist()}')
-    x, y, z, w = quat / norm
+    quat = _finite('rotation quaternion', q)
+    largest = float(np.abs(quat).max()) if quat.size else 0.0
+    if quat.shape != (4,) or largest < 1e-9:
+        raise CameraGeometryError(f'rotation quaternion must be 4 numbers (x, y, z, w), not '
+                                  f'all zero, got {clip(quat.tolist())}')
+    quat = quat / largest  # no overflow in the norm
+    x, y, z, w = quat / np.linalg.norm(quat)
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from fga_ros.file_writes import save_figure
+from fga_ros.safe_yaml import clip
 
 GRID_METRICS = {
     'accuracy_rejected': 'accuracy*',
@@ -49,17 +50,20 @@ def read_evaluation(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > MAX_EVAL_BYTES:
-            raise ValueError(f'{path}: {size} bytes, more than an evaluation ({MAX_EVAL_BYTES})')
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except OSError as error:
         raise ValueError(f'{path}: not a readable evaluation: {error}') from None
+    if size > MAX_EVAL_BYTES:
+        raise ValueError(f'{path}: {size} bytes, more than an evaluation ({MAX_EVAL_BYTES})')
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as error:  # JSON, UTF-8, digits, nesting
+        raise ValueError(f'{path}: not a readable evaluation: {clip(error)}') from None
     if not isinstance(data, dict) or not data:
         raise ValueError(f'{path}: not an fga eval JSON (a mapping of shapes)')
     out = {}
     for shape, results in data.items():
         if not isinstance(results, dict):
-            raise ValueError(f'{path}: {shape!r} holds no results')
+            raise ValueError(f'{path}: {clip(repr(shape))} holds no results')
         out[str(shape)] = {name: _fraction(path, shape, name, results.get(name))
                            for name in GRID_METRICS}
     return out
@@ -68,7 +72,8 @@ def read_evaluation(path: str | os.PathLike) -> dict[str, dict[str, float]]:
 def _fraction(path: Path, shape: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0.0 <= value <= 1.0:
-        raise ValueError(f'{path}: {shape} {name} must be a number in [0, 1], got {value!r}')
+        raise ValueError(f'{path}: {clip(shape)} {name} must be a number in [0, 1], got '
+                         f'{clip(repr(value))}')
     return float(value)
 
 

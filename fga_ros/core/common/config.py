@@ -71,6 +71,10 @@ UPPER_BOUNDS = {
 """Largest accepted value of each numeric field (of each element for lists). The bounds
 are far above every preset; they keep a hand-written or crafted config (a preset, a model
 file's stored config) from asking for networks or buffers that cannot fit in memory."""
+MIN_BANDWIDTH = 1e-4
+"""Smallest KDE bandwidth component, network units (smaller ones underflow the kernel in
+float32: every sample's density would be that of its own kernel alone)."""
+
 MAX_LAYERS = 16
 """Most hidden layers of ``actor_hidden`` / ``critic_hidden``."""
 MAX_SHAPES = 64
@@ -270,11 +274,13 @@ class TrainConfig:
                      'choice_surrogate_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {quote(getattr(self, name))}')
-        for name, length in (('pixel_mlp_channels', 3), ('kde_bandwidth', 4),
-                             ('proposal_bandwidth', 4)):
+        for name, length, low in (('pixel_mlp_channels', 3, 1),
+                                  ('kde_bandwidth', 4, MIN_BANDWIDTH),
+                                  ('proposal_bandwidth', 4, MIN_BANDWIDTH)):
             value = getattr(self, name)
-            if len(value) != length or not all(v > 0 for v in value):
-                raise ValueError(f'{name} must hold {length} values > 0, got {quote(value)}')
+            if len(value) != length or not all(v >= low for v in value):
+                raise ValueError(f'{name} must hold {length} values >= {low:g}, got '
+                                 f'{quote(value)}')
         for name in ('actor_hidden', 'critic_hidden'):
             value = getattr(self, name)
             if not value or len(value) > MAX_LAYERS or not all(v > 0 for v in value):

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fga_ros.safe_yaml import clip
 from fga_ros.sim.workspace import IMAGE_SIZE, WORKSPACE_HI, WORKSPACE_LO, wrap_alpha
 
 FORMAT = 'fga_ros-grasp-dataset'
@@ -49,6 +50,8 @@ MAX_ATTEMPTS = 10_000_000
 """Most grasp attempts read."""
 
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+_ENCRYPTED = 0x1
+"""ZIP general-purpose flag bit of an encrypted entry."""
 _ARRAYS = {'actions': ('<f8', 2), 'labels': ('|b1', 1), 'states': ('<i8', 1)}
 
 
@@ -210,25 +213,39 @@ def _read_entry(archive, name, limit, where):
     if info.file_size > limit:
         raise DatasetError(f'{where}: entry {name} is {info.file_size} bytes, more than the '
                            f'limit of {limit}')
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & _ENCRYPTED:
+        raise DatasetError(f'{where}: entry {name} is compressed or encrypted; dataset '
+                           'entries are stored as they are (fga record writes them so)')
     try:
         return archive.read(info)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError) as exc:
         raise DatasetError(f'{where}: entry {name} is corrupt or truncated ({exc})') from None
 
 
 def _read_array(archive, name, rows, where):
     dtype, ndim = _ARRAYS[name]
     data = _read_entry(archive, f'{name}.npy', MAX_ENTRY_BYTES, where)
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f'{where}: {name}.npy is not a readable array ({exc})') from None
-    if array.dtype.str != dtype:
-        raise DatasetError(f'{where}: {name}.npy must be {np.dtype(dtype)}, got {array.dtype}')
     shape = (rows, 3) if ndim == 2 else (rows,)
-    if array.shape != shape:
-        raise DatasetError(f'{where}: {name}.npy must have shape {shape} (manifest '
-                           f'num_attempts), got {array.shape}')
+    try:  # the header first: np.load allocates whatever shape it states
+        stream = io.BytesIO(data)
+        major, _ = np.lib.format.read_magic(stream)
+        header = (np.lib.format.read_array_header_1_0 if major == 1
+                  else np.lib.format.read_array_header_2_0)(stream)
+        if header[2].str != dtype:
+            raise DatasetError(f'{where}: {name}.npy must be {np.dtype(dtype)}, got '
+                               f'{header[2]}')
+        if header[0] != shape:
+            raise DatasetError(f'{where}: {name}.npy must have shape {shape} (manifest '
+                               f'num_attempts), got {clip(header[0])}')
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except DatasetError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f'{where}: {name}.npy is not a readable array '
+                           f'({clip(exc)})') from None
+    if array.dtype.str != dtype or array.shape != shape:
+        raise DatasetError(f'{where}: {name}.npy must be {np.dtype(dtype)} of shape {shape}')
     return array
 
 
@@ -248,18 +265,20 @@ def _decode_png(data, name, where):
 
 
 def _manifest(archive, where):
+    data = _read_entry(archive, 'manifest.json', MAX_MANIFEST_BYTES, where)
     try:
-        manifest = json.loads(_read_entry(archive, 'manifest.json', MAX_MANIFEST_BYTES, where))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f'{where}: manifest.json is not valid JSON ({exc})') from None
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, digits, nesting
+        raise DatasetError(f'{where}: manifest.json is not valid JSON '
+                           f'({clip(exc)})') from None
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise DatasetError(f'{where}: not a grasp dataset (manifest format must be {FORMAT!r})')
     if manifest.get('version') != VERSION:
-        raise DatasetError(f'{where}: dataset version {manifest.get("version")!r} is not '
+        raise DatasetError(f'{where}: dataset version {clip(manifest.get("version"))} is not '
                            f'supported (this reader reads version {VERSION})')
     if manifest.get('image_size') != IMAGE_SIZE:
         raise DatasetError(f'{where}: image_size must be {IMAGE_SIZE}, got '
-                           f'{manifest.get("image_size")!r}')
+                           f'{clip(manifest.get("image_size"))}')
     for key, limit in (('num_states', MAX_STATES), ('num_attempts', MAX_ATTEMPTS)):
         value = manifest.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
@@ -274,6 +293,8 @@ def read_dataset(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Gr
     """Read and verify a dataset file (see the module notes); raises DatasetError."""
     path = Path(path)
     where = str(path)
+    if path.is_dir():
+        raise DatasetError(f'dataset file {path} is a directory')
     if not path.is_file():
         raise DatasetError(f'dataset file not found: {path}')
     size = path.stat().st_size

@@ -17,11 +17,12 @@ def select_device(name: str = 'auto') -> torch.device:
     """Return the torch device for ``name``.
 
     Args:
-        name: 'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:<index>', or any
-            other device string torch understands (e.g. 'mps').
+        name: 'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:<index>' or
+            'mps' (Apple GPUs).
 
     Raises:
-        ValueError: an unknown device string, or a CUDA device that is not available.
+        ValueError: an unknown or unsupported device string, or a device that is not
+            available.
     """
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -29,6 +30,12 @@ def select_device(name: str = 'auto') -> torch.device:
         device = torch.device(name)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f'unknown device {name!r}: {error}') from None
+    if device.type not in ('cpu', 'cuda', 'mps'):
+        raise ValueError(f"device {name!r} is not supported; use 'cpu', 'cuda', 'cuda:<index>', "
+                         f"'mps' or 'auto'")
+    if device.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} requested but MPS is not available; use 'cpu' or "
+                         f"'auto'")
     if device.type == 'cuda':
         if not torch.cuda.is_available():
             raise ValueError(f'device {name!r} requested but CUDA is not available; '

@@ -98,7 +98,7 @@ from fga_ros.core.inference.resampling import (
     resampled_samples,
 )
 from fga_ros.core.models.heads import ImageFeatures
-from fga_ros.core.models.model_file import load_model
+from fga_ros.core.models.model_file import CheckpointError, load_model
 from fga_ros.core.models.networks import Network
 from fga_ros.resources import share_path
 
@@ -363,10 +363,15 @@ class Proposer:
             path: model file; None: the bundled model ``share/fga_ros/models/fga_cpu_js.pt``.
 
         Raises:
-            FileNotFoundError: no such file (names it). CheckpointError: unusable file.
+            FileNotFoundError: no such file (names it). CheckpointError: unusable file,
+                calibration or novelty gate (names the file).
         """
-        model, config, meta = load_model(_model_path(path), map_location=select_device(device))
-        return cls(model, config, device=device, seed=seed, meta=meta)
+        path = _model_path(path)
+        model, config, meta = load_model(path, map_location=select_device(device))
+        try:
+            return cls(model, config, device=device, seed=seed, meta=meta)
+        except ValueError as error:  # its calibration or novelty gates
+            raise CheckpointError(f'{path}: {error}') from None
 
     def snapshot(self) -> ModelState:
         """The current :class:`ModelState` (model, config, meta)."""
@@ -410,8 +415,12 @@ class Proposer:
 
         On any error the current model stays in service and the error propagates.
         """
-        model, config, meta = load_model(_model_path(path), map_location=self.device)
-        self.load_state(model, config, meta)
+        path = _model_path(path)
+        model, config, meta = load_model(path, map_location=self.device)
+        try:
+            self.load_state(model, config, meta)
+        except ValueError as error:
+            raise CheckpointError(f'{path}: {error}') from None
 
     def _generator(self, generator: Optional[torch.Generator],
                    seed: Optional[int]) -> Optional[torch.Generator]:

@@ -142,10 +142,21 @@ def read_run(out_dir: str | os.PathLike) -> RunRecord:
         overrides = data.get('overrides') or {}
         if not isinstance(overrides, dict):
             raise ValueError('overrides must be a mapping')
+        eval_seed = data.get('eval_seed')
+        if eval_seed is not None and (isinstance(eval_seed, bool) or not isinstance(
+                eval_seed, int) or not 0 <= eval_seed < 2 ** 63):
+            raise ValueError(f'eval_seed must be an integer in [0, 2**63), got '
+                             f'{quote(eval_seed)}')
+        resumes = data.get('resumes') or []
+        if not isinstance(resumes, list) or not all(isinstance(r, dict) for r in resumes):
+            raise ValueError('resumes must be a list of mappings')
+        for key in ('preset', 'command', 'created', 'warm_start'):
+            if not isinstance(data.get(key) or '', str):
+                raise ValueError(f'{key} must be text, got {quote(data.get(key))}')
         return RunRecord(config=config, preset=data.get('preset'), overrides=overrides,
-                         eval_seed=data.get('eval_seed'), command=data.get('command') or '',
+                         eval_seed=eval_seed, command=data.get('command') or '',
                          created=data.get('created') or '', warm_start=data.get('warm_start'),
-                         resumes=tuple(data.get('resumes') or ()))
+                         resumes=tuple(resumes))
     except ValueError as error:
         raise RunError(f'{path}: unusable run description: {error}') from None
 
