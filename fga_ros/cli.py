@@ -743,13 +743,7 @@ def cmd_calibrate(args):
     )
     from fga_ros.core.inference.calibration import GATE_KEYS
     from fga_ros.core.inference.proposer import bundled_model_path
-    from fga_ros.core.models.model_file import (
-        FORMAT,
-        CheckpointError,
-        export_model,
-        load_model,
-        read_payload,
-    )
+    from fga_ros.core.models.model_file import CheckpointError, export_model, load_model
 
     source = Path(args.checkpoint) if args.checkpoint else bundled_model_path()
     out = check_file(args.out or source, '--out')
@@ -764,11 +758,11 @@ def cmd_calibrate(args):
                         f'({", ".join(sim.train_shapes())}); {", ".join(heldout)} is held out')
     try:
         model, config, meta = load_model(source)
-        if out.exists() and out.samefile(source) and read_payload(source)[1]['format'] == FORMAT:
-            raise UserError(f'{source} is a training checkpoint: writing the calibrated model '
-                            f'over it would end the run; name a model file with --out')
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
+    if out.exists() and _is_training_checkpoint(out):
+        raise UserError(f'{out} is a training checkpoint: writing the calibrated model over it '
+                        f'would end the run; name another model file with --out')
     print(f'fitting on {scenes} calibration scenes per shape ({", ".join(shapes)}) of '
           f'{source}')
     calibration, gates, report = fit_calibration(
@@ -784,6 +778,15 @@ def cmd_calibrate(args):
         print(f'novelty gate {gate.statistic}: threshold {gate.threshold:.2f} (quantile '
               f'{dict(gate.info)["quantile"]} of held-out training-shape scenes)')
     print(f'model written: {out} ({size} bytes; same weights)')
+
+
+def _is_training_checkpoint(path):
+    """Whether ``path`` holds a readable training checkpoint."""
+    from fga_ros.core.models.model_file import FORMAT, CheckpointError, read_payload
+    try:
+        return read_payload(path)[1]['format'] == FORMAT
+    except CheckpointError:
+        return False
 
 
 def _print_calibration(calibration, report):

@@ -97,7 +97,10 @@ def parse_yaml(text: str, source: str = 'YAML', max_bytes: int = MAX_YAML_BYTES)
         raise YamlError(f'{source}: expected text, got {type(text).__name__}')
     if len(text) > max_bytes or len(text.encode('utf-8', 'surrogatepass')) > max_bytes:
         raise YamlError(f'{source}: larger than {max_bytes} bytes')
-    loader = _BoundedLoader(text)
+    try:  # the reader checks the characters as it is made: a control character is refused
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as error:
+        raise YamlError(f'{source}: malformed YAML: {clip(error)}') from None
     try:
         return loader.get_single_data()
     except YamlError as error:

@@ -242,3 +242,38 @@ def test_a_model_with_a_damaged_calibration_is_named(capsys, tmp_path):
     line = _refused(capsys, 'propose', '--shape', 'H', '--checkpoint', path, says=str(path))
     assert 'bias' in line
 
+
+
+def test_calibrate_never_writes_its_out_over_a_training_checkpoint(capsys, tmp_path,
+                                                                     tiny_config):
+    path = tmp_path / 'checkpoint.pt'
+    _tiny_checkpoint(path, tiny_config)
+    before = path.read_bytes()
+    _refused(capsys, 'calibrate', '--out', path, '--scenes', 40,
+             says='is a training checkpoint')
+    assert path.read_bytes() == before
+
+
+def test_too_few_calibration_scenes_are_refused_before_the_work(tiny_config):
+    from fga_ros.core.analysis.calibration_fit import fit_calibration, min_scenes
+
+    needed = min_scenes(tiny_config, 4)
+    assert 4 * (needed // 2) > 2 * tiny_config.embed_channels  # the gates can be fitted
+    assert 4 * ((needed - 2) // 2) <= 2 * tiny_config.embed_channels  # and not with fewer
+    with pytest.raises(ValueError, match=f'use at least {needed}'):
+        fit_calibration(ActorCritic(tiny_config), tiny_config, ('H', '8', 'Spoon', 'T'),
+                        needed - 1, progress=lambda *_: pytest.fail('work started'))
+
+
+@pytest.mark.parametrize('text', ['steps: 4\x07\n', 'distortion: \x01', 'a: b\x00'])
+def test_control_characters_in_yaml_are_refused_in_one_line(text):
+    from fga_ros.safe_yaml import YamlError, parse_yaml
+
+    with pytest.raises(YamlError, match='preset.yaml: malformed YAML: unacceptable character'):
+        parse_yaml(text, 'preset.yaml')
+
+
+def test_a_device_file_is_not_read_as_an_evaluation(capsys, tmp_path):
+    _refused(capsys, 'grid', 'a/b=/dev/zero', '--json', tmp_path / 'g.json',
+             says='/dev/zero: not a readable evaluation')
+

@@ -208,6 +208,12 @@ def calibration_turns(model: 'Network') -> tuple[int, ...]:
     return CALIBRATION_TURNS if model.reads_the_table else (0,)
 
 
+def min_scenes(config: TrainConfig, num_shapes: int) -> int:
+    """Fewest calibration scenes per shape the novelty gates can be fitted on: half of them
+    (over all shapes) must outnumber a gate statistic's 2C features (C = embed_channels)."""
+    return 2 * (2 * config.embed_channels // max(1, num_shapes) + 1)
+
+
 def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str],
                     scenes_per_shape: int = CALIBRATION_SCENES, seed: int = 0,
                     progress: Optional[Callable[[int, int], Any]] = None
@@ -225,6 +231,12 @@ def fit_calibration(model: 'Network', config: TrainConfig, shapes: Sequence[str]
     """
     turns = calibration_turns(model)
     views = Calibration(turns=turns)
+    needed = min_scenes(config, len(shapes))
+    if scenes_per_shape < needed:
+        raise ValueError(f'{scenes_per_shape} calibration scenes per shape are too few for '
+                         f'{len(shapes)} shape(s): the novelty gates are fitted on half of '
+                         f'them and need more than their {2 * config.embed_channels} '
+                         f'features; use at least {needed} (fga calibrate --scenes)')
     sets: dict[str, list[Candidates]] = {'familiar': [], 'novel': []}
     for k, shape in enumerate(shapes):
         sets['familiar'].append(candidate_logits(

@@ -48,15 +48,18 @@ def read_evaluation(path: str | os.PathLike) -> dict[str, dict[str, float]]:
             its shapes (the message names the file and the figure).
     """
     path = Path(path)
+    if not path.is_file():  # nor a device or a pipe, whose size says nothing
+        raise ValueError(f'{path}: not a readable evaluation: no such file')
     try:
-        size = path.stat().st_size
+        with open(path, 'rb') as stream:
+            text = stream.read(MAX_EVAL_BYTES + 1)
     except OSError as error:
         raise ValueError(f'{path}: not a readable evaluation: {error}') from None
-    if size > MAX_EVAL_BYTES:
-        raise ValueError(f'{path}: {size} bytes, more than an evaluation ({MAX_EVAL_BYTES})')
+    if len(text) > MAX_EVAL_BYTES:
+        raise ValueError(f'{path}: larger than {MAX_EVAL_BYTES} bytes, more than an evaluation')
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as error:  # JSON, UTF-8, digits, nesting
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSON, UTF-8, digits, nesting
         raise ValueError(f'{path}: not a readable evaluation: {clip(error)}') from None
     if not isinstance(data, dict) or not data:
         raise ValueError(f'{path}: not an fga eval JSON (a mapping of shapes)')
