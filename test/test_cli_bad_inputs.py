@@ -74,14 +74,15 @@ def _tiny_checkpoint(path, tiny_config):
                            'model': ActorCritic(tiny_config).state_dict(), 'step': 3})
 
 
-def test_calibrate_never_writes_over_a_training_checkpoint(capsys, tmp_path, tiny_config):
-    """`fga calibrate --checkpoint RUN/checkpoint.pt` without --out used to replace the
-    resumable checkpoint with a model file: the run could no longer resume."""
+@pytest.mark.parametrize('flag', ['--checkpoint', '--out'])
+def test_calibrate_never_writes_over_a_training_checkpoint(capsys, tmp_path, tiny_config, flag):
+    """`fga calibrate --checkpoint RUN/checkpoint.pt` without --out (or any --out naming a
+    checkpoint) used to replace the resumable checkpoint with a model file: the run could
+    no longer resume."""
     path = tmp_path / 'checkpoint.pt'
     _tiny_checkpoint(path, tiny_config)
     before = path.read_bytes()
-    _refused(capsys, 'calibrate', '--checkpoint', path, '--scenes', 8,
-             says='is a training checkpoint')
+    _refused(capsys, 'calibrate', flag, path, '--scenes', 40, says='is a training checkpoint')
     assert path.read_bytes() == before
 
 
@@ -241,17 +242,6 @@ def test_a_model_with_a_damaged_calibration_is_named(capsys, tmp_path):
     export_model(path, model, config, meta)
     line = _refused(capsys, 'propose', '--shape', 'H', '--checkpoint', path, says=str(path))
     assert 'bias' in line
-
-
-
-def test_calibrate_never_writes_its_out_over_a_training_checkpoint(capsys, tmp_path,
-                                                                     tiny_config):
-    path = tmp_path / 'checkpoint.pt'
-    _tiny_checkpoint(path, tiny_config)
-    before = path.read_bytes()
-    _refused(capsys, 'calibrate', '--out', path, '--scenes', 40,
-             says='is a training checkpoint')
-    assert path.read_bytes() == before
 
 
 def test_too_few_calibration_scenes_are_refused_before_the_work(tiny_config):
