@@ -70,7 +70,7 @@ the fifth mode is missing from a quarter of the scenes), but past a few hundred 
 explored grasps (``EXPLORE``) find the rare modes for less: 40 evaluation scenes per shape
 of seed 1000, 16 grasps, every true mode among them on the H / 8 / Box with (candidates,
 explored) = (512, 256): 88 / 58 / 48 %; (256, 1024): 100 / 65 / 78 %; (512, 1024): 95 /
-65 / 60 %; (256, 768): 98 / 55 / 75 %; the Spoon 98 % and the T 100 % in every row; feasible
+65 / 60 %; (256, 768): 98 / 55 / 75 %; the Spoon 97.5 % and the T 100 % in every row; feasible
 within a point of each other (training shapes 97.2-98.9 %, the Box 86.7-88.9 %); p50 of a
 default request 17.1 / 15.4 / 20.6 / 15.5 ms (10 images, 2 threads)."""
 
