@@ -523,9 +523,10 @@ def _split_shapes(text):
 
 
 def _check_shape_names(shapes):
-    unknown = [s for s in shapes if s not in sim.shapes()]
-    if unknown:
-        raise UserError(f'unknown shape {unknown[0]!r:.40}; known: {", ".join(sim.shapes())}')
+    """``shapes``, each known to the world (``World.family`` names an unknown one)."""
+    from fga_ros.sim.world import load_world
+    for name in shapes:
+        load_world().family(name)
     return shapes
 
 

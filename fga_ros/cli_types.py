@@ -8,6 +8,8 @@ import argparse
 import math
 from typing import Callable
 
+from fga_ros.core.common.checks import check_count
+
 MAX_SEED = 2 ** 63 - 1
 """Largest seed accepted (numpy and torch both take it)."""
 
@@ -28,15 +30,16 @@ MAX_BENCH_STATES = 10_000
 
 
 def int_in(low: int, high: int) -> Callable[[str], int]:
-    """A ``type=`` for integers in [low, high]."""
+    """A ``type=`` for integers in [low, high] (``checks.check_count``)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f'expected an integer, got {text[:40]!r}') from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f'must be in [{low}, {high}], got {text[:40]}')
-        return value
+        try:
+            return check_count('', value, low, high)
+        except ValueError as error:  # argparse names the flag
+            raise argparse.ArgumentTypeError(str(error).strip()) from None
     return parse
 
 

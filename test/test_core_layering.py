@@ -33,7 +33,7 @@ ROOMS = (  # (room, rank, module prefixes)
     ('core.inference', 5, ('fga_ros.core.inference',)),
     ('core.analysis', 6, ('fga_ros.core.analysis',)),
     ('bridge', 7, ('fga_ros.bridge',)),
-    ('cli', 8, ('fga_ros.cli', 'fga_ros.cli_hooks')),
+    ('cli', 8, ('fga_ros.cli', 'fga_ros.cli_hooks', 'fga_ros.cli_types')),
     ('nodes', 8, ('fga_ros.nodes', 'fga_ros.msg', 'fga_ros.srv')),
 )
 
